@@ -1,0 +1,25 @@
+# A small blog that shows pelican-reciprocity at work. It builds offline:
+# every friend's feed is a file in feeds/.
+AUTHOR = "Mara Lind"
+SITENAME = "Notes from the Allotment"
+SITEURL = ""
+PATH = "content"
+TIMEZONE = "Europe/London"
+DEFAULT_LANG = "en"
+DEFAULT_PAGINATION = 10
+RELATIVE_URLS = True
+
+# No site feeds while developing, as in Pelican's quickstart.
+FEED_ALL_ATOM = None
+CATEGORY_FEED_ATOM = None
+TRANSLATION_FEED_ATOM = None
+AUTHOR_FEED_ATOM = None
+AUTHOR_FEED_RSS = None
+
+PLUGINS = ["pelican_reciprocity"]
+RECIPROCITY_FRIENDS = "friends.toml"
+# The example's feeds are frozen files, so never let their posts age out.
+RECIPROCITY_AUTO_MAX_AGE_DAYS = 0
+RECIPROCITY_PREFER_SHARED_TAGS = True
+
+LINKS = (("Friends", "friends/"),)

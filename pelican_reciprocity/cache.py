@@ -1,0 +1,156 @@
+"""Per-feed cache entries: one small JSON file per feed, written atomically.
+
+One file per feed keeps a warm build from loading every feed it does not
+need, and lets two builds share the folder: each write goes to a private
+temporary file and is moved into place with ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .feeds import Post
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "pelican-reciprocity/feed-cache/1"
+
+
+@dataclass
+class CacheEntry:
+    url: str
+    checked_at: float = 0.0  # last time we asked (or tried to ask) the server
+    fetched_at: float = 0.0  # last time we got a good copy (200 or 304)
+    etag: str | None = None
+    last_modified: str | None = None
+    retry_after: float = 0.0  # do not ask before this time (429/503)
+    title: str = ""
+    link: str | None = None
+    posts: list[Post] = field(default_factory=list)
+    first_seen: dict[str, str] = field(default_factory=dict)
+    error: str | None = None  # last failure, kept to repeat it on warm builds
+    moved_to: str | None = None  # permanent redirect target, for `check`
+
+    @property
+    def has_copy(self) -> bool:
+        return self.fetched_at > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "url": self.url,
+            "checked_at": self.checked_at,
+            "fetched_at": self.fetched_at,
+            "etag": self.etag,
+            "last_modified": self.last_modified,
+            "retry_after": self.retry_after,
+            "title": self.title,
+            "link": self.link,
+            "error": self.error,
+            "moved_to": self.moved_to,
+            "first_seen": dict(sorted(self.first_seen.items())),
+            "posts": [p.to_json() for p in self.posts],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> CacheEntry:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ValueError("not a pelican-reciprocity feed cache entry")
+        return cls(
+            url=str(data["url"]),
+            checked_at=float(data.get("checked_at") or 0),
+            fetched_at=float(data.get("fetched_at") or 0),
+            etag=data.get("etag"),
+            last_modified=data.get("last_modified"),
+            retry_after=float(data.get("retry_after") or 0),
+            title=str(data.get("title") or ""),
+            link=data.get("link"),
+            error=data.get("error"),
+            moved_to=data.get("moved_to"),
+            first_seen={str(k): str(v) for k, v in (data.get("first_seen") or {}).items()},
+            posts=[Post.from_json(p) for p in data.get("posts") or ()],
+        )
+
+
+class FeedCache:
+    """The folder of cache entries. Never raises on a bad entry."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path_for(self, url: str) -> Path:
+        digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+        return self.root / "feeds" / f"{digest}.json"
+
+    def load(self, url: str) -> CacheEntry | None:
+        path = self.path_for(url)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            logger.warning("reciprocity: cannot read cache entry %s (%s); refetching", path, exc)
+            return None
+        try:
+            entry = CacheEntry.from_json(json.loads(raw))
+            if entry.url != url:
+                raise ValueError(f"entry is for {entry.url}")
+        except (ValueError, KeyError, TypeError) as exc:
+            logger.warning(
+                "reciprocity: dropping corrupt cache entry %s for %s (%s); it will be rebuilt",
+                path, url, exc,
+            )  # fmt: skip
+            self._discard(path)
+            return None
+        return entry
+
+    def save(self, entry: CacheEntry) -> None:
+        path = self.path_for(entry.url)
+        data = json.dumps(entry.to_json(), ensure_ascii=False, sort_keys=True, indent=1)
+        try:
+            write_atomic(path, data.encode("utf-8"))
+        except OSError as exc:
+            logger.warning("reciprocity: cannot write cache entry %s (%s)", path, exc)
+
+    def _discard(self, path: Path) -> None:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a private temporary file beside ``path``, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def age_text(seconds: float) -> str:
+    """'3 minutes ago', '2 days ago': for log lines about stale copies."""
+    seconds = max(0, int(seconds))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,237 @@
+"""The friends list: TOML, OPML or an inline list in pelicanconf.py.
+
+Loading is lenient per entry: a bad entry is reported with the file and the
+entry and skipped, while the rest of the list still builds.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import tomllib
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import markdown
+
+from .sanitize import clean_html
+from .settings import ConfigError
+from .urls import is_web_url, normalise, site_of
+
+ALLOWED_KEYS = {"name", "url", "feed", "tags", "note", "aliases"}
+
+
+@dataclass(frozen=True)
+class Friend:
+    name: str
+    feed: str  # an http(s) URL or a file:// URL
+    url: str = ""  # their site; may be filled from the feed later
+    tags: tuple[str, ...] = ()
+    note: str = ""  # Markdown, as written by the blog owner
+    note_html: str = ""
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return normalise(self.feed)
+
+    @property
+    def is_local(self) -> bool:
+        return self.feed.startswith("file:")
+
+
+@dataclass
+class FriendsList:
+    friends: list[Friend] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+def load_friends(spec: str | Iterable[Mapping[str, Any]], base_dir: Path) -> FriendsList:
+    """Read the friends list from a path or inline entries.
+
+    Raises ConfigError only for a list that cannot be read at all (missing
+    file, TOML syntax error); single bad entries become ``problems``.
+    """
+    if not isinstance(spec, str):
+        return from_entries(list(spec), source="RECIPROCITY_FRIENDS", base_dir=base_dir)
+    path = Path(spec).expanduser()
+    if not path.is_absolute():
+        path = base_dir / path
+    if not path.is_file():
+        raise ConfigError(
+            f"RECIPROCITY_FRIENDS: friends file {path} does not exist "
+            "(create it, or point the setting at your TOML or OPML file)"
+        )
+    if path.suffix.lower() in {".opml", ".xml"}:
+        outlines, skipped = read_opml(path.read_bytes())
+        result = from_entries(outlines, source=str(path), base_dir=path.parent)
+        result.problems[:0] = [f"{path}: {reason}" for reason in skipped]
+        return result
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    entries = data.get("friends", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: 'friends' must be an array of [[friends]] tables")
+    return from_entries(entries, source=str(path), base_dir=path.parent)
+
+
+def from_entries(entries: list[Any], *, source: str, base_dir: Path) -> FriendsList:
+    result = FriendsList(source=source)
+    seen: dict[str, str] = {}
+    for index, entry in enumerate(entries, 1):
+        label = f"{source}: friend #{index}"
+        if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+            label += f" ({entry['name']!r})"
+        friend, problem = make_friend(entry, base_dir)
+        if problem:
+            result.problems.append(f"{label}: {problem}; skipped")
+            continue
+        assert friend is not None
+        duplicate_of = seen.get(friend.key) or (
+            seen.get("site:" + normalise(friend.url)) if friend.url else None
+        )
+        if duplicate_of:
+            result.problems.append(f"{label}: same feed or site as {duplicate_of!r}; skipped")
+            continue
+        seen[friend.key] = friend.name
+        if friend.url:
+            seen["site:" + normalise(friend.url)] = friend.name
+        result.friends.append(friend)
+    return result
+
+
+def make_friend(entry: Any, base_dir: Path) -> tuple[Friend | None, str | None]:
+    """Validate one entry; return the Friend or the reason it was rejected."""
+    if not isinstance(entry, Mapping):
+        return None, "must be a table with at least 'feed'"
+    unknown = sorted(set(entry) - ALLOWED_KEYS)
+    if unknown:
+        return (
+            None,
+            f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(ALLOWED_KEYS))})",
+        )
+    raw_feed = entry.get("feed")
+    if not isinstance(raw_feed, str) or not raw_feed.strip():
+        return None, "has no 'feed'"
+    feed, problem = resolve_feed(raw_feed.strip(), base_dir)
+    if problem:
+        return None, problem
+    url = entry.get("url") or ""
+    if url and (not isinstance(url, str) or not is_web_url(url)):
+        return None, f"'url' must be an http(s) address, got {url!r}"
+    name = entry.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        return None, "'name' must be non-empty text"
+    if not name:
+        name = urlsplit(url or feed).hostname or Path(urlsplit(feed).path).stem
+    tags = _strings(entry.get("tags", []))
+    aliases = _strings(entry.get("aliases", []))
+    if tags is None:
+        return None, "'tags' must be a list of strings"
+    if aliases is None:
+        return None, "'aliases' must be a list of strings"
+    note = entry.get("note") or ""
+    if not isinstance(note, str):
+        return None, "'note' must be text"
+    note_html = clean_html(markdown.markdown(note), rel="noopener") if note else ""
+    if not url and not feed.startswith("file:"):
+        url = ""  # learned from the feed's own <link> when it is fetched
+    return (
+        Friend(
+            name=name.strip(),
+            feed=feed,
+            url=url,
+            tags=tuple(tags),
+            note=note,
+            note_html=note_html,
+            aliases=tuple(aliases),
+        ),
+        None,
+    )
+
+
+def resolve_feed(feed: str, base_dir: Path) -> tuple[str, str | None]:
+    scheme = urlsplit(feed).scheme.lower()
+    if scheme in {"http", "https"}:
+        if not is_web_url(feed):
+            return feed, f"feed {feed!r} is not a valid address"
+        return feed, None
+    if scheme == "file":
+        return feed, None
+    if scheme and len(scheme) > 1:  # not a Windows drive letter
+        return (
+            feed,
+            f"feed {feed!r} uses {scheme}:, only http, https and file are allowed",
+        )
+    path = Path(feed).expanduser()
+    if not path.is_absolute():
+        path = (base_dir / path).resolve()
+    return path.as_uri(), None
+
+
+def friend_site(friend: Friend, feed_link: str | None) -> str:
+    """The friend's home page: as given, else the feed's own link, else its origin."""
+    if friend.url:
+        return friend.url
+    if feed_link and is_web_url(feed_link):
+        return feed_link
+    return site_of(friend.feed) if is_web_url(friend.feed) else ""
+
+
+def _strings(value: Any) -> list[str] | None:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return [v.strip() for v in value if v.strip()]
+
+
+# -- OPML -----------------------------------------------------------------------
+
+_OUTLINE = re.compile(r"<outline\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)/?>", re.I | re.S)
+_ATTR = re.compile(r"([\w:.-]+)\s*=\s*(\"([^\"]*)\"|'([^']*)')", re.S)
+
+
+def read_opml(data: bytes) -> tuple[list[dict[str, Any]], list[str]]:
+    """Friends entries from an OPML subscription list, and what was skipped.
+
+    Real exports are often not well-formed XML (raw ``&``, HTML inside
+    attributes), so fall back to scanning ``<outline>`` tags one by one.
+    """
+    try:
+        root = ET.fromstring(data)
+        attrs = [dict(el.attrib) for el in root.iter("outline")]
+    except ET.ParseError:
+        text = data.decode("utf-8", errors="replace")
+        attrs = [
+            {m.group(1): html.unescape(m.group(3) if m.group(3) is not None else m.group(4))
+             for m in _ATTR.finditer(tag.group(1))}
+            for tag in _OUTLINE.finditer(text)
+        ]  # fmt: skip
+    entries: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    for index, attr in enumerate(attrs, 1):
+        lowered = {k.lower(): (v or "").strip() for k, v in attr.items()}
+        feed = lowered.get("xmlurl", "")
+        name = lowered.get("title") or lowered.get("text") or ""
+        if not feed:
+            if lowered.get("type", "rss") == "rss" and (name and "htmlurl" in lowered):
+                skipped.append(f"outline #{index} ({name!r}) has no xmlUrl; skipped")
+            continue  # a folder outline
+        entry: dict[str, Any] = {"feed": feed}
+        if name:
+            entry["name"] = name
+        site = lowered.get("htmlurl", "")
+        if is_web_url(site):
+            entry["url"] = site
+        entries.append(entry)
+    return entries, skipped

@@ -1,0 +1,385 @@
+"""Pelican signal receivers: the only module that knows about Pelican's build.
+
+Signals are process-global, so every receiver first finds *this* build's
+state (or returns): tests, i18n_subsites and autoreload all run several
+Pelican instances in one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, FileSystemLoader
+from pelican import signals
+from pelican.generators import ArticlesGenerator, Generator
+
+from . import render, selection
+from .cache import FeedCache
+from .feeds import Post
+from .friends import Friend, FriendsList, friend_site, load_friends
+from .refresh import RefreshReport, log_failures, refresh
+from .settings import DEFAULTS, Config, ConfigError, configure
+
+logger = logging.getLogger(__name__)
+
+PLUGIN_NAME = "pelican_reciprocity"
+RUN_KEY = "RECIPROCITY_RUN_ID"  # private: which run a settings/context copy belongs to
+
+#: Runs in progress in this process, by id. Removed when the run finishes.
+_RUNS: dict[str, Run] = {}
+
+
+class ReciprocityError(ConfigError):
+    """Raised for RECIPROCITY_STRICT feed failures: the build must stop."""
+
+
+@dataclass
+class Run:
+    """One Pelican build's worth of plugin state."""
+
+    config: Config
+    friends: FriendsList
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    report: RefreshReport | None = None
+    thread: threading.Thread | None = None
+    failure: BaseException | None = None
+    friend_views: dict[str, render.FriendView] = field(default_factory=dict)
+    sites: dict[str, str] = field(default_factory=dict)
+    section_cache: dict[Any, str] = field(default_factory=dict)
+    env: Any = None
+
+    def start(self) -> None:
+        """Fetch in the background so it overlaps with Pelican reading content."""
+        self.thread = threading.Thread(target=self._work, name="reciprocity-fetch", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        try:
+            self.report = refresh(self.friends.friends, self.config)
+        except BaseException as exc:  # never let a bug here kill the build
+            self.failure = exc
+
+    def wait(self) -> RefreshReport:
+        if self.thread is not None:
+            self.thread.join(self.config.fetch_deadline + 30)
+            if self.thread.is_alive():
+                logger.warning(
+                    "reciprocity: feed refresh did not finish in time; using cached copies"
+                )
+        if self.report is None:
+            if self.failure is not None:
+                logger.warning(
+                    "reciprocity: feed refresh failed unexpectedly (%s: %s); using cached copies",
+                    type(self.failure).__name__,
+                    self.failure,
+                    exc_info=self.failure,
+                )
+            offline = _offline(self.config)
+            self.report = refresh(
+                self.friends.friends, offline, cache=FeedCache(offline.cache_path)
+            )
+        return self.report
+
+
+def _offline(config: Config) -> Config:
+    from dataclasses import replace
+
+    return replace(config, offline=True)
+
+
+# -- guards -----------------------------------------------------------------------
+
+
+def _enabled(settings: dict[str, Any]) -> bool:
+    plugins = settings.get("PLUGINS") or []
+    return any(
+        (p if isinstance(p, str) else getattr(p, "__name__", "")) == PLUGIN_NAME for p in plugins
+    )
+
+
+def _run_for(mapping: dict[str, Any] | None) -> Run | None:
+    if not mapping:
+        return None
+    run_id = mapping.get(RUN_KEY)
+    return _RUNS.get(run_id) if isinstance(run_id, str) else None
+
+
+# -- receivers (module level, connected once) --------------------------------------
+
+
+def start_run(pelican: Any) -> None:
+    """get_generators: the earliest per-build signal (it fires on every
+    autoreload run too). Validate settings, read friends, start fetching."""
+    settings = pelican.settings
+    settings.pop(RUN_KEY, None)
+    if not _enabled(settings):
+        return None
+    config = configure(settings)
+    spec = config.friends
+    if isinstance(spec, str) and "RECIPROCITY_FRIENDS" not in settings:
+        candidate = Path(spec)
+        if not (config.site_root / candidate).is_file():
+            logger.info(
+                "reciprocity: no friends configured (no %s in %s, and "
+                "RECIPROCITY_FRIENDS is not set); nothing to do",
+                spec,
+                config.site_root,
+            )
+            return None
+    friends = load_friends(spec, config.site_root)
+    for problem in friends.problems:
+        logger.warning("reciprocity: %s", problem)
+    if not friends.friends:
+        logger.info("reciprocity: the friends list %s is empty; nothing to do", friends.source)
+        return None
+    run = Run(config=config, friends=friends)
+    _RUNS[run.id] = run
+    settings[RUN_KEY] = run.id
+    run.start()
+    return None
+
+
+def get_generators(pelican: Any) -> type | None:
+    start_run(pelican)
+    return FriendsPageGenerator if _run_for(pelican.settings) else None
+
+
+def add_template_loader(generator: Generator) -> None:
+    """Our templates come after the theme's, so a theme or
+    THEME_TEMPLATES_OVERRIDES can replace any of them."""
+    if not _enabled(generator.settings):
+        return
+    loader = generator.env.loader
+    ours = FileSystemLoader(str(render.TEMPLATES))
+    if isinstance(loader, ChoiceLoader):
+        if not any(
+            isinstance(item, FileSystemLoader) and str(render.TEMPLATES) in item.searchpath
+            for item in loader.loaders
+        ):
+            loader.loaders.append(ours)
+    else:
+        generator.env.loader = ChoiceLoader([loader, ours])
+
+
+def prepare(generators: list[Generator]) -> None:
+    """all_generators_finalized: wait for the feeds, then decide every
+    article's highlights. Runs after Pelican's content cache is saved, so
+    nothing here is frozen into it."""
+    if not generators:
+        return
+    run = _run_for(generators[0].settings)
+    if run is None:
+        return
+    config = run.config
+    report = run.wait()
+    log_failures(report)
+    logger.info("%s", report.summary())
+    if config.strict and report.failed:
+        names = ", ".join(f"{s.friend.name} ({s.error})" for s in report.failed)
+        raise ReciprocityError(
+            f"RECIPROCITY_STRICT is on and {len(report.failed)} feed(s) failed: {names}"
+        )
+
+    context = generators[0].context
+    context[RUN_KEY] = run.id
+    all_posts: list[Post] = []
+    friend_posts: dict[str, list[Post]] = {}
+    for state in report.feeds:
+        friend = state.friend
+        site = friend_site(friend, state.link)
+        run.sites[friend.key] = site
+        run.friend_views[friend.key] = render.friend_view(
+            friend,
+            site,
+            ok=state.outcome != "failed" or bool(state.posts),
+            error=state.error,
+        )
+        friend_posts[friend.key] = state.posts
+        all_posts.extend(state.posts)
+    as_of = report.as_of
+    index = selection.PostIndex(all_posts)
+    headings = {
+        "highlights": config.highlights_heading,
+        "automatic": config.auto_heading,
+        "friends": config.friends_heading,
+    }
+
+    friends_out = []
+    for friend in run.friends.friends:
+        view = run.friend_views[friend.key]
+        posts = selection.latest(friend_posts.get(friend.key, []), config.friends_posts)
+        views = tuple(render.post_view(p, view, config.date_format) for p in posts)
+        friends_out.append(_with_posts(view, views))
+    context["reciprocity"] = {
+        "friends": friends_out,
+        "headings": headings,
+        "friends_url": config.friends_url if config.friends_save_as else "",
+        "opml_url": config.opml_save_as,
+        "as_of": as_of,
+    }
+
+    for generator in generators:
+        if not isinstance(generator, ArticlesGenerator):
+            continue
+        run.env = generator.env
+        for article in _all_articles(generator):
+            article.reciprocity = _article_data(article, run, index, all_posts, as_of, headings)
+
+
+def _with_posts(view: render.FriendView, posts: tuple[render.PostView, ...]) -> render.FriendView:
+    from dataclasses import replace
+
+    return replace(view, posts=posts)
+
+
+def _all_articles(generator: ArticlesGenerator) -> list[Any]:
+    return [
+        *generator.articles,
+        *generator.translations,
+        *getattr(generator, "hidden_articles", []),
+        *getattr(generator, "hidden_translations", []),
+    ]
+
+
+def _article_data(
+    article: Any,
+    run: Run,
+    index: selection.PostIndex,
+    all_posts: list[Post],
+    as_of: Any,
+    headings: dict[str, str],
+) -> render.ArticleReciprocity:
+    config = run.config
+    metadata = getattr(article, "metadata", {}) or {}
+    if selection.is_off(metadata.get("reciprocity", "on")):
+        return render.ArticleReciprocity(enabled=False, headings=headings)
+    tags = [str(t) for t in getattr(article, "tags", []) or []]
+    curated, automatic, bad = selection.highlights_for(
+        metadata,
+        index=index,
+        all_posts=all_posts,
+        as_of=as_of,
+        count=config.auto_count,
+        per_friend=config.auto_per_friend,
+        max_age_days=config.auto_max_age_days,
+        prefer_shared_tags=config.prefer_shared_tags,
+        article_tags=tags,
+    )
+    source = getattr(article, "source_path", article)
+    for piece in bad:
+        logger.warning(
+            "reciprocity: %s: Highlights: %r is not an http(s) address; ignored",
+            source,
+            piece,
+        )
+    for item in curated:
+        if not item.found:
+            logger.warning(
+                "reciprocity: %s: highlighted %s is not in any friend's feed; "
+                "shown as a plain link",
+                source,
+                item.post.url,
+            )
+    return render.ArticleReciprocity(
+        curated=render.highlight_views(curated, run.friend_views, config.date_format),
+        automatic=render.highlight_views(automatic, run.friend_views, config.date_format),
+        headings=headings,
+    )
+
+
+def inject_sections(path: str, context: dict[str, Any]) -> None:
+    """content_written: add the highlights section to an article page unless
+    the theme already placed it (or the site turned injection off)."""
+    run = _run_for(context)
+    if run is None or not run.config.inject:
+        return
+    article = context.get("article")
+    if article is None or context.get("output_file") != getattr(article, "save_as", None):
+        return
+    data = getattr(article, "reciprocity", None)
+    if not isinstance(data, render.ArticleReciprocity) or not data:
+        return
+    try:
+        page = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        logger.warning("reciprocity: cannot read %s to add highlights (%s)", path, exc)
+        return
+    if render.already_placed(page, "highlights"):
+        return
+    section = _render_section(run, context, data)
+    content = getattr(article, "content", None)
+    Path(path).write_text(render.inject(page, section, content), encoding="utf-8")
+
+
+def _render_section(run: Run, context: dict[str, Any], data: render.ArticleReciprocity) -> str:
+    template = run.env.get_template("reciprocity/highlights.html")
+    ours = template.filename and str(render.TEMPLATES) in template.filename
+    key = data.cache_key() if ours else None
+    if key is not None and key in run.section_cache:
+        return run.section_cache[key]
+    html = template.render(context).strip()
+    if key is not None:
+        run.section_cache[key] = html
+    return html
+
+
+class FriendsPageGenerator(Generator):
+    """Writes friends/index.html and friends.opml with the theme's layout."""
+
+    def generate_context(self) -> None:
+        pass
+
+    def generate_output(self, writer: Any) -> None:
+        run = _run_for(self.settings)
+        if run is None or "reciprocity" not in self.context:
+            return
+        config = run.config
+        if config.friends_save_as:
+            writer.write_file(
+                config.friends_save_as,
+                self.get_template("reciprocity/friends"),
+                self.context,
+                relative_urls=self.settings.get("RELATIVE_URLS", False),
+                url=config.friends_url,
+                page_name="friends",
+            )
+        if config.opml_save_as:
+            title = f"{self.settings.get('SITENAME', 'My site')}: {config.friends_heading}"
+            body = render.opml(
+                ((f, run.sites.get(f.key, "")) for f in run.friends.friends),
+                title=title,
+            )
+            out = Path(self.output_path) / config.opml_save_as
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(body, encoding="utf-8")
+            logger.info('Writing "%s"', out)
+
+
+def finish_run(pelican: Any) -> None:
+    run = _RUNS.pop(pelican.settings.pop(RUN_KEY, None) or "", None)
+    if run is not None:
+        run.section_cache.clear()
+
+
+_CONNECTED = False
+
+
+def connect() -> None:
+    """Connect the receivers once per process (register() may run many times)."""
+    global _CONNECTED
+    if _CONNECTED:
+        return
+    signals.get_generators.connect(get_generators)
+    signals.generator_init.connect(add_template_loader)
+    signals.all_generators_finalized.connect(prepare)
+    signals.content_written.connect(inject_sections)
+    signals.finalized.connect(finish_run)
+    _CONNECTED = True
+
+
+__all__ = ["DEFAULTS", "Friend", "connect"]

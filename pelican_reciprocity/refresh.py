@@ -1,0 +1,261 @@
+"""Bring every friend's feed up to date: cache first, network only when due.
+
+This is the glue between friends, cache, fetch and feeds. The decision of
+what to request is a pure function (:func:`plan`) so it can be tested
+without a clock or a server; the I/O happens in :func:`refresh`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from .cache import CacheEntry, FeedCache, age_text
+from .feeds import Post, assign_first_seen, parse_feed
+from .fetch import FetchRequest, FetchResult, Limits, fetch_all_sync
+from .friends import Friend
+from .settings import Config
+
+logger = logging.getLogger(__name__)
+
+#: A feed that failed is retried sooner than the TTL, but not on every build.
+FAILED_RETRY = 300.0
+
+
+@dataclass
+class FeedState:
+    """What the build knows about one friend's feed after the refresh."""
+
+    friend: Friend
+    entry: CacheEntry | None
+    outcome: str = "cached"  # cached | updated | revalidated | failed
+    error: str | None = None
+
+    @property
+    def posts(self) -> list[Post]:
+        return self.entry.posts if self.entry else []
+
+    @property
+    def link(self) -> str | None:
+        return self.entry.link if self.entry else None
+
+
+@dataclass
+class RefreshReport:
+    feeds: list[FeedState] = field(default_factory=list)
+    requests: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def failed(self) -> list[FeedState]:
+        return [f for f in self.feeds if f.outcome == "failed"]
+
+    @property
+    def as_of(self) -> datetime:
+        """The time of the newest good copy: "recent" is measured from here, so
+        two builds from the same cache agree byte for byte."""
+        stamps = [f.entry.fetched_at for f in self.feeds if f.entry and f.entry.has_copy]
+        return datetime.fromtimestamp(max(stamps), UTC) if stamps else datetime.now(UTC)
+
+    def summary(self) -> str:
+        counts = {k: 0 for k in ("cached", "updated", "revalidated", "failed")}
+        for state in self.feeds:
+            counts[state.outcome] += 1
+        parts = [f"{n} {k}" for k, n in counts.items() if n and k != "failed"]
+        if counts["failed"]:
+            with_copy = [f for f in self.failed if f.entry and f.entry.has_copy]
+            if with_copy:
+                oldest = min(f.entry.fetched_at for f in with_copy)  # type: ignore[union-attr]
+                note = f"using copy from {age_text(time.time() - oldest)}"
+                if len(with_copy) < counts["failed"]:
+                    note += f"; {counts['failed'] - len(with_copy)} with no copy"
+            else:
+                note = "no earlier copy"
+            parts.append(f"{counts['failed']} failed ({note})")
+        n = len(self.feeds)
+        return (
+            f"reciprocity: {n} feed{'s' if n != 1 else ''}: "
+            f"{', '.join(parts) or 'nothing to do'} in {self.elapsed:.1f} s"
+        )
+
+
+def file_validator(url: str) -> str | None:
+    """mtime and size of a file: feed, so an unchanged file is not re-parsed."""
+    try:
+        stat = os.stat(Path(unquote(urlsplit(url).path)))
+    except OSError:
+        return None
+    return f"file:{stat.st_mtime_ns}:{stat.st_size}"
+
+
+def plan(
+    friend: Friend,
+    entry: CacheEntry | None,
+    *,
+    now: float,
+    ttl: float,
+    offline: bool,
+    file_stamp: str | None = None,
+) -> FetchRequest | None:
+    """Decide whether to ask for a feed at all (pure). None means use the cache."""
+    if friend.is_local:
+        if entry and entry.has_copy and file_stamp and entry.etag == file_stamp:
+            return None
+        return FetchRequest(friend.feed)
+    if offline:
+        return None
+    if entry is None:
+        return FetchRequest(friend.feed)
+    if now < entry.retry_after:
+        return None
+    fresh_for = ttl if entry.error is None else min(ttl, FAILED_RETRY)
+    if entry.checked_at and now - entry.checked_at < fresh_for:
+        return None
+    if not entry.has_copy:
+        return FetchRequest(friend.feed)
+    return FetchRequest(friend.feed, etag=entry.etag, last_modified=entry.last_modified)
+
+
+def apply_result(
+    friend: Friend,
+    entry: CacheEntry | None,
+    result: FetchResult,
+    *,
+    now: float,
+    summary_words: int,
+    file_stamp: str | None = None,
+) -> FeedState:
+    """Fold one fetch result into the cache entry (parses only on a 200)."""
+    entry = entry or CacheEntry(url=friend.feed)
+    entry.checked_at = now
+    if result.retry_after is not None:
+        entry.retry_after = now + min(result.retry_after, 7 * 86400)
+    if result.moved_to:
+        entry.moved_to = result.moved_to
+    if result.error:
+        entry.error = result.error
+        return FeedState(friend, entry, "failed", result.error)
+    if result.not_modified:
+        entry.fetched_at = now
+        entry.error = None
+        return FeedState(friend, entry, "revalidated")
+    nowdt = datetime.fromtimestamp(now, UTC)
+    base = result.final_url if not friend.is_local else (friend.url or None)
+    if base and base.startswith("file:"):
+        base = friend.url or None
+    parsed = parse_feed(
+        result.body or b"",
+        base=base,
+        content_type=result.content_type,
+        summary_words=summary_words,
+        now=nowdt,
+    )
+    if parsed.problem:
+        entry.error = parsed.problem
+        return FeedState(friend, entry, "failed", parsed.problem)
+    for warning in parsed.warnings:
+        logger.debug("reciprocity: feed of %s: %s", friend.name, warning)
+    posts, first_seen = assign_first_seen(parsed.posts, entry.first_seen, nowdt)
+    entry.posts = [replace(p, friend=friend.key) for p in posts]
+    entry.first_seen = first_seen
+    entry.title = parsed.title
+    entry.link = parsed.link
+    entry.etag = file_stamp if friend.is_local else result.etag
+    entry.last_modified = None if friend.is_local else result.last_modified
+    entry.fetched_at = now
+    entry.error = None
+    entry.retry_after = 0.0
+    return FeedState(friend, entry, "updated")
+
+
+def refresh(
+    friends: list[Friend],
+    config: Config,
+    *,
+    cache: FeedCache | None = None,
+    force: bool = False,
+) -> RefreshReport:
+    """Load, fetch what is due, parse what changed, save. Never raises for a feed."""
+    started = time.monotonic()
+    now = time.time()
+    cache = cache or FeedCache(config.cache_path)
+    entries = {f.feed: cache.load(f.feed) for f in friends}
+    stamps = {f.feed: file_validator(f.feed) for f in friends if f.is_local}
+    requests: list[FetchRequest] = []
+    for friend in friends:
+        entry = entries[friend.feed]
+        if force and not config.offline:
+            entry_for_plan = None if not entry else replace(entry, checked_at=0.0, retry_after=0.0)
+        else:
+            entry_for_plan = entry
+        request = plan(
+            friend,
+            entry_for_plan,
+            now=now,
+            ttl=config.cache_ttl,
+            offline=config.offline,
+            file_stamp=stamps.get(friend.feed),
+        )
+        if request:
+            requests.append(request)
+
+    limits = Limits(
+        timeout=config.timeout,
+        max_bytes=config.max_bytes,
+        max_redirects=config.max_redirects,
+        user_agent=config.user_agent,
+    )
+    results = fetch_all_sync(
+        requests, limits, concurrency=config.concurrency, deadline=config.fetch_deadline
+    )
+    report = RefreshReport(requests=sum(r.requests for r in results.values()))
+    for friend in friends:
+        entry = entries[friend.feed]
+        result = results.get(friend.feed)
+        if result is None:
+            state = FeedState(friend, entry, "cached", entry.error if entry else None)
+            if entry is None or not entry.has_copy:
+                reason = (
+                    "offline, and no cached copy"
+                    if config.offline
+                    else (entry.error if entry and entry.error else "no cached copy")
+                )
+                state = FeedState(friend, entry, "failed", reason)
+            elif entry.error and not friend.is_local:
+                state = FeedState(friend, entry, "failed", entry.error)
+        else:
+            state = apply_result(
+                friend,
+                entry,
+                result,
+                now=now,
+                summary_words=config.summary_words,
+                file_stamp=stamps.get(friend.feed),
+            )
+            if state.entry is not None:
+                cache.save(state.entry)
+        report.feeds.append(state)
+    report.elapsed = time.monotonic() - started
+    return report
+
+
+def log_failures(report: RefreshReport) -> None:
+    """One warning per failing feed: who, what went wrong, and what is shown."""
+    for state in report.failed:
+        entry = state.entry
+        if entry and entry.has_copy:
+            fallback = f"using copy from {age_text(time.time() - entry.fetched_at)}"
+        else:
+            fallback = "no earlier copy, so none of its posts are shown"
+        logger.warning(
+            "reciprocity: feed of %s (%s) failed: %s; %s",
+            state.friend.name,
+            state.friend.feed,
+            state.error,
+            fallback,
+        )

@@ -1,0 +1,198 @@
+"""Everything that turns plugin data into markup: template views, section
+injection and the OPML blogroll.
+
+Views hold :class:`markupsafe.Markup` values that are already escaped (or
+sanitised), so a theme that switches Jinja's autoescape off still cannot
+publish a friend's ``<script>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from markupsafe import Markup, escape
+
+from .feeds import Post
+from .friends import Friend
+from .selection import Highlight
+from .urls import is_web_url
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+_PLACED = {
+    name: re.compile(r"<[a-zA-Z][^<>]*\bclass=[\"'][^\"']*\breciprocity-" + name + r"\b")
+    for name in ("highlights", "thanks")
+}
+
+
+def safe_url(url: str | None) -> Markup:
+    """An escaped http(s) URL, or empty: never a ``javascript:`` link."""
+    return escape(url) if url and is_web_url(url) else Markup("")
+
+
+@dataclass(frozen=True)
+class FriendView:
+    name: Markup
+    url: Markup
+    feed: Markup
+    note: Markup
+    tags: tuple[Markup, ...]
+    ok: bool
+    error: str | None
+    key: str
+    posts: tuple[PostView, ...] = ()
+
+
+@dataclass(frozen=True)
+class PostView:
+    title: Markup
+    url: Markup
+    date: Any  # datetime or None, for themes that format dates themselves
+    date_iso: Markup
+    date_text: Markup
+    summary: Markup  # sanitised HTML
+    summary_text: Markup
+    image: Markup
+    tags: tuple[Markup, ...]
+    friend: FriendView | None
+    curated: bool = False
+    found: bool = True
+
+
+def friend_view(friend: Friend, site: str, ok: bool, error: str | None) -> FriendView:
+    feed = friend.feed if is_web_url(friend.feed) else ""
+    return FriendView(
+        name=escape(friend.name),
+        url=safe_url(site),
+        feed=safe_url(feed),
+        note=Markup(friend.note_html),  # sanitised when the list was loaded
+        tags=tuple(escape(t) for t in friend.tags),
+        ok=ok,
+        error=error,
+        key=friend.key,
+    )
+
+
+def post_view(
+    post: Post,
+    friend: FriendView | None,
+    date_format: str,
+    *,
+    curated: bool = False,
+    found: bool = True,
+) -> PostView:
+    return PostView(
+        title=escape(post.title),
+        url=safe_url(post.url),
+        date=post.date,
+        date_iso=escape(post.date.date().isoformat()) if post.date else Markup(""),
+        date_text=escape(post.date.strftime(date_format)) if post.date else Markup(""),
+        summary=Markup(post.summary_html),  # sanitised by feeds.parse_feed
+        summary_text=escape(post.summary_text),
+        image=safe_url(post.image),
+        tags=tuple(escape(t) for t in post.tags),
+        friend=friend,
+        curated=curated,
+        found=found,
+    )
+
+
+@dataclass
+class ArticleReciprocity:
+    """What ``article.reciprocity`` holds: falsy when there is nothing to show."""
+
+    curated: list[PostView] = field(default_factory=list)
+    automatic: list[PostView] = field(default_factory=list)
+    enabled: bool = True
+    headings: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def highlights(self) -> list[PostView]:
+        return self.curated + self.automatic
+
+    def __bool__(self) -> bool:
+        return self.enabled and bool(self.curated or self.automatic)
+
+    def cache_key(self) -> tuple[Any, ...]:
+        return (
+            tuple(str(p.url) for p in self.curated),
+            tuple(str(p.url) for p in self.automatic),
+        )
+
+
+def highlight_views(
+    items: Iterable[Highlight], friends: dict[str, FriendView], date_format: str
+) -> list[PostView]:
+    return [
+        post_view(
+            h.post,
+            friends.get(h.post.friend),
+            date_format,
+            curated=h.curated,
+            found=h.found,
+        )
+        for h in items
+    ]
+
+
+def already_placed(page: str, section: str) -> bool:
+    """Did the theme render this section itself (so we must not add another)?"""
+    return bool(_PLACED[section].search(page))
+
+
+def inject(page: str, section: str, content: str | None) -> str:
+    """Insert ``section`` right after the article's content, or failing that at
+    the end of ``<article>``, ``<main>`` or ``<body>``."""
+    position = -1
+    if content and content.strip():
+        found = page.find(content)
+        if found >= 0:
+            position = found + len(content)
+    if position < 0:
+        for closing in ("</article>", "</main>", "</body>"):
+            position = page.rfind(closing)
+            if position >= 0:
+                break
+    if position < 0:
+        position = len(page)
+    return page[:position] + "\n" + section + "\n" + page[position:]
+
+
+def opml(friends: Iterable[tuple[Friend, str]], *, title: str) -> str:
+    """An OPML 2.0 blogroll so readers can subscribe to every friend at once."""
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<opml version="2.0">',
+        "  <head>",
+        f"    <title>{escape(title)}</title>",
+        "  </head>",
+        "  <body>",
+    ]
+    for friend, site in friends:
+        if not is_web_url(friend.feed):
+            # A feed kept as a local file means nothing to a reader: list
+            # the site as a plain link instead.
+            if site and is_web_url(site):
+                attrs = [("type", "link"), ("text", friend.name), ("url", site)]
+                rendered = " ".join(f"{k}={quoteattr(v)}" for k, v in attrs)
+                lines.append(f"    <outline {rendered}/>")
+            continue
+        attrs = [
+            ("type", "rss"),
+            ("text", friend.name),
+            ("title", friend.name),
+            ("xmlUrl", friend.feed),
+        ]
+        if site and is_web_url(site):
+            attrs.append(("htmlUrl", site))
+        if friend.tags:
+            attrs.append(("category", ",".join(friend.tags)))
+        rendered = " ".join(f"{k}={quoteattr(v)}" for k, v in attrs)
+        lines.append(f"    <outline {rendered}/>")
+    lines += ["  </body>", "</opml>", ""]
+    return "\n".join(lines)

@@ -1,0 +1,159 @@
+"""Which posts to highlight: pure functions over Posts and Friends.
+
+No I/O and no clock: the caller passes ``as_of``, so the same inputs always
+choose the same posts in the same order.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from .feeds import Post
+from .urls import is_web_url, normalise
+
+_SPLIT = re.compile(r"[\s,]+")
+
+
+@dataclass(frozen=True)
+class Highlight:
+    post: Post
+    curated: bool
+    found: bool = True  # False: a curated URL no friend's feed carries
+
+
+def parse_highlights(value: object) -> tuple[list[str], list[str]]:
+    """Split ``Highlights:`` metadata (commas or newlines) into URLs.
+
+    Returns the http(s) URLs and the pieces that were not URLs.
+    """
+    if value is None:
+        return [], []
+    if isinstance(value, list | tuple):
+        value = "\n".join(str(v) for v in value)
+    urls: list[str] = []
+    bad: list[str] = []
+    for piece in _SPLIT.split(str(value)):
+        piece = piece.strip().strip("<>")
+        if not piece:
+            continue
+        (urls if is_web_url(piece) else bad).append(piece)
+    return urls, bad
+
+
+def is_off(value: object) -> bool:
+    """``Reciprocity: off`` (or no/false/0) in metadata turns the sections off."""
+    return str(value).strip().lower() in {"off", "no", "false", "0", "none"}
+
+
+class PostIndex:
+    """Look up posts by URL, with or without the fragment."""
+
+    def __init__(self, posts: Iterable[Post]) -> None:
+        self.exact: dict[str, Post] = {}
+        self.loose: dict[str, Post] = {}
+        for post in posts:
+            self.exact.setdefault(post.key, post)
+            self.loose.setdefault(normalise(post.url), post)
+
+    def find(self, url: str) -> Post | None:
+        return self.exact.get(normalise(url, keep_fragment=True)) or self.loose.get(normalise(url))
+
+
+def curated(urls: Iterable[str], index: PostIndex) -> list[Highlight]:
+    """Resolve curated URLs against the feeds; unknown ones stay plain links."""
+    picked: list[Highlight] = []
+    seen: set[str] = set()
+    for url in urls:
+        post = index.find(url)
+        if post is None:
+            post = Post(title=url, url=url, date=None)
+            found = False
+        else:
+            found = True
+        if post.key in seen:
+            continue
+        seen.add(post.key)
+        picked.append(Highlight(post, curated=True, found=found))
+    return picked
+
+
+def recent(
+    posts: Iterable[Post],
+    *,
+    as_of: datetime,
+    count: int,
+    per_friend: int,
+    max_age_days: float,
+    exclude: Iterable[str] = (),
+    tags: Iterable[str] = (),
+    prefer_shared_tags: bool = False,
+) -> list[Post]:
+    """The automatic "from blogs I follow" picks.
+
+    Newest first, at most ``per_friend`` from one friend, nothing older than
+    ``max_age_days`` (0 means no limit). Ties break on friend, then URL. With
+    ``prefer_shared_tags``, posts sharing a tag with the article come first.
+    """
+    if count <= 0:
+        return []
+    excluded = set(exclude)
+    wanted = {t.lower() for t in tags}
+    cutoff = as_of - timedelta(days=max_age_days) if max_age_days > 0 else None
+
+    def order(post: Post) -> tuple[int, float, str, str]:
+        shared = len(wanted & {t.lower() for t in post.tags}) if prefer_shared_tags else 0
+        stamp = post.date.timestamp() if post.date else 0.0
+        return (-shared, -stamp, post.friend, post.url)
+
+    candidates = [
+        p
+        for p in posts
+        if p.key not in excluded and (cutoff is None or (p.date and p.date >= cutoff))
+    ]
+    picked: list[Post] = []
+    per: dict[str, int] = {}
+    for post in sorted(candidates, key=order):
+        if per.get(post.friend, 0) >= per_friend:
+            continue
+        per[post.friend] = per.get(post.friend, 0) + 1
+        picked.append(post)
+        if len(picked) == count:
+            break
+    return picked
+
+
+def latest(posts: Iterable[Post], count: int) -> list[Post]:
+    """A friend's newest posts, whatever their age (for the friends page)."""
+    ordered = sorted(posts, key=lambda p: (-(p.date.timestamp() if p.date else 0.0), p.url))
+    return ordered[:count]
+
+
+def highlights_for(
+    metadata: Mapping[str, object],
+    *,
+    index: PostIndex,
+    all_posts: list[Post],
+    as_of: datetime,
+    count: int,
+    per_friend: int,
+    max_age_days: float,
+    prefer_shared_tags: bool,
+    article_tags: Iterable[str] = (),
+) -> tuple[list[Highlight], list[Highlight], list[str]]:
+    """Curated and automatic highlights for one article, plus rejected pieces."""
+    urls, bad = parse_highlights(metadata.get("highlights"))
+    chosen = curated(urls, index)
+    automatic = recent(
+        all_posts,
+        as_of=as_of,
+        count=count,
+        per_friend=per_friend,
+        max_age_days=max_age_days,
+        exclude={h.post.key for h in chosen},
+        tags=article_tags,
+        prefer_shared_tags=prefer_shared_tags,
+    )
+    return chosen, [Highlight(p, curated=False) for p in automatic], bad

@@ -1,0 +1,84 @@
+"""URL helpers shared by friends, feeds and selection."""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+WEB_SCHEMES = ("http", "https")
+
+
+def is_web_url(url: str | None) -> bool:
+    """True for an absolute http(s) URL with a host: the only links we publish."""
+    if not url or not isinstance(url, str):
+        return False
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return False
+    return parts.scheme.lower() in WEB_SCHEMES and bool(parts.hostname)
+
+
+def absolute(url: str | None, base: str | None) -> str | None:
+    """Resolve ``url`` against ``base``; None unless the result is http(s)."""
+    if not url or not isinstance(url, str):
+        return None
+    url = url.strip()
+    if url.startswith("//"):
+        url = "https:" + url
+    if base and not is_web_url(url):
+        try:
+            url = urljoin(base, url)
+        except ValueError:
+            return None
+    return url if is_web_url(url) else None
+
+
+def normalise(url: str, *, keep_fragment: bool = False) -> str:
+    """A comparison key: ignore scheme, ``www.``, default ports, trailing slash,
+    ``index.html``, the fragment, tracking parameters and the host's case.
+
+    Other query parameters are kept: WordPress's ``?p=123`` names a post, and
+    so does the fragment on some sites (Scripting News), hence ``keep_fragment``.
+
+    Two spellings of the same post or blog must compare equal, or a curated
+    highlight would miss its feed entry and a friend could be listed twice.
+    """
+    url = (url or "").strip()
+    if "://" not in url and not url.startswith("//"):
+        url = "//" + url
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError:
+        return url.lower()
+    if host.startswith("www."):
+        host = host[4:]
+    if port and port not in (80, 443):
+        host = f"{host}:{port}"
+    path = parts.path or "/"
+    for suffix in ("/index.html", "/index.htm", "/index.php"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)] + "/"
+    path = path.rstrip("/") or ""
+    query = "&".join(
+        pair
+        for pair in sorted(parts.query.split("&"))
+        if pair and not _is_tracking(pair.split("=", 1)[0])
+    )
+    fragment = parts.fragment if keep_fragment else ""
+    return urlunsplit(("", host, path, query, fragment)).lstrip("/")
+
+
+_TRACKING = {"source", "ref", "fbclid", "gclid", "mc_cid", "mc_eid", "amp"}
+
+
+def _is_tracking(key: str) -> bool:
+    key = key.lower()
+    return key.startswith("utm_") or key in _TRACKING
+
+
+def site_of(url: str) -> str:
+    """The origin of a URL, used when a friend gives a feed but no site."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/", "", ""))

@@ -16,7 +16,7 @@ from typing import Any
 import feedparser
 
 from .sanitize import summarise, to_text, truncate_text
-from .urls import absolute, normalise
+from .urls import absolute, is_web_url, normalise
 
 #: Dates further in the future than this are treated as missing, so a feed
 #: with a bogus "2099" date cannot pin itself to the top of every page.
@@ -231,7 +231,7 @@ def _parse_json_feed(body: bytes, *, base: str | None, words: int, now: datetime
         url = (
             absolute(_str(item.get("url")), site_base)
             or absolute(_str(item.get("external_url")), site_base)
-            or absolute(_str(item.get("id")), site_base)
+            or (_str(item.get("id")) if is_web_url(_str(item.get("id"))) else None)
         )
         body_html = _str(item.get("summary")) or _str(item.get("content_html"))
         if not body_html and _str(item.get("content_text")):

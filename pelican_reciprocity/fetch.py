@@ -239,9 +239,8 @@ async def _fetch_http(
                     decoder.feed(chunk)
                 body = decoder.body()
             except _TooBig:
-                result.error = (
-                    f"body is over the {_mib(limits.max_bytes)} cap (after decompression)"
-                )
+                how = " (after decompression)" if decoder.z is not None else ""
+                result.error = f"body is over the {_mib(limits.max_bytes)} cap{how}"
                 return
             except (ValueError, zlib.error) as exc:
                 result.error = f"cannot decode body: {exc}"

@@ -7,9 +7,11 @@ Pelican instances in one process.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,6 +146,22 @@ def start_run(pelican: Any) -> None:
     return None
 
 
+def _stop_on_user_error(receiver: Callable[..., Any]) -> Callable[..., Any]:
+    """A user mistake ends the build with one clear line, not a traceback
+    (Pelican prints one for any exception a plugin raises)."""
+
+    @functools.wraps(receiver)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return receiver(*args, **kwargs)
+        except ConfigError as exc:
+            logger.critical("reciprocity: %s", exc)
+            raise SystemExit(1) from None
+
+    return wrapper
+
+
+@_stop_on_user_error
 def get_generators(pelican: Any) -> type | None:
     start_run(pelican)
     return FriendsPageGenerator if _run_for(pelican.settings) else None
@@ -166,6 +184,7 @@ def add_template_loader(generator: Generator) -> None:
         generator.env.loader = ChoiceLoader([loader, ours])
 
 
+@_stop_on_user_error
 def prepare(generators: list[Generator]) -> None:
     """all_generators_finalized: wait for the feeds, then decide every
     article's highlights. Runs after Pelican's content cache is saved, so

@@ -1,0 +1,201 @@
+"""A loopback HTTP server that misbehaves on request, for fetch tests.
+
+Routes:
+  /feed/<name>          a registered body, with ETag/Last-Modified and 304s
+  /slow/<secs>/<name>   the same, after a delay
+  /hang                 accepts, never answers
+  /trickle              headers, then one byte a second, forever
+  /trickle-headers      the status line and headers one byte a second
+  /status/<code>        that status with a short body
+  /retry                429 with Retry-After: 120
+  /garbage              random bytes labelled as XML
+  /html                 a web page, not a feed
+  /gzipbomb             ~100 MiB of zeros, gzipped to ~100 KiB
+  /huge                 a 200 MiB body, streamed
+  /loop                 a redirect to itself
+  /moved/<name>         301 to /feed/<name>
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import os
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def make_gzip_bomb(size: int = 100 * 1024 * 1024) -> bytes:
+    chunk = b"\0" * (1024 * 1024)
+    import io
+
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=9) as out:
+        for _ in range(size // len(chunk)):
+            out.write(chunk)
+    return buffer.getvalue()
+
+
+class FeedServer:
+    def __init__(self) -> None:
+        self.bodies: dict[str, tuple[bytes, str]] = {}
+        self.hits: Counter[str] = Counter()
+        self.conditional: Counter[str] = Counter()
+        self.stop = threading.Event()
+        self._bomb: bytes | None = None
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                with server.lock:
+                    server.hits[self.path] += 1
+                    if self.headers.get("If-None-Match") or self.headers.get("If-Modified-Since"):
+                        server.conditional[self.path] += 1
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    server.route(self)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    # -- control ----------------------------------------------------------------
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def add(self, name: str, body: bytes | str, content_type: str = "application/rss+xml"):
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        self.bodies[name] = (body, content_type)
+        return self.url(f"/feed/{name}")
+
+    def start(self) -> FeedServer:
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    @property
+    def requests(self) -> int:
+        return sum(self.hits.values())
+
+    def reset(self) -> None:
+        self.hits.clear()
+        self.conditional.clear()
+
+    # -- routes -------------------------------------------------------------------
+    def route(self, h: BaseHTTPRequestHandler) -> None:
+        path = h.path.split("?", 1)[0]
+        parts = path.strip("/").split("/")
+        kind = parts[0]
+        if kind == "feed":
+            return self.serve_feed(h, parts[1])
+        if kind == "slow":
+            with self.lock:
+                self.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                time.sleep(float(parts[1]))
+            finally:
+                with self.lock:
+                    self.in_flight -= 1
+            return self.serve_feed(h, parts[2])
+        if kind == "hang":
+            self.stop.wait(60)
+            return None
+        if kind == "trickle":
+            h.send_response(200)
+            h.send_header("Content-Type", "application/rss+xml")
+            h.send_header("Content-Length", "100000")
+            h.end_headers()
+            h.wfile.write(b"<?xml version='1.0'?><rss version='2.0'><channel>")
+            h.wfile.flush()
+            while not self.stop.wait(1):
+                h.wfile.write(b" ")
+                h.wfile.flush()
+            return None
+        if kind == "trickle-headers":
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nX-Padding: " + b"a" * 120:
+                if self.stop.wait(0.5):
+                    return None
+                h.wfile.write(bytes([byte]))
+                h.wfile.flush()
+            return None
+        if kind == "status":
+            return self.plain(h, int(parts[1]), b"nope")
+        if kind == "retry":
+            return self.plain(h, 429, b"slow down", {"Retry-After": "120"})
+        if kind == "garbage":
+            return self.plain(h, 200, os.urandom(4096), {"Content-Type": "application/xml"})
+        if kind == "html":
+            page = b"<!DOCTYPE html><html><head><title>Home</title></head><body>Hi</body></html>"
+            return self.plain(h, 200, page, {"Content-Type": "text/html"})
+        if kind == "gzipbomb":
+            if self._bomb is None:
+                self._bomb = make_gzip_bomb()
+            headers = {"Content-Type": "application/rss+xml", "Content-Encoding": "gzip"}
+            return self.plain(h, 200, self._bomb, headers)
+        if kind == "huge":
+            size = 200 * 1024 * 1024
+            h.send_response(200)
+            h.send_header("Content-Type", "application/rss+xml")
+            h.end_headers()  # no Content-Length: close-delimited, streamed
+            h.close_connection = True
+            chunk = b"<rss>" + b"x" * (1024 * 1024 - 5)
+            sent = 0
+            while sent < size and not self.stop.is_set():
+                h.wfile.write(chunk)
+                sent += len(chunk)
+            return None
+        if kind == "loop":
+            return self.plain(h, 302, b"", {"Location": path})
+        if kind == "moved":
+            return self.plain(h, 301, b"", {"Location": f"/feed/{parts[1]}"})
+        return self.plain(h, 404, b"not found")
+
+    def plain(self, h, status: int, body: bytes, headers: dict[str, str] | None = None):
+        h.send_response(status)
+        for key, value in (headers or {}).items():
+            h.send_header(key, value)
+        if "Content-Type" not in (headers or {}):
+            h.send_header("Content-Type", "text/plain")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    def serve_feed(self, h, name: str) -> None:
+        if name not in self.bodies:
+            return self.plain(h, 404, b"no such feed")
+        body, content_type = self.bodies[name]
+        etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+        last_modified = "Wed, 18 Nov 2026 10:00:00 GMT"
+        if h.headers.get("If-None-Match") == etag:
+            h.send_response(304)
+            h.send_header("ETag", etag)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return None
+        self.plain(
+            h,
+            200,
+            body,
+            {"Content-Type": content_type, "ETag": etag, "Last-Modified": last_modified},
+        )
+        return None

@@ -1,0 +1,297 @@
+"""End-to-end builds of temporary sites."""
+
+from __future__ import annotations
+
+import filecmp
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import build, make_site, page, posts, reciprocity_records, rss
+from pelican import Pelican
+from pelican.settings import read_settings
+from test_units import DANGER
+
+REFLEX = None
+try:
+    from pelican.themes import reflex
+
+    REFLEX = reflex.path()
+except ImportError:  # pragma: no cover
+    pass
+
+THEMES = {"notmyidea": None, "simple": "simple", "reflex": REFLEX}
+SECTION = re.compile(r'<section class="reciprocity-highlights"')
+
+
+def good_friends(server, n=5):
+    friends = []
+    for i in range(n):
+        url = server.add(f"good{i}", rss(f"Good {i}", posts(f"good{i}", host=f"good{i}.example")))
+        friends.append(
+            {"name": f"Good Friend {i}", "url": f"https://good{i}.example/", "feed": url}
+        )
+    return friends
+
+
+ARTICLES = [
+    {
+        "title": "Curated",
+        "slug": "curated",
+        "meta": {"Highlights": "https://good1.example/good1/0/"},
+    },
+    {"title": "Plain", "slug": "plain"},
+    {"title": "Quiet", "slug": "quiet", "meta": {"Reciprocity": "off"}},
+]
+
+
+@pytest.mark.parametrize("theme", sorted(THEMES))
+def test_article_pages_get_exactly_one_section_on_each_theme(
+    theme, feed_server, tmp_path, monkeypatch
+):
+    if theme == "reflex" and REFLEX is None:
+        pytest.fail("pelican-theme-reflex is a test dependency and must be installed")
+    extra = {"CC_LICENSE": {}} if theme == "reflex" else {}  # reflex needs it defined
+    site = make_site(
+        tmp_path,
+        friends=good_friends(feed_server),
+        articles=ARTICLES,
+        theme=THEMES[theme],
+        settings=extra,
+    )
+    build(site, monkeypatch)
+    curated = page(site, "curated.html")
+    assert len(SECTION.findall(curated)) == 1
+    section = curated[curated.index('<section class="reciprocity-highlights"') :]
+    section = section[: section.index("</section>")]
+    links = re.findall(r'<a class="reciprocity-post[^"]*" href="([^"]+)"', section)
+    assert links[0] == "https://good1.example/good1/0/"  # curated first
+    assert len(links) == 4  # then three automatic, one per friend
+    assert "good1.example/good1/1" not in section  # curated friend not repeated
+    assert 'rel="noopener"' in section and "Good Friend 1" in section
+    assert len(SECTION.findall(page(site, "plain.html"))) == 1
+    assert not SECTION.search(page(site, "quiet.html"))
+    # never in the site's own feed or in index summaries
+    assert "reciprocity" not in page(site, "feeds/all.atom.xml")
+    assert "reciprocity-highlights" not in page(site, "index.html")
+    # the friends page lists everyone, with their latest posts
+    friends = page(site, "friends/index.html")
+    assert len(re.findall(r'<section class="reciprocity-friend[ "]', friends)) == 5
+    assert "good4 post 2" in friends
+    opml = page(site, "friends.opml")
+    assert opml.count("<outline ") == 5 and 'xmlUrl="http://127.0.0.1' in opml
+
+
+def test_theme_that_places_the_section_is_not_injected_twice(feed_server, tmp_path, monkeypatch):
+    overrides = tmp_path / "overrides"
+    (overrides / "reciprocity").mkdir(parents=True)
+    simple = Path(Pelican.__module__ and __import__("pelican").__file__).parent
+    article = (simple / "themes" / "simple" / "templates" / "article.html").read_text()
+    article = article.replace(
+        "{{ article.content }}",
+        '{{ article.content }}<aside>{% include "reciprocity/highlights.html" %}</aside>',
+    )
+    (overrides / "article.html").write_text(article)
+    (overrides / "reciprocity" / "friends.html").write_text(
+        '{% extends "base.html" %}{% block content %}<p id="custom">'
+        "{{ reciprocity.friends|length }} friends</p>{% endblock %}"
+    )
+    site = make_site(
+        tmp_path / "site",
+        friends=good_friends(feed_server, 2),
+        articles=ARTICLES[:2],
+        settings={"THEME_TEMPLATES_OVERRIDES": [str(overrides)]},
+    )
+    build(site, monkeypatch)
+    html = page(site, "curated.html")
+    assert len(SECTION.findall(html)) == 1
+    assert '<aside>\n<section class="reciprocity-highlights"' in html or (
+        "<aside><section" in html.replace("\n", "")
+    )
+    assert '<p id="custom">2 friends</p>' in page(site, "friends/index.html")
+
+
+def test_no_friends_does_nothing_with_one_info_line(tmp_path, monkeypatch, caplog):
+    site = make_site(tmp_path, friends=None)
+    caplog.set_level(logging.INFO)
+    build(site, monkeypatch)
+    lines = reciprocity_records(caplog)
+    assert len(lines) == 1 and "no friends configured" in lines[0]
+    assert not (site / "output" / "friends").exists()
+    assert not SECTION.search(page(site, "article-0.html"))
+
+
+def test_rebuild_is_byte_identical_and_makes_no_requests(feed_server, tmp_path, monkeypatch):
+    site = make_site(tmp_path, friends=good_friends(feed_server), articles=ARTICLES)
+    build(site, monkeypatch)
+    first = tmp_path / "first"
+    os.rename(site / "output", first)
+    requests = feed_server.requests
+    build(site, monkeypatch)
+    assert feed_server.requests == requests
+    diff = filecmp.dircmp(first, site / "output")
+    assert not diff.diff_files and not diff.left_only and not diff.right_only
+    for sub in diff.subdirs.values():
+        assert not sub.diff_files
+
+
+def test_autoreload_style_second_run_and_content_cache(feed_server, tmp_path, monkeypatch):
+    site = make_site(
+        tmp_path,
+        friends=good_friends(feed_server, 2),
+        articles=ARTICLES,
+        settings={"CACHE_CONTENT": True, "LOAD_CONTENT_CACHE": True},
+    )
+    monkeypatch.chdir(site)
+    pelican = Pelican(read_settings(str(site / "pelicanconf.py")))
+    pelican.run()
+    requests = feed_server.requests
+    pelican.run()  # --autoreload reruns the same instance
+    assert feed_server.requests == requests
+    assert len(SECTION.findall(page(site, "curated.html"))) == 1
+    # a fresh instance reading articles from Pelican's content cache
+    Pelican(read_settings(str(site / "pelicanconf.py"))).run()
+    assert len(SECTION.findall(page(site, "curated.html"))) == 1
+
+
+def test_unknown_curated_url_is_a_plain_link_with_a_warning(
+    feed_server, tmp_path, monkeypatch, caplog
+):
+    site = make_site(
+        tmp_path,
+        friends=good_friends(feed_server, 1),
+        articles=[
+            {"title": "X", "slug": "x", "meta": {"Highlights": "https://elsewhere.example/p"}}
+        ],
+    )
+    build(site, monkeypatch)
+    assert 'href="https://elsewhere.example/p"' in page(site, "x.html")
+    assert any(
+        "https://elsewhere.example/p is not in any friend's feed" in line
+        for line in reciprocity_records(caplog, logging.WARNING)
+    )
+
+
+def test_other_pelican_instances_are_left_alone(feed_server, tmp_path, monkeypatch):
+    with_plugin = make_site(tmp_path / "a", friends=good_friends(feed_server, 1))
+    build(with_plugin, monkeypatch)
+    without = make_site(
+        tmp_path / "b", friends=good_friends(feed_server, 1), settings={"PLUGINS": []}
+    )
+    build(without, monkeypatch)
+    assert SECTION.search(page(with_plugin, "article-0.html"))
+    assert not SECTION.search(page(without, "article-0.html"))
+    assert not (without / "output" / "friends").exists()
+
+
+def test_autoescape_on_does_not_double_escape(feed_server, tmp_path, monkeypatch):
+    url = feed_server.add(
+        "amp",
+        rss(
+            "Amp",
+            [
+                {
+                    "title": "Fish & Chips <3",
+                    "link": "https://amp.example/1",
+                    "description": "<b>bold</b> & brave",
+                }
+            ],
+        ),
+    )
+    site = make_site(
+        tmp_path,
+        friends=[{"name": "A&B", "feed": url}],
+        settings={"JINJA_ENVIRONMENT": {"autoescape": True}},
+    )
+    build(site, monkeypatch)
+    html = page(site, "article-0.html")
+    assert "Fish &amp; Chips &lt;3" in html and "&amp;amp;" not in html
+    assert "A&amp;B" in html
+
+
+def test_strict_mode_fails_the_build_naming_the_feed(feed_server, tmp_path, monkeypatch, caplog):
+    site = make_site(
+        tmp_path,
+        friends=[{"name": "Broken", "feed": feed_server.url("/status/500")}],
+        settings={"RECIPROCITY_STRICT": True},
+    )
+    caplog.set_level(logging.INFO)
+    with pytest.raises(SystemExit):
+        build(site, monkeypatch)
+    [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert re.match(r"reciprocity: RECIPROCITY_STRICT .* Broken \(HTTP 500", line)
+
+
+HOSTILE = """<?xml version="1.0"?><rss version="2.0"><channel><title>Evil</title>
+<link>https://evil.example/</link>
+<item><title>&lt;img src=x onerror=alert(1)&gt;Click</title>
+<link>javascript:alert(1)</link><description>x</description></item>
+<item><title>&lt;script&gt;alert(1)&lt;/script&gt;Real title</title>
+<link>https://evil.example/real</link>
+<description>&lt;p onmouseover="alert(1)"&gt;Hi&lt;iframe src="https://evil.example/x"&gt;&lt;/iframe&gt;
+&lt;a href="javascript:alert(2)"&gt;click&lt;/a&gt;&lt;script&gt;steal()&lt;/script&gt;&lt;/p&gt;</description>
+</item></channel></rss>"""
+
+
+def test_hostile_friends_cannot_hang_crash_or_inject(feed_server, tmp_path):
+    """The core issue's acceptance build, run as a user would, with `pelican`."""
+    friends = good_friends(feed_server, 5)
+    evil = feed_server.add("evil", HOSTILE)
+    for name, path in [
+        ("Never answers", "/hang"),
+        ("Trickles", "/trickle"),
+        ("Server error", "/status/500"),
+        ("Garbage", "/garbage"),
+        ("Gzip bomb", "/gzipbomb"),
+        ("Huge body", "/huge"),
+        ("Redirect loop", "/loop"),
+        ("Web page", "/html"),
+    ]:
+        friends.append({"name": name, "feed": feed_server.url(path)})
+    friends.append({"name": "Scripts", "url": "https://evil.example/", "feed": evil})
+    site = make_site(
+        tmp_path, friends=friends, articles=ARTICLES, settings={"RECIPROCITY_TIMEOUT": 3}
+    )
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pelican", "content", "-s", "pelicanconf.py", "-v"],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "400"},  # keep rich from wrapping log lines
+    )
+    elapsed = time.monotonic() - started
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log
+    assert elapsed < 3 * 3 + 10, elapsed  # a few timeouts, never the sum
+    assert "Traceback" not in log
+    for name in ["Never answers", "Trickles", "Server error", "Garbage", "Gzip bomb",
+                 "Huge body", "Redirect loop", "Web page"]:  # fmt: skip
+        assert f"feed of {name} (" in log, name
+    friends_page = page(site, "friends/index.html")
+    for i in range(5):
+        assert f"good{i} post 0" in friends_page
+    assert "Real title" in friends_page
+    for path in (site / "output").rglob("*.html"):
+        assert not DANGER.search(path.read_text(encoding="utf-8")), path
+    summary = [line for line in log.splitlines() if "reciprocity: 14 feeds" in line]
+    assert summary and "8 failed" in summary[0], log
+
+
+def test_bad_setting_is_one_clear_line(tmp_path):
+    site = make_site(tmp_path, friends=[], settings={"RECIPROCITY_TIMEOUT": "soon"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "pelican", "content", "-s", "pelicanconf.py"],
+        cwd=site, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "COLUMNS": "400"},
+    )  # fmt: skip
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "RECIPROCITY_TIMEOUT must be a number, got 'soon'" in log
+    assert "Traceback" not in log

@@ -1,0 +1,95 @@
+"""Real-world feeds from ../shared/corpus/feeds, read in place (never copied).
+
+Skipped when the corpus is absent; failed instead when
+RECIPROCITY_CORPUS_REQUIRED=1, as CI sets it.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import re
+
+import pytest
+from conftest import corpus_dir
+from helpers import build, make_site
+from test_units import DANGER
+
+from pelican_reciprocity.friends import load_friends
+from pelican_reciprocity.refresh import refresh
+from pelican_reciprocity.settings import configure
+
+
+def manifest():
+    folder = corpus_dir("feeds")
+    with (folder / "MANIFEST.tsv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return folder, rows
+
+
+def feed_rows():
+    folder, rows = manifest()
+    return folder, [r for r in rows if r["format"] != "opml" and int(r["item_count"] or 0) > 0]
+
+
+def friends_for(folder, rows):
+    return [
+        {
+            "name": r["filename"],
+            "url": f"https://corpus{i}.example/",
+            "feed": str(folder / r["filename"]),
+        }
+        for i, r in enumerate(rows)
+    ]
+
+
+def test_every_corpus_feed_yields_good_posts(tmp_path):
+    folder, rows = feed_rows()
+    assert len(rows) >= 25
+    config = configure({"PATH": str(tmp_path), "RECIPROCITY_CACHE_PATH": str(tmp_path / "c")})
+    friends = load_friends(friends_for(folder, rows), tmp_path)
+    assert friends.problems == []
+    report = refresh(friends.friends, config)
+    for state in report.feeds:
+        assert state.outcome == "updated", (state.friend.name, state.error)
+        good = [
+            p
+            for p in state.posts
+            if p.title.strip()
+            and re.match(r"https?://[^/]+", p.url)
+            and p.date is not None
+            and p.date.tzinfo is not None
+        ]
+        assert good, state.friend.name
+        for post in state.posts:
+            assert not DANGER.search(post.summary_html), state.friend.name
+
+
+def test_corpus_feeds_show_on_the_friends_page(tmp_path, monkeypatch):
+    folder, rows = feed_rows()
+    site = make_site(
+        tmp_path,
+        friends=friends_for(folder, rows),
+        articles=[{"title": "Hello", "slug": "hello"}],
+        settings={"RECIPROCITY_FRIENDS_POSTS": 2, "RECIPROCITY_AUTO_MAX_AGE_DAYS": 0},
+    )
+    build(site, monkeypatch)
+    friends_page = (site / "output" / "friends" / "index.html").read_text(encoding="utf-8")
+    sections = re.split(r'<section class="reciprocity-friend[ "]', friends_page)[1:]
+    assert len(sections) == len(rows)
+    for row, section in zip(rows, sections, strict=True):
+        assert html.escape(row["filename"]) in section
+        assert 'class="reciprocity-post' in section, f"no posts shown for {row['filename']}"
+    for path in (site / "output").rglob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        assert not DANGER.search(text), path
+
+
+@pytest.mark.parametrize(
+    "name,minimum",
+    [("opml_netnewswire_subs.opml", 150), ("opml_malformed_plenary_programming.opml", 40)],
+)
+def test_real_opml_exports_load(name, minimum, tmp_path):
+    folder, _ = manifest()
+    result = load_friends(str(folder / name), tmp_path)
+    assert len(result.friends) >= minimum

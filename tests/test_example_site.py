@@ -1,0 +1,38 @@
+"""The example site builds offline with the README's command."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_site"
+
+
+def test_example_site_builds_offline(tmp_path):
+    site = tmp_path / "example_site"
+    shutil.copytree(EXAMPLE, site, ignore=shutil.ignore_patterns("output", "cache"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pelican", "content"],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "RECIPROCITY_OFFLINE": "1", "COLUMNS": "300"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "WARNING" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    output = site / "output"
+    articles = [p for p in output.glob("*.html") if p.name not in {
+        "index.html", "archives.html", "authors.html", "categories.html", "tags.html"}]  # fmt: skip
+    assert len(articles) >= 5
+    for article in articles:
+        html = article.read_text(encoding="utf-8")
+        assert len(re.findall(r'<section class="reciprocity-highlights"', html)) == 1, article
+    seed = (output / "seed-tin.html").read_text(encoding="utf-8")
+    assert "Saving tomato seed without the mould" in seed
+    friends = (output / "friends" / "index.html").read_text(encoding="utf-8")
+    assert len(re.findall(r'<section class="reciprocity-friend[ "]', friends)) == 4
+    assert "alert(" not in "".join(p.read_text(encoding="utf-8") for p in output.rglob("*.html"))

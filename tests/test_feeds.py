@@ -1,0 +1,173 @@
+"""Normalising feeds of every format into Posts, without a network."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from helpers import rss
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_units import DANGER
+
+from pelican_reciprocity.feeds import assign_first_seen, parse_feed
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def parse(body, base="https://friend.example/feed.xml", **kw):
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    return parse_feed(body, base=base, now=NOW, **kw)
+
+
+ATOM = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://atom.example/blog/">
+  <title type="html">&lt;b&gt;Atom&lt;/b&gt; blog</title>
+  <link rel="alternate" href="https://atom.example/"/>
+  <entry>
+    <title type="html">Hello &lt;img src=x onerror=alert(1)&gt;world</title>
+    <link rel="alternate" href="posts/hello/"/>
+    <id>tag:atom.example,2026:1</id>
+    <updated>2026-10-01T10:00:00+02:00</updated>
+    <category term="cats"/><category term="Cats"/>
+    <content type="html">&lt;p&gt;Body &lt;a href="/rel"&gt;link&lt;/a&gt;&lt;script&gt;x()&lt;/script&gt;&lt;/p&gt;</content>
+  </entry>
+</feed>"""
+
+
+def test_atom_with_xml_base_html_title_and_script():
+    feed = parse(ATOM)
+    assert feed.problem is None and feed.title == "Atom blog"
+    [post] = feed.posts
+    assert post.title == "Hello world"
+    assert post.url == "https://atom.example/blog/posts/hello/"
+    assert post.date == datetime(2026, 10, 1, 8, 0, tzinfo=UTC)
+    assert post.tags == ("cats",)
+    assert "script" not in post.summary_html
+    assert 'href="https://atom.example/rel"' in post.summary_html
+
+
+def test_rss_missing_title_date_and_duplicates():
+    body = rss(
+        "R",
+        [
+            {
+                "link": "https://r.example/1",
+                "description": "<p>A post with no title at all here</p>",
+            },
+            {"title": "Dup", "link": "https://r.example/1"},
+            {"title": "Two", "link": "https://www.r.example/2/"},
+            {"title": "Two again", "link": "http://r.example/2"},
+        ],
+    )
+    feed = parse(body)
+    assert [p.title for p in feed.posts] == ["A post with no title at all here", "Two"]
+    assert all(p.date is None and not p.dated for p in feed.posts)
+
+
+def test_first_seen_dates_are_remembered():
+    feed = parse(rss("R", [{"title": "t", "link": "https://r.example/1"}]))
+    dated, table = assign_first_seen(feed.posts, {}, NOW)
+    assert dated[0].date == NOW and not dated[0].dated
+    later = datetime(2026, 11, 5, tzinfo=UTC)
+    again, table2 = assign_first_seen(feed.posts, table, later)
+    assert again[0].date == NOW and table2 == table
+
+
+def test_future_dates_are_not_trusted():
+    feed = parse(rss("R", [{"title": "t", "link": "https://r.example/1",
+                            "date": datetime(2099, 1, 1, tzinfo=UTC)}]))  # fmt: skip
+    assert feed.posts[0].date is None
+
+
+def test_json_feed_1_1_and_1_0():
+    for version in ("1", "1.1"):
+        body = json.dumps(
+            {
+                "version": f"https://jsonfeed.org/version/{version}",
+                "title": "J",
+                "home_page_url": "https://j.example/",
+                "items": [
+                    {"id": "1", "url": "/p/1", "title": "<i>One</i>",
+                     "content_html": "<p>x<script>y</script></p>",
+                     "date_published": "2026-10-01T00:00:00Z", "tags": ["a", 3]},
+                    {"id": "2", "content_text": "no url"},
+                    "junk",
+                ],
+            }
+        )  # fmt: skip
+        feed = parse(body, content_type="application/feed+json")
+        assert feed.problem is None
+        [post] = feed.posts
+        assert post.url == "https://j.example/p/1" and post.title == "One"
+        assert post.tags == ("a",) and "script" not in post.summary_html
+
+
+def test_rss_1_and_0_92():
+    rdf = """<?xml version="1.0"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+  xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel rdf:about="https://rdf.example/"><title>RDF</title><link>https://rdf.example/</link></channel>
+<item rdf:about="https://rdf.example/1"><title>Item</title><link>https://rdf.example/1</link>
+<dc:date>2026-09-01T00:00:00Z</dc:date></item></rdf:RDF>"""
+    assert parse(rdf).posts[0].date == datetime(2026, 9, 1, tzinfo=UTC)
+    old = """<rss version="0.92"><channel><title>Old</title><link>https://old.example/</link>
+<item><description>Only a description &amp; an enclosure</description>
+<enclosure url="https://old.example/a.mp3" length="1" type="audio/mpeg"/></item></channel></rss>"""
+    [post] = parse(old).posts
+    assert post.url == "https://old.example/a.mp3"
+    assert post.title == "Only a description & an enclosure"
+
+
+def test_non_utf8_encoding_is_decoded():
+    body = rss("Кириллица", [{"title": "Привет", "link": "https://ru.example/1"}])
+    body = body.replace('encoding="utf-8"', 'encoding="windows-1251"').encode("cp1251")
+    feed = parse(body)
+    assert feed.title == "Кириллица" and feed.posts[0].title == "Привет"
+
+
+def test_relative_links_use_the_friend_site_for_local_files():
+    body = rss("R", [{"title": "t", "link": "/2026/post/"}], link="/")
+    feed = parse(body, base="https://friend.example/")
+    assert feed.posts[0].url == "https://friend.example/2026/post/"
+
+
+def test_html_page_and_garbage_are_problems_not_exceptions():
+    assert "HTML page" in parse("<!DOCTYPE html><html><body>hi</body></html>").problem
+    assert parse(b"\x00\xff\xfe garbage").problem
+    assert parse(b"").problem == "empty response"
+    assert "JSON" in parse(b'{"version": 2}').problem
+
+
+def test_feed_wrapped_in_html_is_dug_out():
+    inner = rss("Wrapped", [{"title": "t", "link": "https://w.example/1"}])
+    inner = inner.split("?>", 1)[1]
+    feed = parse(f"<!DOCTYPE html>\n<html>{inner}</html>")
+    assert feed.problem is None and feed.posts[0].title == "t"
+
+
+def test_only_web_links_survive():
+    body = rss("R", [{"title": "bad", "link": "javascript:alert(1)"},
+                     {"title": "ftp", "link": "ftp://x.example/1"}])  # fmt: skip
+    assert parse(body, base=None).posts == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2000))
+def test_parse_never_raises_on_bytes(data):
+    feed = parse(data)
+    assert feed.problem or isinstance(feed.posts, list)
+
+
+TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)
+
+
+@settings(max_examples=150, deadline=None)
+@given(TEXT, TEXT, TEXT)
+def test_generated_rss_is_always_safe(title, link, description):
+    feed = parse(rss(title, [{"title": title, "link": link, "description": description}]))
+    for post in feed.posts:
+        assert post.url.startswith(("http://", "https://"))
+        assert not DANGER.search(post.summary_html)
+        assert post.date is None or post.date.tzinfo is not None

@@ -1,0 +1,132 @@
+"""The fetcher against a loopback server that misbehaves in every usual way."""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+import pytest
+from helpers import posts, rss
+
+from pelican_reciprocity.fetch import FetchRequest, Limits, fetch_all_sync
+
+LIMITS = Limits(timeout=2.0, max_bytes=1024 * 1024, max_redirects=3)
+
+
+def fetch(url: str, limits: Limits = LIMITS, **request):
+    return fetch_all_sync([FetchRequest(url, **request)], limits)[url]
+
+
+def test_good_feed_has_body_and_validators(feed_server):
+    url = feed_server.add("ok", rss("OK", posts("ok")))
+    result = fetch(url)
+    assert result.ok and result.status == 200
+    assert b"ok post 0" in result.body
+    assert result.etag and result.last_modified
+    assert result.requests == 1
+
+
+def test_conditional_request_gets_304(feed_server):
+    url = feed_server.add("ok", rss("OK", posts("ok")))
+    first = fetch(url)
+    second = fetch(url, etag=first.etag, last_modified=first.last_modified)
+    assert second.not_modified and second.body is None and second.ok
+    assert feed_server.conditional["/feed/ok"] == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "expect"),
+    [
+        ("/hang", "timed out after 2 s"),
+        ("/trickle", "timed out after 2 s"),
+        ("/trickle-headers", "timed out after 2 s"),
+    ],
+)
+def test_total_deadline_holds_against_slow_servers(feed_server, path, expect):
+    started = time.monotonic()
+    result = fetch(feed_server.url(path))
+    elapsed = time.monotonic() - started
+    assert result.error == expect
+    assert elapsed < LIMITS.timeout + 1.5, elapsed
+
+
+@pytest.mark.parametrize(
+    ("path", "expect"),
+    [
+        ("/status/500", "HTTP 500"),
+        ("/status/404", "HTTP 404"),
+        ("/loop", "too many redirects (more than 3)"),
+        ("/gzipbomb", "over the 1 MiB cap (after decompression)"),
+        ("/huge", "over the 1 MiB cap"),
+    ],
+)
+def test_faults_become_errors_not_exceptions(feed_server, path, expect):
+    result = fetch(feed_server.url(path))
+    assert result.error and expect in result.error
+    assert result.body is None
+
+
+def test_gzip_is_decoded(feed_server):
+    body = rss("Zipped", posts("zip")).encode()
+    feed_server.add("plain", body)
+    # serve a gzipped copy through the bomb route's machinery
+    feed_server._bomb = gzip.compress(body)
+    result = fetch(feed_server.url("/gzipbomb"))
+    assert result.ok and result.body == body
+
+
+def test_retry_after_is_reported(feed_server):
+    result = fetch(feed_server.url("/retry"))
+    assert result.error.startswith("HTTP 429")
+    assert result.retry_after == 120
+
+
+def test_permanent_redirect_is_remembered(feed_server):
+    feed_server.add("new", rss("New", posts("new")))
+    result = fetch(feed_server.url("/moved/new"))
+    assert result.ok and result.moved_to == feed_server.url("/feed/new")
+
+
+def test_only_web_and_file_schemes():
+    for url in ("ftp://example.org/feed", "gopher://x/", "javascript:alert(1)"):
+        result = fetch(url)
+        assert not result.ok and "not allowed" in result.error
+        assert result.requests == 0
+
+
+def test_file_urls_are_read_with_the_cap(tmp_path):
+    small = tmp_path / "feed.xml"
+    small.write_text(rss("File", posts("file")), encoding="utf-8")
+    assert fetch(small.as_uri()).ok
+    big = tmp_path / "big.xml"
+    big.write_bytes(b"x" * (LIMITS.max_bytes + 10))
+    assert "larger than" in fetch(big.as_uri()).error
+    assert "cannot read" in fetch((tmp_path / "missing.xml").as_uri()).error
+
+
+def test_feeds_are_fetched_concurrently(feed_server):
+    for i in range(8):
+        feed_server.add(f"f{i}", rss(f"F{i}", posts(f"f{i}")))
+    urls = [feed_server.url(f"/slow/1/f{i}") for i in range(8)]
+    results = fetch_all_sync([FetchRequest(u) for u in urls], LIMITS, concurrency=8)
+    assert all(r.ok for r in results.values())
+    # all eight were in flight at once, so they cost one latency, not eight
+    assert feed_server.peak_in_flight == 8
+
+
+def test_concurrency_is_bounded(feed_server):
+    for i in range(6):
+        feed_server.add(f"f{i}", rss(f"F{i}", posts(f"f{i}")))
+    urls = [feed_server.url(f"/slow/0.3/f{i}") for i in range(6)]
+    results = fetch_all_sync([FetchRequest(u) for u in urls], LIMITS, concurrency=2)
+    assert all(r.ok for r in results.values())
+    assert feed_server.peak_in_flight == 2
+
+
+def test_phase_deadline_cuts_off_the_rest(feed_server):
+    urls = [feed_server.url("/hang") for _ in range(1)] + [feed_server.url("/hang?2")]
+    limits = Limits(timeout=30)
+    started = time.monotonic()
+    results = fetch_all_sync([FetchRequest(u) for u in urls], limits, deadline=1.0)
+    assert time.monotonic() - started < 3
+    assert all("deadline" in r.error for r in results.values())

@@ -1,0 +1,113 @@
+"""Reading the friends list: TOML, OPML and inline, with clear messages."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import dedent
+
+from pelican_reciprocity.friends import load_friends, read_opml
+from pelican_reciprocity.settings import ConfigError
+
+
+def write(tmp_path, text, name="friends.toml"):
+    path = tmp_path / name
+    path.write_text(dedent(text), encoding="utf-8")
+    return path
+
+
+def test_full_entry_and_relative_feed_path(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        [[friends]]
+        name = "Anne R. Allen"
+        url = "https://annerallen.example/"
+        feed = "feeds/anne.xml"
+        tags = ["writing"]
+        note = "Generous, *practical* advice. <script>x()</script>"
+        aliases = ["https://social.example/@anne"]
+        """,
+    )
+    result = load_friends(str(path), tmp_path)
+    assert result.problems == []
+    [anne] = result.friends
+    assert anne.feed == (tmp_path / "feeds" / "anne.xml").as_uri()
+    assert anne.tags == ("writing",) and anne.aliases == ("https://social.example/@anne",)
+    assert "<em>practical</em>" in anne.note_html and "script" not in anne.note_html
+
+
+def test_bad_entries_are_named_and_skipped(tmp_path):
+    path = write(
+        tmp_path,
+        """
+        [[friends]]
+        name = "Good"
+        feed = "https://good.example/feed"
+
+        [[friends]]
+        name = "No feed"
+        url = "https://nofeed.example/"
+
+        [[friends]]
+        name = "FTP"
+        feed = "ftp://ftp.example/feed"
+
+        [[friends]]
+        name = "Again"
+        feed = "http://www.good.example/feed/"
+
+        [[friends]]
+        name = "Typo"
+        feed = "https://typo.example/feed"
+        tag = ["x"]
+        """,
+    )
+    result = load_friends(str(path), tmp_path)
+    assert [f.name for f in result.friends] == ["Good"]
+    text = "\n".join(result.problems)
+    assert f"{path}: friend #2 ('No feed'): has no 'feed'; skipped" in text
+    assert "friend #3 ('FTP'): feed 'ftp://ftp.example/feed' uses ftp:" in text
+    assert "friend #4 ('Again'): same feed or site as 'Good'" in text
+    assert "friend #5 ('Typo'): unknown key 'tag'" in text
+
+
+def test_toml_syntax_error_names_file_and_line(tmp_path):
+    path = write(tmp_path, '[[friends]]\nname = "Unclosed\n')
+    with pytest.raises(ConfigError, match=r"friends.toml: TOML syntax error: .*line 2"):
+        load_friends(str(path), tmp_path)
+
+
+def test_missing_file_names_the_setting(tmp_path):
+    with pytest.raises(ConfigError, match=r"RECIPROCITY_FRIENDS: friends file .* does not exist"):
+        load_friends("nope.toml", tmp_path)
+
+
+def test_inline_list(tmp_path):
+    result = load_friends(
+        [{"name": "Inline", "feed": "https://inline.example/feed"}, {"name": "x"}], tmp_path
+    )
+    assert [f.name for f in result.friends] == ["Inline"]
+    assert "RECIPROCITY_FRIENDS: friend #2 ('x'): has no 'feed'" in result.problems[0]
+
+
+def test_opml_well_formed_and_broken(tmp_path):
+    good = b"""<?xml version="1.0"?><opml version="2.0"><body>
+      <outline text="Tech"><outline type="rss" text="A" xmlUrl="https://a.example/feed"
+        htmlUrl="https://a.example/"/></outline>
+      <outline type="rss" text="No feed" htmlUrl="https://b.example/"/>
+    </body></opml>"""
+    entries, skipped = read_opml(good)
+    assert entries == [{"feed": "https://a.example/feed", "name": "A", "url": "https://a.example/"}]
+    assert "no xmlUrl" in skipped[0]
+    broken = good.replace(b'text="A"', b'text="A & B" description="<a href="x">"')
+    entries, _ = read_opml(broken)
+    assert entries[0]["feed"] == "https://a.example/feed"
+
+
+def test_opml_file_as_friends_list(tmp_path):
+    path = tmp_path / "subs.opml"
+    path.write_bytes(
+        b'<opml version="1.1"><body><outline type="rss" title="T" '
+        b'xmlUrl="https://t.example/rss"/></body></opml>'
+    )
+    assert [f.name for f in load_friends(str(path), tmp_path).friends] == ["T"]

@@ -1,0 +1,150 @@
+"""Cache behaviour: TTL, revalidation, stale fallback, offline, corruption."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+
+from helpers import posts, rss
+
+from pelican_reciprocity.cache import CacheEntry, FeedCache
+from pelican_reciprocity.friends import Friend
+from pelican_reciprocity.refresh import log_failures, plan, refresh
+from pelican_reciprocity.settings import configure
+
+
+def config_for(tmp_path, **extra):
+    settings = {"PATH": str(tmp_path), "RECIPROCITY_CACHE_PATH": str(tmp_path / "cache")}
+    settings.update({f"RECIPROCITY_{k.upper()}": v for k, v in extra.items()})
+    return configure(settings)
+
+
+def test_rebuild_within_ttl_makes_no_request(feed_server, tmp_path):
+    url = feed_server.add("a", rss("A", posts("a")))
+    friends = [Friend(name="A", feed=url)]
+    config = config_for(tmp_path)
+    first = refresh(friends, config)
+    assert first.feeds[0].outcome == "updated" and feed_server.requests == 1
+    second = refresh(friends, config)
+    assert second.feeds[0].outcome == "cached" and second.requests == 0
+    assert feed_server.requests == 1
+    assert [p.title for p in second.feeds[0].posts] == [p.title for p in first.feeds[0].posts]
+
+
+def test_expired_cache_revalidates_without_reparsing(feed_server, tmp_path, monkeypatch):
+    url = feed_server.add("a", rss("A", posts("a")))
+    friends = [Friend(name="A", feed=url)]
+    config = config_for(tmp_path, cache_ttl=0)
+    refresh(friends, config)
+    import pelican_reciprocity.refresh as module
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("a 304 must not re-parse")
+
+    monkeypatch.setattr(module, "parse_feed", no_parse)
+    report = refresh(friends, config)
+    assert report.feeds[0].outcome == "revalidated"
+    assert feed_server.conditional["/feed/a"] == 1
+    assert len(report.feeds[0].posts) == 3
+
+
+def test_server_gone_uses_last_good_copy(feed_server, tmp_path, caplog):
+    url = feed_server.add("a", rss("A", posts("a")))
+    friends = [Friend(name="A", feed=url)]
+    refresh(friends, config_for(tmp_path))
+    feed_server.close()
+    caplog.set_level(logging.WARNING)
+    report = refresh(friends, config_for(tmp_path, cache_ttl=0, timeout=2))
+    state = report.feeds[0]
+    assert state.outcome == "failed" and len(state.posts) == 3
+    log_failures(report)
+    [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert line.startswith(f"reciprocity: feed of A ({url}) failed: cannot connect")
+    assert "using copy from just now" in line
+    assert "1 failed (using copy from just now)" in report.summary()
+
+
+def test_offline_never_touches_the_network(feed_server, tmp_path):
+    url = feed_server.add("a", rss("A", posts("a")))
+    friends = [Friend(name="A", feed=url), Friend(name="B", feed=feed_server.url("/feed/b"))]
+    refresh(friends[:1], config_for(tmp_path))
+    feed_server.reset()
+    report = refresh(friends, config_for(tmp_path, offline=True, cache_ttl=0))
+    assert feed_server.requests == 0
+    assert report.feeds[0].outcome == "cached" and len(report.feeds[0].posts) == 3
+    assert report.feeds[1].outcome == "failed"
+    assert report.feeds[1].error == "offline, and no cached copy"
+
+
+def test_corrupt_cache_entry_is_dropped_and_rebuilt(feed_server, tmp_path, caplog):
+    url = feed_server.add("a", rss("A", posts("a")))
+    friends = [Friend(name="A", feed=url)]
+    config = config_for(tmp_path)
+    refresh(friends, config)
+    path = FeedCache(config.cache_path).path_for(url)
+    for junk in (b"{not json", b'{"format": "someone-else"}', b"\xff\xfe"):
+        path.write_bytes(junk)
+        caplog.clear()
+        report = refresh(friends, config)
+        assert report.feeds[0].outcome == "updated"
+        assert any("dropping corrupt cache entry" in r.getMessage() for r in caplog.records)
+        assert json.loads(path.read_bytes())["url"] == url
+
+
+def test_retry_after_is_honoured(feed_server, tmp_path):
+    friends = [Friend(name="R", feed=feed_server.url("/retry"))]
+    config = config_for(tmp_path, cache_ttl=0)
+    assert refresh(friends, config).feeds[0].outcome == "failed"
+    assert refresh(friends, config).requests == 0  # still inside Retry-After
+
+
+def test_undated_posts_keep_their_first_seen_date(feed_server, tmp_path):
+    url = feed_server.add("u", rss("U", [{"title": "t", "link": "https://u.example/1"}]))
+    friends = [Friend(name="U", feed=url)]
+    first = refresh(friends, config_for(tmp_path)).feeds[0].posts[0]
+    time.sleep(1.1)
+    feed_server.add("u", rss("U", [{"title": "t2", "link": "https://u.example/1"}]))
+    second = refresh(friends, config_for(tmp_path, cache_ttl=0)).feeds[0].posts[0]
+    assert second.title == "t2" and second.date == first.date and not second.dated
+
+
+def test_plan_is_pure_and_follows_the_rules():
+    friend = Friend(name="A", feed="https://a.example/feed")
+    entry = CacheEntry(url=friend.feed, checked_at=1000, fetched_at=1000, etag='"x"')
+    assert plan(friend, None, now=1000, ttl=60, offline=False).etag is None
+    assert plan(friend, entry, now=1030, ttl=60, offline=False) is None
+    request = plan(friend, entry, now=1100, ttl=60, offline=False)
+    assert request.etag == '"x"'
+    assert plan(friend, entry, now=9999, ttl=60, offline=True) is None
+    waiting = CacheEntry(url=friend.feed, checked_at=1, fetched_at=1, retry_after=5000)
+    assert plan(friend, waiting, now=4000, ttl=60, offline=False) is None
+
+
+def test_parallel_writers_never_leave_a_broken_entry(tmp_path):
+    cache = FeedCache(tmp_path)
+    url = "https://a.example/feed"
+    errors = []
+
+    def writer(n):
+        for i in range(30):
+            cache.save(CacheEntry(url=url, fetched_at=n * 1000 + i, title="x" * (n * 500)))
+
+    def reader():
+        for _ in range(200):
+            path = cache.path_for(url)
+            if path.exists():
+                try:
+                    CacheEntry.from_json(json.loads(path.read_bytes()))
+                except Exception as exc:  # pragma: no cover - the failure we test for
+                    errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(1, 4)]
+    threads.append(threading.Thread(target=reader))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert not list((tmp_path / "feeds").glob("*.tmp"))

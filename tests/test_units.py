@@ -1,0 +1,229 @@
+"""Pure pieces: URLs, sanitising, settings and selection, without I/O."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pelican_reciprocity import selection
+from pelican_reciprocity.feeds import Post
+from pelican_reciprocity.sanitize import clean_html, summarise, to_text
+from pelican_reciprocity.settings import ConfigError, configure
+from pelican_reciprocity.urls import absolute, is_web_url, normalise
+
+DANGER = re.compile(r"<script|<iframe|\son\w+\s*=|javascript:|<style|<object|<embed", re.I)
+
+# -- urls ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("https://www.Example.org/post/", "http://example.org/post"),
+        ("https://example.org/post/index.html", "https://example.org/post"),
+        ("https://example.org/p?utm_source=x&id=3", "https://example.org/p?id=3"),
+        ("https://example.org/p#comments", "https://example.org/p"),
+        ("https://example.org:443/", "http://example.org"),
+    ],
+)
+def test_normalise_equates_spellings_of_one_url(a, b):
+    assert normalise(a) == normalise(b)
+
+
+def test_normalise_keeps_what_names_a_post():
+    assert normalise("https://w.org/?p=1") != normalise("https://w.org/?p=2")
+    assert normalise("http://s.com/26.html#a1", keep_fragment=True) != normalise(
+        "http://s.com/26.html#a2", keep_fragment=True
+    )
+
+
+@given(st.text())
+def test_normalise_never_raises(text):
+    assert isinstance(normalise(text), str)
+
+
+HOSTS = st.from_regex(r"\A(www\.)?[a-z]{1,8}\.(org|example)\Z")
+PATHS = st.lists(st.from_regex(r"\A[a-z0-9-]{1,6}\Z"), max_size=3)
+
+
+@given(st.sampled_from(["http", "https"]), HOSTS, PATHS, st.booleans())
+def test_normalise_is_idempotent_on_web_urls(scheme, host, path, slash):
+    url = f"{scheme}://{host}/" + "/".join(path) + ("/" if slash else "")
+    once = normalise(url)
+    assert normalise(once) == once
+    assert once == normalise(url.replace("https://", "http://").replace("www.", ""))
+
+
+@given(st.text())
+def test_absolute_only_returns_web_urls(text):
+    result = absolute(text, "https://base.example/dir/")
+    assert result is None or is_web_url(result)
+
+
+def test_absolute_resolves_relative_and_protocol_relative():
+    assert absolute("/a/b", "https://x.org/feed") == "https://x.org/a/b"
+    assert absolute("//cdn.x.org/i.png", None) == "https://cdn.x.org/i.png"
+    assert absolute("javascript:alert(1)", "https://x.org/") is None
+    assert absolute("data:text/html,hi", "https://x.org/") is None
+
+
+# -- sanitising -----------------------------------------------------------------------
+
+
+@given(st.text())
+def test_clean_html_never_leaves_executable_markup(text):
+    assert not DANGER.search(clean_html(text))
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        '<img src=x onerror="alert(1)">',
+        "<script>alert(1)</script>",
+        '<a href="javascript:alert(1)">x</a>',
+        '<a href="JaVaScRiPt:alert(1)">x</a>',
+        '<iframe src="https://evil.example"></iframe>',
+        "<svg onload=alert(1)><circle/></svg>",
+        '<p style="background:url(javascript:alert(1))">x</p>',
+        "<scr<script>ipt>alert(1)</script>",
+        '<a href="  javascript:alert(1)">x</a>',
+        '<form action="https://x"><input name=a></form>',
+    ],
+)
+def test_known_attacks_are_removed(hostile):
+    cleaned = clean_html(hostile)
+    assert not DANGER.search(cleaned)
+    assert "<form" not in cleaned and "<svg" not in cleaned
+
+
+def test_links_keep_only_web_targets_and_get_rel():
+    cleaned = clean_html('<a href="https://ok.example/">ok</a>')
+    assert 'href="https://ok.example/"' in cleaned and "noopener" in cleaned
+
+
+def test_summary_is_truncated_after_sanitising():
+    script = "<script>" + "word " * 500 + "</script>"
+    html, text = summarise(script + "<p>one two three</p>", 2)
+    assert "word" not in html and "word" not in text
+    assert text == "one two…"
+
+
+@given(st.text(), st.integers(min_value=1, max_value=50))
+def test_summarise_is_safe_and_bounded(text, words):
+    html, plain = summarise(text, words)
+    assert not DANGER.search(html)
+    assert len(plain.split()) <= words + 1
+
+
+def test_to_text_strips_markup_and_entities():
+    assert to_text("<b>Slack</b> &amp; friends<script>x()</script>") == "Slack & friends"
+
+
+# -- settings ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key,value,fragment",
+    [
+        ("RECIPROCITY_TIMEOUT", "ten", "RECIPROCITY_TIMEOUT must be a number"),
+        ("RECIPROCITY_TIMEOUT", -1, "RECIPROCITY_TIMEOUT must be at least"),
+        ("RECIPROCITY_CONCURRENCY", 2.5, "RECIPROCITY_CONCURRENCY must be a whole number"),
+        ("RECIPROCITY_OFFLINE", "yes", "RECIPROCITY_OFFLINE must be True or False"),
+        ("RECIPROCITY_FRIENDS", 42, "RECIPROCITY_FRIENDS must be a path"),
+        ("RECIPROCITY_FRIENDS", ["x"], "RECIPROCITY_FRIENDS entry 1 must be a dict"),
+        ("RECIPROCITY_TIMOUT", 3, "unknown setting RECIPROCITY_TIMOUT"),
+        ("RECIPROCITY_FRIENDS_SAVE_AS", "../x.html", "inside the output folder"),
+    ],
+)
+def test_bad_settings_name_the_setting(key, value, fragment, tmp_path):
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        configure({"PATH": str(tmp_path), key: value})
+
+
+def test_defaults_validate(tmp_path):
+    config = configure({"PATH": str(tmp_path / "content"), "CACHE_PATH": str(tmp_path / "c")})
+    assert config.timeout == 10 and config.cache_ttl == 3600
+    assert config.cache_path == tmp_path / "c" / "reciprocity"
+
+
+def test_offline_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECIPROCITY_OFFLINE", "1")
+    assert configure({"PATH": str(tmp_path)}).offline is True
+
+
+# -- selection -------------------------------------------------------------------------------
+
+AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def post(friend: str, n: int, days: float, tags=()) -> Post:
+    return Post(
+        title=f"{friend}{n}",
+        url=f"https://{friend}.example/{n}",
+        date=AS_OF - timedelta(days=days),
+        friend=friend,
+        tags=tuple(tags),
+    )
+
+
+def test_recent_is_newest_first_one_per_friend():
+    pool = [post("a", 1, 1), post("a", 2, 0.5), post("b", 1, 3), post("c", 1, 2)]
+    picked = selection.recent(pool, as_of=AS_OF, count=3, per_friend=1, max_age_days=365)
+    assert [p.title for p in picked] == ["a2", "c1", "b1"]
+
+
+def test_recent_skips_old_posts_and_respects_count():
+    pool = [post("a", 1, 400), post("b", 1, 10)]
+    picked = selection.recent(pool, as_of=AS_OF, count=3, per_friend=1, max_age_days=365)
+    assert [p.title for p in picked] == ["b1"]
+    everything = selection.recent(pool, as_of=AS_OF, count=3, per_friend=1, max_age_days=0)
+    assert len(everything) == 2
+    assert selection.recent(pool, as_of=AS_OF, count=0, per_friend=1, max_age_days=0) == []
+
+
+def test_ties_break_deterministically():
+    pool = [post("b", 1, 1), post("a", 1, 1), post("c", 1, 1)]
+    for order in (pool, pool[::-1]):
+        picked = selection.recent(order, as_of=AS_OF, count=3, per_friend=1, max_age_days=0)
+        assert [p.friend for p in picked] == ["a", "b", "c"]
+
+
+def test_shared_tags_preferred_when_asked():
+    pool = [post("a", 1, 1, ["cats"]), post("b", 1, 5, ["seeds"])]
+    kwargs = dict(as_of=AS_OF, count=1, per_friend=1, max_age_days=0, tags=["Seeds"])
+    assert selection.recent(pool, **kwargs)[0].friend == "a"
+    assert selection.recent(pool, prefer_shared_tags=True, **kwargs)[0].friend == "b"
+
+
+def test_curated_resolve_and_unknown_stays_plain():
+    pool = [post("a", 1, 1)]
+    index = selection.PostIndex(pool)
+    picked = selection.curated(["http://www.a.example/1/", "https://nobody.example/x"], index)
+    assert picked[0].found and picked[0].post.title == "a1"
+    assert not picked[1].found and picked[1].post.url == "https://nobody.example/x"
+
+
+def test_highlights_metadata_split_on_commas_and_newlines():
+    urls, bad = selection.parse_highlights("https://a.example/1, https://b.example/2\n not-a-url")
+    assert urls == ["https://a.example/1", "https://b.example/2"]
+    assert bad == ["not-a-url"]
+
+
+def test_curated_posts_are_not_repeated_automatically():
+    pool = [post("a", 1, 1), post("b", 1, 2)]
+    chosen, auto, _ = selection.highlights_for(
+        {"highlights": "https://a.example/1"},
+        index=selection.PostIndex(pool),
+        all_posts=pool,
+        as_of=AS_OF,
+        count=3,
+        per_friend=1,
+        max_age_days=0,
+        prefer_shared_tags=False,
+    )
+    assert [h.post.title for h in chosen] == ["a1"]
+    assert [h.post.title for h in auto] == ["b1"]

@@ -142,7 +142,28 @@ def start_run(pelican: Any) -> None:
     run = Run(config=config, friends=friends)
     _RUNS[run.id] = run
     settings[RUN_KEY] = run.id
-    run.start()
+    parent = _finished_twin(run)
+    if parent is not None:
+        # i18n_subsites builds each language inside the main build: share the
+        # feeds the main build already read instead of fetching them again.
+        logger.debug("reciprocity: reusing the feeds of the enclosing build")
+        run.report = parent.report
+    else:
+        run.start()
+    return None
+
+
+def _finished_twin(run: Run) -> Run | None:
+    """An enclosing build in this process with the same friends, already refreshed."""
+    feeds = [f.feed for f in run.friends.friends]
+    for other in _RUNS.values():
+        if (
+            other is not run
+            and other.report is not None
+            and other.config.offline == run.config.offline
+            and [f.feed for f in other.friends.friends] == feeds
+        ):
+            return other
     return None
 
 

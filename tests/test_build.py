@@ -278,6 +278,7 @@ def test_hostile_friends_cannot_hang_crash_or_inject(feed_server, tmp_path):
     for i in range(5):
         assert f"good{i} post 0" in friends_page
     assert "Real title" in friends_page
+    assert "Never answers" in friends_page and "Gzip bomb" in friends_page  # still listed
     for path in (site / "output").rglob("*.html"):
         assert not DANGER.search(path.read_text(encoding="utf-8")), path
     summary = [line for line in log.splitlines() if "reciprocity: 14 feeds" in line]
@@ -295,3 +296,25 @@ def test_bad_setting_is_one_clear_line(tmp_path):
     assert proc.returncode != 0
     assert "RECIPROCITY_TIMEOUT must be a number, got 'soon'" in log
     assert "Traceback" not in log
+
+
+def test_i18n_subsites_build_every_language_from_one_fetch(feed_server, tmp_path, monkeypatch):
+    site = make_site(
+        tmp_path,
+        friends=good_friends(feed_server, 2),
+        articles=[
+            {"title": "Hello", "slug": "hello", "meta": {"Lang": "en"}},
+            {"title": "Bonjour", "slug": "hello", "meta": {"Lang": "fr"}},
+        ],
+        settings={
+            "PLUGINS": ["pelican.plugins.i18n_subsites", "pelican_reciprocity"],
+            "JINJA_ENVIRONMENT": {"extensions": ["jinja2.ext.i18n"]},
+            "I18N_SUBSITES": {"fr": {"SITENAME": "Site de test"}},
+            "DEFAULT_LANG": "en",
+        },
+    )
+    build(site, monkeypatch)
+    assert feed_server.requests == 2  # one per feed, not one per language
+    assert len(SECTION.findall(page(site, "hello.html"))) == 1
+    assert len(SECTION.findall(page(site, "fr/hello.html"))) == 1
+    assert (site / "output" / "fr" / "friends" / "index.html").exists()

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-try:
-    from importlib.metadata import PackageNotFoundError, version
-
-    __version__ = version("pelican-reciprocity")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0"
+__version__ = "0.1.0"  # also the package version (pyproject reads it from here)
 
 
 def register() -> None:

@@ -17,9 +17,11 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urljoin, urlsplit
 
-import httpx
+if TYPE_CHECKING:  # imported lazily: a warm build never needs an HTTP client
+    import httpx
 
 REDIRECTS = {301, 302, 303, 307, 308}
 PERMANENT = {301, 308}
@@ -158,6 +160,8 @@ async def fetch_one(
     client: httpx.AsyncClient, request: FetchRequest, limits: Limits
 ) -> FetchResult:
     """Fetch one feed within ``limits.timeout`` seconds in total."""
+    import httpx
+
     scheme = urlsplit(request.url).scheme.lower()
     if scheme == "file":
         return await asyncio.to_thread(read_file_url, request.url, limits.max_bytes)
@@ -254,6 +258,8 @@ async def _fetch_http(
 
 
 def _describe(exc: httpx.HTTPError) -> str:
+    import httpx
+
     kind = {
         httpx.ConnectTimeout: "connection timed out",
         httpx.ReadTimeout: "server stopped answering",
@@ -277,6 +283,8 @@ async def fetch_all(
     results: dict[str, FetchResult] = {}
     if not requests:
         return results
+    import httpx
+
     gate = asyncio.Semaphore(concurrency)
     timeout = httpx.Timeout(limits.timeout, connect=min(limits.timeout, 10.0))
     pool = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)

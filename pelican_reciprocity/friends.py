@@ -142,7 +142,9 @@ def make_friend(entry: Any, base_dir: Path) -> tuple[Friend | None, str | None]:
     note = entry.get("note") or ""
     if not isinstance(note, str):
         return None, "'note' must be text"
-    note_html = clean_html(markdown.markdown(note), rel="noopener") if note else ""
+    note_html = (
+        clean_html(markdown.markdown(note), rel="noopener", keep_relative=True) if note else ""
+    )
     if not url and not feed.startswith("file:"):
         url = ""  # learned from the feed's own <link> when it is fetched
     return (

@@ -53,7 +53,23 @@ class Run:
     friend_views: dict[str, render.FriendView] = field(default_factory=dict)
     sites: dict[str, str] = field(default_factory=dict)
     section_cache: dict[Any, str] = field(default_factory=dict)
+    views: dict[Any, render.PostView] = field(default_factory=dict)
     env: Any = None
+
+    def view(self, item: selection.Highlight) -> render.PostView:
+        """One view object per post, shared by every article that shows it."""
+        key = (item.post.key, item.curated, item.found)
+        view = self.views.get(key)
+        if view is None:
+            view = render.post_view(
+                item.post,
+                self.friend_views.get(item.post.friend),
+                self.config.date_format,
+                curated=item.curated,
+                found=item.found,
+            )
+            self.views[key] = view
+        return view
 
     def start(self) -> None:
         """Fetch in the background so it overlaps with Pelican reading content."""
@@ -243,6 +259,7 @@ def prepare(generators: list[Generator]) -> None:
         all_posts.extend(state.posts)
     as_of = report.as_of
     index = selection.PostIndex(all_posts)
+    ranking = selection.Ranking(all_posts, as_of=as_of, max_age_days=config.auto_max_age_days)
     headings = {
         "highlights": config.highlights_heading,
         "automatic": config.auto_heading,
@@ -267,8 +284,10 @@ def prepare(generators: list[Generator]) -> None:
         if not isinstance(generator, ArticlesGenerator):
             continue
         run.env = generator.env
+        if config.inject:
+            _wrap_templates(generator, run)
         for article in _all_articles(generator):
-            article.reciprocity = _article_data(article, run, index, all_posts, as_of, headings)
+            article.reciprocity = _article_data(article, run, index, ranking, headings)
 
 
 def _with_posts(view: render.FriendView, posts: tuple[render.PostView, ...]) -> render.FriendView:
@@ -290,8 +309,7 @@ def _article_data(
     article: Any,
     run: Run,
     index: selection.PostIndex,
-    all_posts: list[Post],
-    as_of: Any,
+    ranking: selection.Ranking,
     headings: dict[str, str],
 ) -> render.ArticleReciprocity:
     config = run.config
@@ -302,11 +320,9 @@ def _article_data(
     curated, automatic, bad = selection.highlights_for(
         metadata,
         index=index,
-        all_posts=all_posts,
-        as_of=as_of,
+        ranking=ranking,
         count=config.auto_count,
         per_friend=config.auto_per_friend,
-        max_age_days=config.auto_max_age_days,
         prefer_shared_tags=config.prefer_shared_tags,
         article_tags=tags,
     )
@@ -326,34 +342,51 @@ def _article_data(
                 item.post.url,
             )
     return render.ArticleReciprocity(
-        curated=render.highlight_views(curated, run.friend_views, config.date_format),
-        automatic=render.highlight_views(automatic, run.friend_views, config.date_format),
+        curated=[run.view(h) for h in curated],
+        automatic=[run.view(h) for h in automatic],
         headings=headings,
     )
 
 
-def inject_sections(path: str, context: dict[str, Any]) -> None:
-    """content_written: add the highlights section to an article page unless
-    the theme already placed it (or the site turned injection off)."""
-    run = _run_for(context)
-    if run is None or not run.config.inject:
-        return
+def with_section(run: Run, page: str, context: dict[str, Any]) -> str:
+    """Add the highlights section to a rendered article page, unless the
+    theme already placed it (or the article has nothing to show)."""
     article = context.get("article")
     if article is None or context.get("output_file") != getattr(article, "save_as", None):
-        return
+        return page
     data = getattr(article, "reciprocity", None)
     if not isinstance(data, render.ArticleReciprocity) or not data:
-        return
-    try:
-        page = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        logger.warning("reciprocity: cannot read %s to add highlights (%s)", path, exc)
-        return
+        return page
     if render.already_placed(page, "highlights"):
-        return
+        return page
     section = _render_section(run, context, data)
-    content = getattr(article, "content", None)
-    Path(path).write_text(render.inject(page, section, content), encoding="utf-8")
+    return render.inject(page, section, getattr(article, "content", None))
+
+
+class _InjectingTemplate:
+    """The article template, with the section added to its output in memory,
+    so a 10,000-article site never re-reads the pages it has just written."""
+
+    def __init__(self, template: Any, run: Run) -> None:
+        self._template = template
+        self._run = run
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        page = self._template.render(*args, **kwargs)
+        context = args[0] if args and isinstance(args[0], dict) else kwargs
+        return with_section(self._run, page, context)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._template, name)
+
+
+def _wrap_templates(generator: ArticlesGenerator, run: Run) -> None:
+    original = generator.get_template
+
+    def get_template(name: str) -> Any:
+        return _InjectingTemplate(original(name), run)
+
+    generator.get_template = get_template  # type: ignore[method-assign]
 
 
 def _render_section(run: Run, context: dict[str, Any], data: render.ArticleReciprocity) -> str:
@@ -404,6 +437,7 @@ def finish_run(pelican: Any) -> None:
     run = _RUNS.pop(pelican.settings.pop(RUN_KEY, None) or "", None)
     if run is not None:
         run.section_cache.clear()
+        run.views.clear()
 
 
 _CONNECTED = False
@@ -417,7 +451,6 @@ def connect() -> None:
     signals.get_generators.connect(get_generators)
     signals.generator_init.connect(add_template_loader)
     signals.all_generators_finalized.connect(prepare)
-    signals.content_written.connect(inject_sections)
     signals.finalized.connect(finish_run)
     _CONNECTED = True
 

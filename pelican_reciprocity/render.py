@@ -19,7 +19,6 @@ from markupsafe import Markup, escape
 
 from .feeds import Post
 from .friends import Friend
-from .selection import Highlight
 from .urls import is_web_url
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -123,21 +122,6 @@ class ArticleReciprocity:
             tuple(str(p.url) for p in self.curated),
             tuple(str(p.url) for p in self.automatic),
         )
-
-
-def highlight_views(
-    items: Iterable[Highlight], friends: dict[str, FriendView], date_format: str
-) -> list[PostView]:
-    return [
-        post_view(
-            h.post,
-            friends.get(h.post.friend),
-            date_format,
-            curated=h.curated,
-            found=h.found,
-        )
-        for h in items
-    ]
 
 
 def already_placed(page: str, section: str) -> bool:

@@ -39,6 +39,11 @@ def make_gzip_bomb(size: int = 100 * 1024 * 1024) -> bytes:
     return buffer.getvalue()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # listen() backlog, so concurrent connects are not dropped
+
+
 class FeedServer:
     def __init__(self) -> None:
         self.bodies: dict[str, tuple[bytes, str]] = {}
@@ -65,8 +70,7 @@ class FeedServer:
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     server.route(self)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     # -- control ----------------------------------------------------------------

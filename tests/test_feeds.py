@@ -171,3 +171,24 @@ def test_generated_rss_is_always_safe(title, link, description):
         assert post.url.startswith(("http://", "https://"))
         assert not DANGER.search(post.summary_html)
         assert post.date is None or post.date.tzinfo is not None
+
+
+URLS = st.sampled_from(
+    ["https://a.example/1", "/relative/2", "https://a.example/1#frag", "javascript:x", ""]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(TEXT, URLS, st.booleans(), TEXT), max_size=5))
+def test_fast_path_matches_feedparser_on_generated_rss(items):
+    entries = []
+    for title, link, dated, description in items:
+        entry = {"title": title, "link": link, "description": description}
+        if dated:
+            entry["date"] = NOW
+        entries.append(entry)
+    body = rss("Gen", entries).encode("utf-8")
+    fast = parse(body)
+    slow = parse_feed(body, base="https://friend.example/feed.xml", now=NOW, fast=False)
+    assert [(p.url, p.date) for p in fast.posts] == [(p.url, p.date) for p in slow.posts]
+    assert [p.title.split() for p in fast.posts] == [p.title.split() for p in slow.posts]

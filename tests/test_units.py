@@ -192,6 +192,13 @@ def test_ties_break_deterministically():
         assert [p.friend for p in picked] == ["a", "b", "c"]
 
 
+def test_more_shared_tags_rank_higher_then_newest():
+    pool = [post("a", 1, 1, ["x"]), post("b", 1, 2, ["x", "y"]), post("c", 1, 3, ["x"])]
+    kwargs = dict(as_of=AS_OF, count=3, per_friend=1, max_age_days=0, tags=["x", "y"])
+    picked = selection.recent(pool, prefer_shared_tags=True, **kwargs)
+    assert [p.friend for p in picked] == ["b", "a", "c"]
+
+
 def test_shared_tags_preferred_when_asked():
     pool = [post("a", 1, 1, ["cats"]), post("b", 1, 5, ["seeds"])]
     kwargs = dict(as_of=AS_OF, count=1, per_friend=1, max_age_days=0, tags=["Seeds"])
@@ -218,11 +225,9 @@ def test_curated_posts_are_not_repeated_automatically():
     chosen, auto, _ = selection.highlights_for(
         {"highlights": "https://a.example/1"},
         index=selection.PostIndex(pool),
-        all_posts=pool,
-        as_of=AS_OF,
+        ranking=selection.Ranking(pool, as_of=AS_OF, max_age_days=0),
         count=3,
         per_friend=1,
-        max_age_days=0,
         prefer_shared_tags=False,
     )
     assert [h.post.title for h in chosen] == ["a1"]

@@ -1,0 +1,46 @@
+"""Run one Pelican build in this process and report its time and peak memory.
+
+Used by run.py as a subprocess so that each build starts cold, as
+`pelican content` does, and so that peak RSS belongs to that build alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import sys
+import time
+
+
+class _Summary(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("reciprocity: ") and " feeds: " in message:
+            self.lines.append(message)
+
+
+def main() -> None:
+    site = sys.argv[1]
+    os.chdir(site)
+    started = time.perf_counter()
+    from pelican import Pelican
+    from pelican.settings import read_settings
+
+    handler = _Summary()
+    logging.getLogger().addHandler(handler)
+    logging.getLogger("pelican_reciprocity").setLevel(logging.INFO)
+    settings = read_settings("pelicanconf.py")
+    Pelican(settings).run()
+    elapsed = time.perf_counter() - started
+    rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"elapsed": elapsed, "rss_mib": rss_kib / 1024, "summary": handler.lines}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,445 @@
+"""Benchmarks: pelican-reciprocity side by side with a plugin-free build and
+with pelican-webring, on a loopback feed server with configurable latency.
+
+    pip install -e '.[bench]'
+    python benchmarks/run.py            # the full table (a few minutes)
+    python benchmarks/run.py --quick    # smaller sizes, for a smoke run
+
+Every figure is a ratio or difference against a baseline measured in the same
+run; each build is a fresh process, and the median of --repeat runs is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# -- the loopback feed server ------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # listen() backlog: 1,000 feeds connect at once
+
+
+class FeedServer:
+    """Serves /f/<n>.xml (RSS of a chosen size, with ETags and 304s) after a
+    chosen latency, and /hang, which never answers."""
+
+    def __init__(self, latency: float, feed_bytes: int) -> None:
+        self.latency = latency
+        self.feed_bytes = feed_bytes
+        self.requests = 0
+        self.not_modified = 0
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.bodies: dict[str, bytes] = {}
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                with server.lock:
+                    server.requests += 1
+                if self.path.startswith("/hang"):
+                    server.stop.wait(120)
+                    return
+                if server.latency:
+                    time.sleep(server.latency)
+                body = server.body(self.path)
+                etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+                if self.headers.get("If-None-Match") == etag:
+                    with server.lock:
+                        server.not_modified += 1
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml")
+                self.send_header("ETag", etag)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(body)
+
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def body(self, path: str) -> bytes:
+        if path not in self.bodies:
+            self.bodies[path] = make_feed(path, self.feed_bytes)
+        return self.bodies[path]
+
+    def count(self) -> tuple[int, int]:
+        with self.lock:
+            return self.requests, self.not_modified
+
+    def close(self) -> None:
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+PARAGRAPH = (
+    "<p>Lorem ipsum dolor sit amet, <a href='/about'>consectetur</a> adipiscing elit, "
+    "sed do eiusmod tempor <em>incididunt</em> ut labore et dolore magna aliqua.</p>"
+)
+
+
+def make_feed(path: str, size: int) -> bytes:
+    """A realistic WordPress-like RSS feed of about ``size`` bytes (20 items)."""
+    name = path.strip("/").replace("/", "-").replace(".xml", "")
+    items = 20
+    per_item = max(0, size // items - 400)
+    body = (PARAGRAPH * (per_item // len(PARAGRAPH) + 1))[:per_item]
+    parts = [
+        "<?xml version='1.0' encoding='utf-8'?>",
+        "<rss version='2.0' xmlns:content='http://purl.org/rss/1.0/modules/content/'>",
+        f"<channel><title>Blog {name}</title><link>https://{name}.example/</link>",
+        "<description>benchmark feed</description>",
+    ]
+    for i in range(items):
+        day = 1 + (hash((name, i)) % 27)
+        parts.append(
+            f"<item><title>{name} post {i}</title>"
+            f"<link>https://{name}.example/{i}/</link>"
+            f"<guid>https://{name}.example/{i}/</guid>"
+            f"<pubDate>{['Mon', 'Tue', 'Wed'][i % 3]}, {day:02d} Oct 2026 10:00:00 GMT</pubDate>"
+            f"<category>{WORDS[i % 7]}</category>"
+            f"<content:encoded><![CDATA[{body}]]></content:encoded></item>"
+        )
+    parts.append("</channel></rss>")
+    return "".join(parts).encode("utf-8")
+
+
+# -- sites ---------------------------------------------------------------------------
+
+
+WORDS = [
+    *("seeds", "soil", "compost", "beans", "tomatoes", "onions", "leeks", "potatoes"),
+    *("kale", "chard", "peas", "squash", "herbs", "fruit", "tools", "sheds", "rain"),
+    *("frost", "sun", "wind", "allotment", "kitchen", "wildlife", "notes", "reading"),
+]
+
+
+def make_site(root: Path, articles: int) -> Path:
+    content = root / "content"
+    if content.exists():
+        return root
+    content.mkdir(parents=True)
+    text = "Some text about the allotment and what grew this year. " * 30
+    for i in range(articles):
+        (content / f"a{i}.md").write_text(
+            f"Title: Article {i}\nDate: 2026-{1 + i % 12:02d}-{1 + i % 28:02d} 10:00\n"
+            f"Slug: article-{i}\nTags: {WORDS[i % 7]}, {WORDS[7 + i % 13]}\n"
+            f"Category: {WORDS[20 + i % 5]}\n\n"
+            f"{text}\n",
+            encoding="utf-8",
+        )
+    return root
+
+
+def configure(site: Path, variant: str, feeds: list[str], extra: dict[str, object]) -> None:
+    conf: dict[str, object] = {
+        "SITENAME": "Bench",
+        "AUTHOR": "Bench",
+        "PATH": "content",
+        "OUTPUT_PATH": f"output-{variant}",
+        "CACHE_PATH": "cache",
+        "TIMEZONE": "UTC",
+        "DEFAULT_PAGINATION": 10,
+        "FEED_ALL_ATOM": None,
+        "CATEGORY_FEED_ATOM": None,
+        "PLUGINS": [],
+    }
+    if variant == "reciprocity":
+        conf["PLUGINS"] = ["pelican_reciprocity"]
+        conf["RECIPROCITY_FRIENDS"] = [
+            {"name": f"Friend {i}", "feed": url} for i, url in enumerate(feeds)
+        ]
+        conf["RECIPROCITY_AUTO_MAX_AGE_DAYS"] = 0
+    elif variant == "webring":
+        conf["PLUGINS"] = ["pelican.plugins.webring"]
+        conf["WEBRING_FEED_URLS"] = feeds
+    conf.update(extra)
+    lines = [f"{k} = {v!r}" for k, v in conf.items()]
+    (site / "pelicanconf.py").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@dataclass
+class Build:
+    wall: float
+    rss_mib: float
+    summary: str
+
+
+def build(site: Path) -> Build:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "build_once.py"), str(site)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "RECIPROCITY_OFFLINE": ""},
+    )
+    wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"build of {site} failed:\n{proc.stdout}\n{proc.stderr}")
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    return Build(wall, data["rss_mib"], (data["summary"] or [""])[-1])
+
+
+def median_build(site: Path, repeat: int, before=None) -> tuple[float, float, str]:
+    walls, rss, summary = [], [], ""
+    for _ in range(repeat):
+        if before:
+            before()
+        result = build(site)
+        walls.append(result.wall)
+        rss.append(result.rss_mib)
+        summary = result.summary
+    return statistics.median(walls), statistics.median(rss), summary
+
+
+def drop_cache(site: Path) -> None:
+    shutil.rmtree(site / "cache", ignore_errors=True)
+
+
+# -- scenarios --------------------------------------------------------------------------
+
+ROWS: list[tuple[str, str, str, str, str]] = []
+
+
+def row(scenario: str, figure: str, measured: str, target: str, met: bool | None) -> None:
+    verdict = "n/a" if met is None else ("met" if met else "MISSED")
+    ROWS.append((scenario, figure, measured, target, verdict))
+    print(f"  {scenario}: {figure}: {measured} (target {target}: {verdict})", flush=True)
+
+
+def scenario_cold(args, work: Path) -> None:
+    server = FeedServer(args.latency, args.feed_bytes)
+    try:
+        feeds = [server.url(f"/f/{i}.xml") for i in range(args.feeds)]
+        site = make_site(work / f"site-{args.articles}", args.articles)
+        configure(site, "plain", feeds, {})
+        plain, _, _ = median_build(site, args.repeat)
+        configure(site, "reciprocity", feeds, {})
+        ours, _, _ = median_build(site, args.repeat, before=lambda: drop_cache(site))
+        theirs = None
+        if webring_available():
+            configure(site, "webring", feeds, {})
+            theirs, _, _ = median_build(site, max(1, args.repeat // 2))
+        name = f"cold, {args.feeds} feeds, {args.latency:g} s latency, {args.articles} articles"
+        ours_over = ours - plain
+        if theirs is None:
+            row(name, "overhead vs plain build", f"+{ours_over:.2f} s (webring not installed)",
+                "≤ 1/10 of pelican-webring's", None)  # fmt: skip
+            return
+        theirs_over = theirs - plain
+        ratio = ours_over / theirs_over if theirs_over > 0 else float("inf")
+        row(
+            name,
+            "overhead: ours vs pelican-webring",
+            f"+{ours_over:.2f} s vs +{theirs_over:.2f} s (ratio {ratio:.3f}; plain {plain:.2f} s)",
+            "≤ 1/10 of pelican-webring's",
+            ratio <= 0.1,
+        )
+    finally:
+        server.close()
+
+
+def scenario_warm_and_304(args, work: Path) -> None:
+    server = FeedServer(args.latency, args.feed_bytes)
+    try:
+        feeds = [server.url(f"/f/{i}.xml") for i in range(args.feeds)]
+        site = make_site(work / f"site-{args.articles}", args.articles)
+        configure(site, "plain", feeds, {})
+        plain, _, _ = median_build(site, args.repeat)
+        configure(site, "reciprocity", feeds, {})
+        drop_cache(site)
+        build(site)  # fill the cache
+        before, _ = server.count()
+        warm, _, _ = median_build(site, args.repeat)
+        after, _ = server.count()
+        overhead = (warm - plain) / plain * 100
+        row(
+            "warm rebuild within the TTL",
+            "overhead; HTTP requests",
+            f"{overhead:+.1f} % ({warm:.2f} s vs {plain:.2f} s); {after - before} requests",
+            "≤ 5 %, 0 requests",
+            overhead <= 5 and after == before,
+        )
+        configure(site, "reciprocity", feeds, {"RECIPROCITY_CACHE_TTL": 0})
+        expired, _, summary = median_build(site, args.repeat)
+        overhead = (expired - plain) / plain * 100
+        revalidated = _count(summary, "revalidated")
+        reparsed = _count(summary, "updated")
+        row(
+            "TTL expired, every feed answers 304",
+            "overhead; feeds re-parsed",
+            f"{overhead:+.1f} % ({expired:.2f} s); {reparsed} re-parsed, {revalidated} revalidated",
+            "≤ 10 %, 0 re-parsed",
+            overhead <= 10 and reparsed == 0 and revalidated == args.feeds,
+        )
+    finally:
+        server.close()
+
+
+def scenario_many_feeds(args, work: Path) -> None:
+    server = FeedServer(args.big_latency, args.big_feed_bytes)
+    try:
+        feeds = [server.url(f"/big/{i}.xml") for i in range(args.big_feeds)]
+        site = make_site(work / "site-big-feeds", args.articles)
+        configure(site, "plain", feeds, {})
+        plain, plain_rss, _ = median_build(site, args.repeat)
+        configure(site, "reciprocity", feeds, {})
+        ours, ours_rss, summary = median_build(site, args.repeat, before=lambda: drop_cache(site))
+        extra = ours - plain - args.big_latency
+        row(
+            f"{args.big_feeds} feeds of ~{args.big_feed_bytes // 1000} KB, cold "
+            f"({args.big_latency:g} s latency)",
+            "time over the slowest feed; peak RSS over plain",
+            f"+{extra:.2f} s; +{ours_rss - plain_rss:.0f} MB ({summary.split(': ', 1)[-1]})",
+            "≤ 3 s, ≤ +150 MB",
+            extra <= 3 and ours_rss - plain_rss <= 150,
+        )
+    finally:
+        server.close()
+
+
+def scenario_big_site(args, work: Path) -> None:
+    server = FeedServer(0, args.feed_bytes)
+    try:
+        feeds = [server.url(f"/f/{i}.xml") for i in range(args.big_friends)]
+        site = make_site(work / f"site-{args.big_articles}", args.big_articles)
+        configure(site, "plain", feeds, {})
+        plain, _, _ = median_build(site, args.repeat)
+        configure(site, "reciprocity", feeds, {})
+        drop_cache(site)
+        build(site)
+        warm, _, _ = median_build(site, args.repeat)
+        overhead = (warm - plain) / plain * 100
+        row(
+            f"{args.big_articles} articles, {args.big_friends} friends, warm",
+            "overhead",
+            f"{overhead:+.1f} % ({warm:.2f} s vs {plain:.2f} s)",
+            "≤ 5 %",
+            overhead <= 5,
+        )
+    finally:
+        server.close()
+
+
+def scenario_hang(args, work: Path) -> None:
+    server = FeedServer(args.latency, args.feed_bytes)
+    try:
+        feeds = [server.url(f"/f/{i}.xml") for i in range(args.feeds - 1)]
+        feeds.append(server.url("/hang"))
+        site = make_site(work / f"site-{args.articles}", args.articles)
+        configure(site, "plain", feeds, {})
+        plain, _, _ = median_build(site, args.repeat)
+        timeout = args.timeout
+        configure(site, "reciprocity", feeds, {"RECIPROCITY_TIMEOUT": timeout})
+        ours, _, _ = median_build(site, args.repeat, before=lambda: drop_cache(site))
+        row(
+            f"one feed that never answers, among {args.feeds}",
+            "build time over the plain build",
+            f"+{ours - plain:.2f} s (timeout {timeout:g} s)",
+            "≤ timeout + 1 s",
+            ours - plain <= timeout + 1,
+        )
+    finally:
+        server.close()
+
+
+def _count(summary: str, word: str) -> int:
+    for part in summary.replace(":", ",").split(","):
+        bits = part.split()
+        if len(bits) >= 2 and bits[1] == word and bits[0].isdigit():
+            return int(bits[0])
+    return 0
+
+
+def webring_available() -> bool:
+    try:
+        import pelican.plugins.webring  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+SCENARIOS = {
+    "cold": scenario_cold,
+    "warm": scenario_warm_and_304,
+    "many": scenario_many_feeds,
+    "big": scenario_big_site,
+    "hang": scenario_hang,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--feeds", type=int, default=100)
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--feed-bytes", type=int, default=30_000)
+    parser.add_argument("--articles", type=int, default=300)
+    parser.add_argument("--big-feeds", type=int, default=1000)
+    parser.add_argument("--big-feed-bytes", type=int, default=200_000)
+    parser.add_argument("--big-latency", type=float, default=0.1)
+    parser.add_argument("--big-articles", type=int, default=10_000)
+    parser.add_argument("--big-friends", type=int, default=200)
+    parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one run each")
+    parser.add_argument("--keep", action="store_true", help="keep the generated sites")
+    args = parser.parse_args()
+    if args.quick:
+        args.repeat, args.feeds, args.big_feeds = 1, 30, 100
+        args.articles, args.big_articles, args.big_friends = 50, 500, 20
+    started = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix="reciprocity-bench-"))
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, {platform.system()} {platform.release()}")  # fmt: skip
+    try:
+        for name in args.scenarios.split(","):
+            print(f"[{name}]", flush=True)
+            SCENARIOS[name.strip()](args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    print()
+    print("| scenario | figure | measured | target | |")
+    print("|---|---|---|---|---|")
+    for r in ROWS:
+        print("| " + " | ".join(r) + " |")
+    print(f"\n(total {time.perf_counter() - started:.0f} s, median of {args.repeat} run(s))")
+
+
+if __name__ == "__main__":
+    main()

@@ -117,7 +117,9 @@ class FeedCache:
         path = self.path_for(entry.url)
         data = json.dumps(entry.to_json(), ensure_ascii=False, sort_keys=True, indent=1)
         try:
-            write_atomic(path, data.encode("utf-8"))
+            # No fsync: a cache entry lost to a power cut is simply refetched,
+            # and 1,000 fsyncs would cost seconds on a cold build.
+            write_atomic(path, data.encode("utf-8"), durable=False)
         except OSError as exc:
             logger.warning("reciprocity: cannot write cache entry %s (%s)", path, exc)
 
@@ -126,15 +128,21 @@ class FeedCache:
             path.unlink()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a private temporary file beside ``path``, then rename over it."""
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write to a private temporary file beside ``path``, then rename over it.
+
+    Readers see the old file or the new one, never half of either. With
+    ``durable`` the data is also flushed to disk first (for the owner's own
+    files, which cannot be rebuilt).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -277,8 +277,13 @@ async def fetch_all(
     *,
     concurrency: int = 32,
     deadline: float = 60.0,
+    on_result: Callable[[FetchResult], None] | None = None,
 ) -> dict[str, FetchResult]:
-    """Fetch everything at once (``concurrency`` at a time) within ``deadline``."""
+    """Fetch everything at once (``concurrency`` at a time) within ``deadline``.
+
+    ``on_result`` sees each result as soon as it arrives, so the caller can
+    parse it and drop the body while other feeds are still downloading.
+    """
     requests = list(requests)
     results: dict[str, FetchResult] = {}
     if not requests:
@@ -295,7 +300,10 @@ async def fetch_all(
 
         async def one(request: FetchRequest) -> None:
             async with gate:
-                results[request.url] = await fetch_one(client, request, limits)
+                result = await fetch_one(client, request, limits)
+            results[request.url] = result
+            if on_result is not None:
+                on_result(result)
 
         tasks = [asyncio.create_task(one(r)) for r in requests]
         _done, pending = await asyncio.wait(tasks, timeout=deadline)
@@ -308,10 +316,11 @@ async def fetch_all(
                 exc = task.exception()
                 raise exc  # a bug in this module, not a server problem
     for request in requests:
-        results.setdefault(
-            request.url,
-            FetchResult(request.url, error=f"fetch phase deadline of {deadline:g} s reached"),
-        )
+        if request.url not in results:
+            late = FetchResult(request.url, error=f"fetch phase deadline of {deadline:g} s reached")
+            results[request.url] = late
+            if on_result is not None:
+                on_result(late)
     return results
 
 
@@ -321,6 +330,9 @@ def fetch_all_sync(
     *,
     concurrency: int = 32,
     deadline: float = 60.0,
+    on_result: Callable[[FetchResult], None] | None = None,
 ) -> dict[str, FetchResult]:
     """Run :func:`fetch_all` on a private event loop (callable from any thread)."""
-    return asyncio.run(fetch_all(requests, limits, concurrency=concurrency, deadline=deadline))
+    return asyncio.run(
+        fetch_all(requests, limits, concurrency=concurrency, deadline=deadline, on_result=on_result)
+    )

@@ -210,38 +210,57 @@ def refresh(
         max_redirects=config.max_redirects,
         user_agent=config.user_agent,
     )
-    results = fetch_all_sync(
-        requests, limits, concurrency=config.concurrency, deadline=config.fetch_deadline
-    )
-    report = RefreshReport(requests=sum(r.requests for r in results.values()))
-    for friend in friends:
-        entry = entries[friend.feed]
-        result = results.get(friend.feed)
-        if result is None:
-            state = FeedState(friend, entry, "cached", entry.error if entry else None)
-            if entry is None or not entry.has_copy:
-                reason = (
-                    "offline, and no cached copy"
-                    if config.offline
-                    else (entry.error if entry and entry.error else "no cached copy")
-                )
-                state = FeedState(friend, entry, "failed", reason)
-            elif entry.error and not friend.is_local:
-                state = FeedState(friend, entry, "failed", entry.error)
-        else:
+    states: dict[str, FeedState] = {}
+    by_feed = {f.feed: f for f in friends}
+
+    def handle(result: FetchResult) -> None:
+        """Parse and save each feed as it arrives, then let its body go."""
+        friend = by_feed[result.url]
+        try:
             state = apply_result(
                 friend,
-                entry,
+                entries[friend.feed],
                 result,
                 now=now,
                 summary_words=config.summary_words,
                 file_stamp=stamps.get(friend.feed),
             )
+        except Exception as exc:  # a parser bug must not cost the other feeds
+            logger.debug("reciprocity: error reading %s", friend.feed, exc_info=True)
+            error = f"could not be read ({type(exc).__name__}: {exc})"
+            state = FeedState(friend, entries[friend.feed], "failed", error)
+        else:
             if state.entry is not None:
                 cache.save(state.entry)
+        result.body = None
+        states[friend.feed] = state
+
+    results = fetch_all_sync(
+        requests,
+        limits,
+        concurrency=config.concurrency,
+        deadline=config.fetch_deadline,
+        on_result=handle,
+    )
+    report = RefreshReport(requests=sum(r.requests for r in results.values()))
+    for friend in friends:
+        state = states.get(friend.feed) or _unfetched(friend, entries[friend.feed], config)
         report.feeds.append(state)
     report.elapsed = time.monotonic() - started
     return report
+
+
+def _unfetched(friend: Friend, entry: CacheEntry | None, config: Config) -> FeedState:
+    """The state of a feed we did not ask for: its cached copy, if any."""
+    if entry is None or not entry.has_copy:
+        if config.offline:
+            reason = "offline, and no cached copy"
+        else:
+            reason = entry.error if entry and entry.error else "no cached copy"
+        return FeedState(friend, entry, "failed", reason)
+    if entry.error and not friend.is_local:
+        return FeedState(friend, entry, "failed", entry.error)
+    return FeedState(friend, entry, "cached")
 
 
 def log_failures(report: RefreshReport) -> None:

@@ -52,7 +52,7 @@ def normalise(url: str, *, keep_fragment: bool = False) -> str:
         port = parts.port
     except ValueError:
         return url.lower()
-    if host.startswith("www."):
+    if host.startswith("www.") and "." in host[4:]:
         host = host[4:]
     if port and port not in (80, 443):
         host = f"{host}:{port}"

@@ -44,9 +44,13 @@ class Post:
         """Identity of the post: its URL, normalised (computed once)."""
         return normalise(self.url, keep_fragment=True)
 
+    @cached_property
+    def loose_key(self) -> str:
+        """The URL without its fragment, for looking up pasted links."""
+        return normalise(self.url)
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data.pop("key", None)
         data["date"] = self.date.isoformat() if self.date else None
         data["tags"] = list(self.tags)
         return data

@@ -10,7 +10,6 @@ http, https and file are spoken. Failures come back as results with an
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import time
 import zlib
@@ -160,6 +159,8 @@ async def fetch_one(
     client: httpx.AsyncClient, request: FetchRequest, limits: Limits
 ) -> FetchResult:
     """Fetch one feed within ``limits.timeout`` seconds in total."""
+    import asyncio
+
     import httpx
 
     scheme = urlsplit(request.url).scheme.lower()
@@ -288,11 +289,15 @@ async def fetch_all(
     results: dict[str, FetchResult] = {}
     if not requests:
         return results
+    import asyncio
+
     import httpx
 
     gate = asyncio.Semaphore(concurrency)
     timeout = httpx.Timeout(limits.timeout, connect=min(limits.timeout, 10.0))
-    pool = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # Friends' feeds are on different hosts: idle keep-alive connections
+    # would only make httpcore's pool scan longer lists on every request.
+    pool = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
 
     async with httpx.AsyncClient(
         timeout=timeout, limits=pool, follow_redirects=False, trust_env=True
@@ -333,6 +338,11 @@ def fetch_all_sync(
     on_result: Callable[[FetchResult], None] | None = None,
 ) -> dict[str, FetchResult]:
     """Run :func:`fetch_all` on a private event loop (callable from any thread)."""
+    requests = list(requests)
+    if not requests:
+        return {}
+    import asyncio  # imported lazily, like httpx: a warm build sends nothing
+
     return asyncio.run(
         fetch_all(requests, limits, concurrency=concurrency, deadline=deadline, on_result=on_result)
     )

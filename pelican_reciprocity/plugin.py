@@ -54,6 +54,8 @@ class Run:
     sites: dict[str, str] = field(default_factory=dict)
     section_cache: dict[Any, str] = field(default_factory=dict)
     views: dict[Any, render.PostView] = field(default_factory=dict)
+    index: selection.PostIndex | None = None
+    ranking: selection.Ranking | None = None
     env: Any = None
 
     def view(self, item: selection.Highlight) -> render.PostView:
@@ -79,8 +81,18 @@ class Run:
     def _work(self) -> None:
         try:
             self.report = refresh(self.friends.friends, self.config)
+            self._index(self.report)
         except BaseException as exc:  # never let a bug here kill the build
             self.failure = exc
+
+    def _index(self, report: RefreshReport) -> None:
+        """Index and rank every post, still in the background thread, so the
+        main thread only looks things up."""
+        posts = [post for state in report.feeds for post in state.posts]
+        self.index = selection.PostIndex(posts)
+        self.ranking = selection.Ranking(
+            posts, as_of=report.as_of, max_age_days=self.config.auto_max_age_days
+        )
 
     def wait(self) -> RefreshReport:
         if self.thread is not None:
@@ -101,6 +113,8 @@ class Run:
             self.report = refresh(
                 self.friends.friends, offline, cache=FeedCache(offline.cache_path)
             )
+        if self.index is None or self.ranking is None:
+            self._index(self.report)
         return self.report
 
 
@@ -163,7 +177,7 @@ def start_run(pelican: Any) -> None:
         # i18n_subsites builds each language inside the main build: share the
         # feeds the main build already read instead of fetching them again.
         logger.debug("reciprocity: reusing the feeds of the enclosing build")
-        run.report = parent.report
+        run.report, run.index, run.ranking = parent.report, parent.index, parent.ranking
     else:
         run.start()
     return None
@@ -243,7 +257,6 @@ def prepare(generators: list[Generator]) -> None:
 
     context = generators[0].context
     context[RUN_KEY] = run.id
-    all_posts: list[Post] = []
     friend_posts: dict[str, list[Post]] = {}
     for state in report.feeds:
         friend = state.friend
@@ -256,10 +269,9 @@ def prepare(generators: list[Generator]) -> None:
             error=state.error,
         )
         friend_posts[friend.key] = state.posts
-        all_posts.extend(state.posts)
     as_of = report.as_of
-    index = selection.PostIndex(all_posts)
-    ranking = selection.Ranking(all_posts, as_of=as_of, max_age_days=config.auto_max_age_days)
+    index, ranking = run.index, run.ranking
+    assert index is not None and ranking is not None
     headings = {
         "highlights": config.highlights_heading,
         "automatic": config.auto_heading,

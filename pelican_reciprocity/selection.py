@@ -56,7 +56,7 @@ class PostIndex:
         self.loose: dict[str, Post] = {}
         for post in posts:
             self.exact.setdefault(post.key, post)
-            self.loose.setdefault(normalise(post.url), post)
+            self.loose.setdefault(post.loose_key, post)
 
     def find(self, url: str) -> Post | None:
         return self.exact.get(normalise(url, keep_fragment=True)) or self.loose.get(normalise(url))

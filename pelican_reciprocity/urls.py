@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 WEB_SCHEMES = ("http", "https")
@@ -22,6 +23,12 @@ def absolute(url: str | None, base: str | None) -> str | None:
     """Resolve ``url`` against ``base``; None unless the result is http(s)."""
     if not url or not isinstance(url, str):
         return None
+    return _absolute(url, base)
+
+
+@lru_cache(maxsize=8192)
+def _absolute(url: str, base: str | None) -> str | None:
+    """Cached: a feed repeats the same few links (its own pages) many times."""
     url = url.strip()
     if url.startswith("//"):
         url = "https:" + url

@@ -232,3 +232,26 @@ def test_curated_posts_are_not_repeated_automatically():
     )
     assert [h.post.title for h in chosen] == ["a1"]
     assert [h.post.title for h in auto] == ["b1"]
+
+
+def test_truncate_safe_html_closes_tags_and_counts_words():
+    from pelican_reciprocity.sanitize import truncate_safe_html
+
+    html = '<p>one <em>two three</em> four</p><p>five <a href="https://x.example/">six</a></p>'
+    assert truncate_safe_html(html, 2) == "<p>one <em>two…</em></p>"
+    assert truncate_safe_html(html, 4) == "<p>one <em>two three</em> four…</p>"
+    assert truncate_safe_html(html, 10) == html
+    assert truncate_safe_html("a<br>b c", 2) == "a<br>b…"
+
+
+@given(st.text(), st.integers(min_value=1, max_value=30))
+def test_truncate_safe_html_output_is_still_safe_and_balanced(text, words):
+    from pelican_reciprocity.sanitize import clean_html, truncate_safe_html
+
+    safe = clean_html(text)
+    cut = truncate_safe_html(safe, words)
+    assert not DANGER.search(cut)
+    opened = re.findall(r"<(\w+)[^>]*>", cut)
+    closed = re.findall(r"</(\w+)>", cut)
+    voids = {"br", "hr", "img", "wbr"}
+    assert sorted(t for t in opened if t not in voids) == sorted(closed)

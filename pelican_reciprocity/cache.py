@@ -7,6 +7,7 @@ temporary file and is moved into place with ``os.replace``.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -39,6 +40,7 @@ class CacheEntry:
     first_seen: dict[str, str] = field(default_factory=dict)
     error: str | None = None  # last failure, kept to repeat it on warm builds
     moved_to: str | None = None  # permanent redirect target, for `check`
+    raw: bytes | None = None  # the body itself, for response sources (not feeds)
 
     @property
     def has_copy(self) -> bool:
@@ -59,6 +61,7 @@ class CacheEntry:
             "moved_to": self.moved_to,
             "first_seen": dict(sorted(self.first_seen.items())),
             "posts": [p.to_json() for p in self.posts],
+            "raw": base64.b64encode(self.raw).decode("ascii") if self.raw is not None else None,
         }
 
     @classmethod
@@ -78,6 +81,7 @@ class CacheEntry:
             moved_to=data.get("moved_to"),
             first_seen={str(k): str(v) for k, v in (data.get("first_seen") or {}).items()},
             posts=[Post.from_json(p) for p in data.get("posts") or ()],
+            raw=base64.b64decode(data["raw"]) if data.get("raw") else None,
         )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -24,7 +25,7 @@ from . import render, selection
 from .cache import FeedCache
 from .feeds import Post
 from .friends import Friend, FriendsList, friend_site, load_friends
-from .refresh import RefreshReport, log_failures, refresh
+from .refresh import RefreshReport, log_failures, refresh, refresh_sources
 from .settings import DEFAULTS, Config, ConfigError, configure
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,20 @@ class Run:
     views: dict[Any, render.PostView] = field(default_factory=dict)
     index: selection.PostIndex | None = None
     ranking: selection.Ranking | None = None
+    sources: dict[str, tuple[bytes | None, str | None]] | None = None
     env: Any = None
+
+    def _source_urls(self) -> list[str]:
+        from .friends import resolve_feed
+
+        urls = []
+        for source in self.config.response_sources:
+            url, problem = resolve_feed(source, self.config.site_root)
+            if problem:
+                logger.warning("reciprocity: RECIPROCITY_RESPONSE_SOURCES: %s; skipped", problem)
+            else:
+                urls.append(url)
+        return urls
 
     def view(self, item: selection.Highlight) -> render.PostView:
         """One view object per post, shared by every article that shows it."""
@@ -82,6 +96,8 @@ class Run:
         try:
             self.report = refresh(self.friends.friends, self.config)
             self._index(self.report)
+            if self.config.response_sources:
+                self.sources = refresh_sources(self._source_urls(), self.config)
         except BaseException as exc:  # never let a bug here kill the build
             self.failure = exc
 
@@ -115,6 +131,8 @@ class Run:
             )
         if self.index is None or self.ranking is None:
             self._index(self.report)
+        if self.sources is None and self.config.response_sources:
+            self.sources = refresh_sources(self._source_urls(), _offline(self.config))
         return self.report
 
 
@@ -152,21 +170,24 @@ def start_run(pelican: Any) -> None:
     if not _enabled(settings):
         return None
     config = configure(settings)
+    responses_wanted = _exclude_comments(settings, config) or bool(config.response_sources)
     spec = config.friends
     if isinstance(spec, str) and "RECIPROCITY_FRIENDS" not in settings:
         candidate = Path(spec)
         if not (config.site_root / candidate).is_file():
-            logger.info(
-                "reciprocity: no friends configured (no %s in %s, and "
-                "RECIPROCITY_FRIENDS is not set); nothing to do",
-                spec,
-                config.site_root,
-            )
-            return None
+            spec = ()
+            if not responses_wanted:
+                logger.info(
+                    "reciprocity: no friends configured (no %s in %s, and "
+                    "RECIPROCITY_FRIENDS is not set); nothing to do",
+                    candidate,
+                    config.site_root,
+                )
+                return None
     friends = load_friends(spec, config.site_root)
     for problem in friends.problems:
         logger.warning("reciprocity: %s", problem)
-    if not friends.friends:
+    if not friends.friends and not responses_wanted:
         logger.info("reciprocity: the friends list %s is empty; nothing to do", friends.source)
         return None
     run = Run(config=config, friends=friends)
@@ -178,9 +199,24 @@ def start_run(pelican: Any) -> None:
         # feeds the main build already read instead of fetching them again.
         logger.debug("reciprocity: reusing the feeds of the enclosing build")
         run.report, run.index, run.ranking = parent.report, parent.index, parent.ranking
+        run.sources = parent.sources
     else:
         run.start()
     return None
+
+
+def _exclude_comments(settings: dict[str, Any], config: Config) -> bool:
+    """Keep the comments folder out of Pelican's articles and pages; True if
+    the site has one."""
+    folder = config.comments_path
+    if folder is None or not folder.is_dir():
+        return False
+    relative = os.path.relpath(folder, settings.get("PATH") or ".")
+    for key in ("ARTICLE_EXCLUDES", "PAGE_EXCLUDES"):
+        excludes = list(settings.get(key) or [])
+        if relative not in excludes:
+            settings[key] = [*excludes, relative]
+    return True
 
 
 def _finished_twin(run: Run) -> Run | None:
@@ -276,6 +312,8 @@ def prepare(generators: list[Generator]) -> None:
         "highlights": config.highlights_heading,
         "automatic": config.auto_heading,
         "friends": config.friends_heading,
+        "thanks": config.thanks_heading,
+        "responders": config.responders_heading,
     }
 
     friends_out = []
@@ -284,11 +322,14 @@ def prepare(generators: list[Generator]) -> None:
         posts = selection.latest(friend_posts.get(friend.key, []), config.friends_posts)
         views = tuple(render.post_view(p, view, config.date_format) for p in posts)
         friends_out.append(_with_posts(view, views))
+    has_friends = bool(run.friends.friends)
     context["reciprocity"] = {
         "friends": friends_out,
         "headings": headings,
-        "friends_url": config.friends_url if config.friends_save_as else "",
-        "opml_url": config.opml_save_as,
+        "friends_url": config.friends_url if config.friends_save_as and has_friends else "",
+        "opml_url": config.opml_save_as if has_friends else "",
+        "thanks_url": "",
+        "responders": [],
         "as_of": as_of,
     }
 
@@ -300,6 +341,10 @@ def prepare(generators: list[Generator]) -> None:
             _wrap_templates(generator, run)
         for article in _all_articles(generator):
             article.reciprocity = _article_data(article, run, index, ranking, headings)
+        if run.sources is not None or config.comments_path is not None:
+            from .acknowledge import acknowledge
+
+            acknowledge(run, _all_articles(generator), context)
 
 
 def _with_posts(view: render.FriendView, posts: tuple[render.PostView, ...]) -> render.FriendView:
@@ -361,18 +406,22 @@ def _article_data(
 
 
 def with_section(run: Run, page: str, context: dict[str, Any]) -> str:
-    """Add the highlights section to a rendered article page, unless the
-    theme already placed it (or the article has nothing to show)."""
+    """Add the plugin's sections to a rendered article page, except those the
+    theme already placed (and those with nothing to show)."""
     article = context.get("article")
     if article is None or context.get("output_file") != getattr(article, "save_as", None):
         return page
     data = getattr(article, "reciprocity", None)
     if not isinstance(data, render.ArticleReciprocity) or not data:
         return page
-    if render.already_placed(page, "highlights"):
+    sections = []
+    for name in render.SECTIONS:
+        present = data.thanks if name == "thanks" else data.highlights
+        if present and not render.already_placed(page, name):
+            sections.append(_render_section(run, name, context, data))
+    if not sections:
         return page
-    section = _render_section(run, context, data)
-    return render.inject(page, section, getattr(article, "content", None))
+    return render.inject(page, "\n".join(sections), getattr(article, "content", None))
 
 
 class _InjectingTemplate:
@@ -401,10 +450,12 @@ def _wrap_templates(generator: ArticlesGenerator, run: Run) -> None:
     generator.get_template = get_template  # type: ignore[method-assign]
 
 
-def _render_section(run: Run, context: dict[str, Any], data: render.ArticleReciprocity) -> str:
-    template = run.env.get_template("reciprocity/highlights.html")
+def _render_section(
+    run: Run, name: str, context: dict[str, Any], data: render.ArticleReciprocity
+) -> str:
+    template = run.env.get_template(f"reciprocity/{name}.html")
     ours = template.filename and str(render.TEMPLATES) in template.filename
-    key = data.cache_key() if ours else None
+    key = (name, data.cache_key()) if ours and name == "highlights" else None
     if key is not None and key in run.section_cache:
         return run.section_cache[key]
     html = template.render(context).strip()
@@ -424,7 +475,7 @@ class FriendsPageGenerator(Generator):
         if run is None or "reciprocity" not in self.context:
             return
         config = run.config
-        if config.friends_save_as:
+        if config.friends_save_as and run.friends.friends:
             writer.write_file(
                 config.friends_save_as,
                 self.get_template("reciprocity/friends"),
@@ -433,7 +484,16 @@ class FriendsPageGenerator(Generator):
                 url=config.friends_url,
                 page_name="friends",
             )
-        if config.opml_save_as:
+        if config.thanks_save_as and self.context["reciprocity"].get("responders"):
+            writer.write_file(
+                config.thanks_save_as,
+                self.get_template("reciprocity/responders"),
+                self.context,
+                relative_urls=self.settings.get("RELATIVE_URLS", False),
+                url=config.thanks_url,
+                page_name="thanks",
+            )
+        if config.opml_save_as and run.friends.friends:
             title = f"{self.settings.get('SITENAME', 'My site')}: {config.friends_heading}"
             body = render.opml(
                 ((f, run.sites.get(f.key, "")) for f in run.friends.friends),

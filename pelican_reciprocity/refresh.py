@@ -278,3 +278,57 @@ def log_failures(report: RefreshReport) -> None:
             state.error,
             fallback,
         )
+
+
+def refresh_sources(
+    urls: list[str], config: Config, *, cache: FeedCache | None = None
+) -> dict[str, tuple[bytes | None, str | None]]:
+    """Response sources given as URLs or files, fetched like feeds (TTL,
+    conditional requests, stale copy on failure) but kept as raw bytes.
+
+    Returns each source's body (or None) and its error (or None).
+    """
+    cache = cache or FeedCache(config.cache_path / "sources")
+    now = time.time()
+    sources = [Friend(name=url, feed=url) for url in urls]
+    entries = {s.feed: cache.load(s.feed) for s in sources}
+    stamps = {s.feed: file_validator(s.feed) for s in sources if s.is_local}
+    requests = []
+    for source in sources:
+        request = plan(
+            source,
+            entries[source.feed],
+            now=now,
+            ttl=config.cache_ttl,
+            offline=config.offline,
+            file_stamp=stamps.get(source.feed),
+        )
+        if request:
+            requests.append(request)
+    limits = Limits(
+        timeout=config.timeout,
+        max_bytes=config.max_bytes,
+        max_redirects=config.max_redirects,
+        user_agent=config.user_agent,
+    )
+    results = fetch_all_sync(
+        requests, limits, concurrency=config.concurrency, deadline=config.fetch_deadline
+    )
+    out: dict[str, tuple[bytes | None, str | None]] = {}
+    for source in sources:
+        entry = entries[source.feed] or CacheEntry(url=source.feed)
+        result = results.get(source.feed)
+        if result is not None:
+            entry.checked_at = now
+            if result.error:
+                entry.error = result.error
+            elif not result.not_modified:
+                entry.raw = result.body
+                entry.etag = stamps.get(source.feed) if source.is_local else result.etag
+                entry.last_modified = None if source.is_local else result.last_modified
+                entry.fetched_at, entry.error = now, None
+            else:
+                entry.fetched_at, entry.error = now, None
+            cache.save(entry)
+        out[source.feed] = (entry.raw, entry.error)
+    return out

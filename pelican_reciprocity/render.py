@@ -101,6 +101,74 @@ def post_view(
     )
 
 
+@dataclass(frozen=True)
+class PersonView:
+    """Someone who responded: named and linked, or a count of anonymous readers."""
+
+    name: Markup
+    url: Markup
+    rel: str  # friends are linked plainly; others get nofollow ugc
+    friend: bool
+    count: int
+    kinds: tuple[str, ...]
+    last_iso: Markup
+    last_text: Markup
+    anonymous: bool = False
+    articles: int = 0
+
+
+@dataclass(frozen=True)
+class ThanksView:
+    """``article.reciprocity.thanks``: who to thank on one article."""
+
+    people: tuple[PersonView, ...] = ()  # named, plus one entry for anonymous readers
+    likes: int = 0
+    reposts: int = 0
+    bookmarks: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.people or self.likes or self.reposts or self.bookmarks)
+
+
+def person_view(
+    name: str,
+    url: str,
+    *,
+    friend: bool,
+    kinds: tuple[str, ...],
+    count: int,
+    last: Any,
+    date_format: str,
+    articles: int = 0,
+) -> PersonView:
+    return PersonView(
+        name=escape(name),
+        url=safe_url(url),
+        rel="noopener" if friend else "nofollow ugc noopener",
+        friend=friend,
+        count=count,
+        kinds=kinds,
+        last_iso=escape(last.date().isoformat()) if last else Markup(""),
+        last_text=escape(last.strftime(date_format)) if last else Markup(""),
+        articles=articles,
+    )
+
+
+def anonymous_view(count: int) -> PersonView:
+    label = "an anonymous reader" if count == 1 else f"{count} anonymous readers"
+    return PersonView(
+        name=escape(label),
+        url=Markup(""),
+        rel="",
+        friend=False,
+        count=count,
+        kinds=(),
+        last_iso=Markup(""),
+        last_text=Markup(""),
+        anonymous=True,
+    )
+
+
 @dataclass
 class ArticleReciprocity:
     """What ``article.reciprocity`` holds: falsy when there is nothing to show."""
@@ -109,19 +177,24 @@ class ArticleReciprocity:
     automatic: list[PostView] = field(default_factory=list)
     enabled: bool = True
     headings: dict[str, str] = field(default_factory=dict)
+    thanks: ThanksView = field(default_factory=ThanksView)
 
     @property
     def highlights(self) -> list[PostView]:
         return self.curated + self.automatic
 
     def __bool__(self) -> bool:
-        return self.enabled and bool(self.curated or self.automatic)
+        return self.enabled and bool(self.curated or self.automatic or self.thanks)
 
     def cache_key(self) -> tuple[Any, ...]:
         return (
             tuple(str(p.url) for p in self.curated),
             tuple(str(p.url) for p in self.automatic),
         )
+
+
+#: Sections the plugin can add to an article page, in page order.
+SECTIONS = ("thanks", "highlights")
 
 
 def already_placed(page: str, section: str) -> bool:

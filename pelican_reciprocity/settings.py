@@ -42,6 +42,18 @@ DEFAULTS: dict[str, Any] = {
     "RECIPROCITY_HIGHLIGHTS_HEADING": "Posts I'm highlighting",
     "RECIPROCITY_AUTO_HEADING": "From blogs I follow",
     "RECIPROCITY_FRIENDS_HEADING": "Friends",
+    "RECIPROCITY_COMMENTS_PATH": "comments",
+    "RECIPROCITY_RESPONSE_SOURCES": [],
+    "RECIPROCITY_MODERATION_FILE": "reciprocity/moderation.toml",
+    "RECIPROCITY_BLOCK_WORDS": [],
+    "RECIPROCITY_BLOCK_DOMAINS": [],
+    "RECIPROCITY_BLOCK_AUTHORS": [],
+    "RECIPROCITY_APPROVE_DOMAINS": [],
+    "RECIPROCITY_APPROVE_AUTHORS": [],
+    "RECIPROCITY_THANKS_SAVE_AS": "thanks/index.html",
+    "RECIPROCITY_THANKS_URL": "thanks/",
+    "RECIPROCITY_THANKS_HEADING": "Thank you",
+    "RECIPROCITY_RESPONDERS_HEADING": "Everyone who responded",
 }
 
 
@@ -78,6 +90,19 @@ class Config:
     auto_heading: str
     friends_heading: str
     siteurl: str
+    author: str
+    comments_path: Path | None
+    response_sources: tuple[str, ...]
+    moderation_file: Path
+    block_words: tuple[str, ...]
+    block_domains: tuple[str, ...]
+    block_authors: tuple[str, ...]
+    approve_domains: tuple[str, ...]
+    approve_authors: tuple[str, ...]
+    thanks_save_as: str
+    thanks_url: str
+    thanks_heading: str
+    responders_heading: str
 
 
 def _number(settings: Mapping[str, Any], key: str, *, integer: bool, minimum: float) -> Any:
@@ -104,6 +129,15 @@ def _text(settings: Mapping[str, Any], key: str, *, empty_ok: bool = True) -> st
     if not isinstance(value, str) or (not empty_ok and not value.strip()):
         raise ConfigError(f"{key} must be a text string, got {value!r}")
     return value
+
+
+def _strings(settings: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = settings.get(key, DEFAULTS[key])
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ConfigError(f"{key} must be a list of strings, got {value!r}")
+    if not all(isinstance(v, str) and v.strip() for v in value):
+        raise ConfigError(f"{key} must be a list of non-empty strings, got {value!r}")
+    return tuple(v.strip() for v in value)
 
 
 def env_offline(environ: Mapping[str, str] | None = None) -> bool:
@@ -174,10 +208,35 @@ def configure(settings: Mapping[str, Any]) -> Config:
         raise ConfigError(f"RECIPROCITY_USER_AGENT must be a non-empty string, got {user_agent!r}")
 
     date_format = _text(settings, "RECIPROCITY_DATE_FORMAT", empty_ok=False)
-    for key in ("RECIPROCITY_FRIENDS_SAVE_AS", "RECIPROCITY_OPML_SAVE_AS"):
+    for key in (
+        "RECIPROCITY_FRIENDS_SAVE_AS",
+        "RECIPROCITY_OPML_SAVE_AS",
+        "RECIPROCITY_THANKS_SAVE_AS",
+    ):
         value = _text(settings, key)
         if value.startswith("/") or ".." in Path(value).parts:
             raise ConfigError(f"{key} must be a path inside the output folder")
+
+    comments = _text(settings, "RECIPROCITY_COMMENTS_PATH")
+    comments_path = None
+    if comments.strip():
+        if Path(comments).is_absolute() or ".." in Path(comments).parts:
+            raise ConfigError(
+                "RECIPROCITY_COMMENTS_PATH must be a folder inside the content folder (PATH)"
+            )
+        comments_path = Path(settings.get("PATH") or ".") / comments
+    moderation = Path(_text(settings, "RECIPROCITY_MODERATION_FILE", empty_ok=False))
+    if not moderation.is_absolute():
+        moderation = site_root / moderation
+    content = Path(settings.get("PATH") or ".").resolve()
+    output = Path(settings.get("OUTPUT_PATH") or "output").resolve()
+    for folder, name in ((content, "content"), (output, "output")):
+        if moderation.resolve() == folder or folder in moderation.resolve().parents:
+            raise ConfigError(
+                f"RECIPROCITY_MODERATION_FILE must be outside the {name} folder "
+                f"({folder}), or Pelican would publish it"
+            )
+    sources = _strings(settings, "RECIPROCITY_RESPONSE_SOURCES")
 
     timeout = _number(settings, "RECIPROCITY_TIMEOUT", integer=False, minimum=0.1)
     deadline = _number(settings, "RECIPROCITY_FETCH_DEADLINE", integer=False, minimum=0.1)
@@ -211,4 +270,17 @@ def configure(settings: Mapping[str, Any]) -> Config:
         auto_heading=_text(settings, "RECIPROCITY_AUTO_HEADING"),
         friends_heading=_text(settings, "RECIPROCITY_FRIENDS_HEADING"),
         siteurl=siteurl,
+        author=str(settings.get("AUTHOR") or ""),
+        comments_path=comments_path,
+        response_sources=sources,
+        moderation_file=moderation,
+        block_words=_strings(settings, "RECIPROCITY_BLOCK_WORDS"),
+        block_domains=_strings(settings, "RECIPROCITY_BLOCK_DOMAINS"),
+        block_authors=_strings(settings, "RECIPROCITY_BLOCK_AUTHORS"),
+        approve_domains=_strings(settings, "RECIPROCITY_APPROVE_DOMAINS"),
+        approve_authors=_strings(settings, "RECIPROCITY_APPROVE_AUTHORS"),
+        thanks_save_as=_text(settings, "RECIPROCITY_THANKS_SAVE_AS"),
+        thanks_url=_text(settings, "RECIPROCITY_THANKS_URL"),
+        thanks_heading=_text(settings, "RECIPROCITY_THANKS_HEADING"),
+        responders_heading=_text(settings, "RECIPROCITY_RESPONDERS_HEADING"),
     )

@@ -1,0 +1,595 @@
+"""Responses from every source, read into one plain ``Response`` model.
+
+Sources: comment files (pelican-comment-system layout), WordPress and Blogger
+comment feeds, a Blogger export, webmention.io (JF2 and legacy JSON), a
+Disqus export and ``Thanks:`` metadata. Readers never raise on bad input:
+they skip what they cannot read and say why in ``problems``.
+
+Matching responses to articles and merging people are pure functions here
+too; moderation lives in :mod:`moderation`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .sanitize import clean_html, safe_text, to_text, truncate_text
+from .urls import absolute, is_web_url, normalise
+
+KINDS = ("comment", "reply", "like", "repost", "mention", "bookmark")
+EXCERPT_WORDS = 60
+ANONYMOUS = {"", "anonymous", "anon", "guest", "unknown", "anonyme", "anónimo"}
+COMMENT_EXTENSIONS = {".md", ".markdown", ".mdown", ".rst", ".html", ".htm"}
+_LINK = re.compile(r"<a\s[^>]*href|https?://", re.I)
+
+
+@dataclass(frozen=True)
+class Response:
+    """One response to one article, from any source."""
+
+    id: str
+    kind: str
+    target: str  # a URL, or "slug:<slug>" for comment files
+    author_name: str = ""
+    author_url: str = ""
+    avatar_url: str = ""
+    published: datetime | None = None
+    source_url: str = ""
+    excerpt_html: str = ""
+    excerpt_text: str = ""
+    text: str = ""  # the whole text, for moderation
+    links: int = 0  # links in the original content, for moderation
+    source: str = ""
+    private: bool = False
+    flagged_spam: bool = False  # the source itself said spam (Disqus isSpam)
+
+    @property
+    def anonymous(self) -> bool:
+        return self.author_name.strip().lower() in ANONYMOUS
+
+    @property
+    def textual(self) -> bool:
+        return self.kind in ("comment", "reply", "mention")
+
+
+@dataclass
+class ReadResult:
+    responses: list[Response] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    format: str = ""
+
+
+def _response(
+    *,
+    id: str,
+    kind: str,
+    target: str,
+    source: str,
+    author_name: Any = "",
+    author_url: Any = "",
+    avatar_url: Any = "",
+    published: datetime | None = None,
+    source_url: Any = "",
+    html: str = "",
+    base: str | None = None,
+    private: bool = False,
+    flagged_spam: bool = False,
+) -> Response:
+    safe = clean_html(html, rel="nofollow ugc noopener", base=base)
+    text = safe_text(safe)
+    excerpt_html = safe
+    if len(text.split()) > EXCERPT_WORDS:
+        from .sanitize import truncate_safe_html
+
+        excerpt_html = truncate_safe_html(safe, EXCERPT_WORDS)
+    return Response(
+        id=id,
+        kind=kind if kind in KINDS else "mention",
+        target=target,
+        author_name=to_text(_s(author_name))[:200],
+        author_url=_s(author_url) if is_web_url(_s(author_url)) else "",
+        avatar_url=_s(avatar_url) if is_web_url(_s(avatar_url)) else "",
+        published=published,
+        source_url=_s(source_url) if is_web_url(_s(source_url)) else "",
+        excerpt_html=excerpt_html,
+        excerpt_text=truncate_text(text, EXCERPT_WORDS),
+        text=text,
+        links=len(_LINK.findall(html or "")),
+        source=source,
+        private=private,
+        flagged_spam=flagged_spam,
+    )
+
+
+def _s(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _date(value: Any) -> datetime | None:
+    if isinstance(value, int | float) and value > 0:
+        return datetime.fromtimestamp(value, UTC)
+    text = _s(value)
+    if not text:
+        return None
+    try:
+        date = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        from .feeds import _any_date
+
+        return _any_date(text)
+    return date if date.tzinfo else date.replace(tzinfo=UTC)
+
+
+# -- comment files (pelican-comment-system) ----------------------------------------
+
+
+def read_comment_folder(folder: Path, slug: str) -> ReadResult:
+    """All comment files for one article: ``<comments>/<slug>/*.md`` and friends."""
+    result = ReadResult(format="comment files")
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix.lower() not in COMMENT_EXTENSIONS:
+            continue
+        try:
+            raw = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            result.problems.append(f"{path}: cannot read ({exc}); skipped")
+            continue
+        meta, body = split_metadata(raw)
+        author = meta.get("author", "")
+        site = meta.get("website") or meta.get("url") or meta.get("link") or ""
+        kind = "reply" if meta.get("replyto") else "comment"
+        if author.strip().lower() in ("pingback", "trackback"):
+            kind, author = "mention", urlsplit(site).hostname or author
+        result.responses.append(
+            _response(
+                id=f"comments:{slug}/{path.name}",
+                kind=kind,
+                target=f"slug:{slug}",
+                source="comment file",
+                author_name=author,
+                author_url=site,
+                published=_date(meta.get("date")),
+                html=render_body(body, path.suffix.lower()),
+            )
+        )
+    return result
+
+
+def read_comment_files(root: Path) -> ReadResult:
+    """Every ``<root>/<article-slug>/`` folder of comment files."""
+    result = ReadResult(format="comment files")
+    if not root.is_dir():
+        return result
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        found = read_comment_folder(folder, folder.name)
+        result.responses += found.responses
+        result.problems += found.problems
+    return result
+
+
+_META_LINE = re.compile(r"^([A-Za-z][\w-]*)\s*:\s*(.*)$")
+
+
+def split_metadata(raw: str) -> tuple[dict[str, str], str]:
+    """Front matter as pelican-comment-system writes it: YAML between
+    ``---`` and ``---``/``...``, or Pelican's ``Key: value`` lines."""
+    lines = raw.splitlines()
+    meta: dict[str, str] = {}
+    start = 0
+    if lines and lines[0].strip() == "---":
+        for index, line in enumerate(lines[1:], 1):
+            if line.strip() in ("---", "..."):
+                start = index + 1
+                break
+            match = _META_LINE.match(line)
+            if match:
+                meta[match.group(1).lower()] = match.group(2).strip().strip("'\"")
+        else:
+            start = len(lines)
+    else:
+        for index, line in enumerate(lines):
+            match = _META_LINE.match(line)
+            if not line.strip():
+                start = index + 1
+                break
+            if not match:
+                start = index
+                break
+            meta[match.group(1).lower()] = match.group(2).strip()
+        else:
+            start = len(lines)
+    return meta, "\n".join(lines[start:]).strip()
+
+
+def render_body(body: str, suffix: str) -> str:
+    if suffix in (".html", ".htm"):
+        return body
+    if suffix == ".rst":
+        try:
+            from docutils.core import publish_parts
+
+            parts = publish_parts(
+                body,
+                writer_name="html",
+                settings_overrides={"report_level": 5, "halt_level": 5, "raw_enabled": False},
+            )
+            return parts["body"]
+        except Exception:  # docutils is lenient, but a comment must never stop a build
+            from html import escape
+
+            return f"<p>{escape(body)}</p>"
+    import markdown
+
+    return markdown.markdown(body)
+
+
+# -- feeds, exports and JSON: detected from the content ----------------------------------
+
+
+def read_source(body: bytes, origin: str) -> ReadResult:
+    """Read a response source of any supported format, detected from the bytes."""
+    head = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith((b"{", b"[")):
+        try:
+            data = json.loads(body.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            return ReadResult(problems=[f"{origin}: invalid JSON ({exc})"])
+        return read_webmentions(data, origin)
+    if b"<disqus" in head or b"<disqus" in body[:20000]:
+        return read_disqus(body, origin)
+    if b"schemas.google.com/blogger/2008/kind#" in body[:200000]:
+        return read_blogger_export(body, origin)
+    return read_comment_feed(body, origin)
+
+
+def read_webmentions(data: Any, origin: str) -> ReadResult:
+    """webmention.io JF2 (``{"children": [...]}``) or legacy (``{"links": [...]}``)."""
+    if isinstance(data, dict) and isinstance(data.get("links"), list):
+        return _legacy_webmentions(data["links"], origin)
+    children = data.get("children") if isinstance(data, dict) else data
+    if not isinstance(children, list):
+        return ReadResult(problems=[f"{origin}: JSON is neither JF2 nor webmention.io links"])
+    result = ReadResult(format="webmention.io JF2")
+    kinds = {
+        "in-reply-to": "reply",
+        "like-of": "like",
+        "repost-of": "repost",
+        "mention-of": "mention",
+        "bookmark-of": "bookmark",
+        "rsvp": "mention",
+    }
+    for entry in children:
+        if not isinstance(entry, dict):
+            continue
+        author = entry.get("author") if isinstance(entry.get("author"), dict) else {}
+        content = entry.get("content") if isinstance(entry.get("content"), dict) else {}
+        html = _s(content.get("html"))
+        if not html and _s(content.get("text")):
+            from html import escape
+
+            html = escape(_s(content.get("text")))
+        target = _s(entry.get("wm-target"))
+        if not target:
+            continue
+        result.responses.append(
+            _response(
+                id=f"webmention:{entry.get('wm-id') or entry.get('url') or entry.get('wm-source')}",
+                kind=kinds.get(_s(entry.get("wm-property")), "mention"),
+                target=target,
+                source="webmention",
+                author_name=author.get("name"),
+                author_url=author.get("url"),
+                avatar_url=author.get("photo"),
+                published=_date(entry.get("published")) or _date(entry.get("wm-received")),
+                source_url=entry.get("url") or entry.get("wm-source"),
+                html=html,
+                private=bool(entry.get("wm-private")),
+            )
+        )
+    return result
+
+
+def _legacy_webmentions(links: list[Any], origin: str) -> ReadResult:
+    result = ReadResult(format="webmention.io links")
+    kinds = {"reply": "reply", "like": "like", "repost": "repost", "bookmark": "bookmark"}
+    for link in links:
+        if not isinstance(link, dict) or not _s(link.get("target")):
+            continue
+        data = link.get("data") if isinstance(link.get("data"), dict) else {}
+        author = data.get("author") if isinstance(data.get("author"), dict) else {}
+        activity = link.get("activity") if isinstance(link.get("activity"), dict) else {}
+        result.responses.append(
+            _response(
+                id=f"webmention:{link.get('id') or link.get('source')}",
+                kind=kinds.get(_s(activity.get("type")), "mention"),
+                target=_s(link["target"]),
+                source="webmention",
+                author_name=author.get("name"),
+                author_url=author.get("url"),
+                avatar_url=author.get("photo"),
+                published=_date(data.get("published")) or _date(link.get("verified_date")),
+                source_url=data.get("url") or link.get("source"),
+                html=_s(data.get("content")),
+                private=bool(link.get("private")),
+            )
+        )
+    return result
+
+
+def _comment_target(link: str | None) -> str:
+    """A comment's permalink is its post's URL plus ``#comment-N`` or
+    ``?showComment=N#cN``: the post is the link without query and fragment."""
+    if not link:
+        return ""
+    parts = urlsplit(link)
+    return parts._replace(query="", fragment="").geturl()
+
+
+def read_comment_feed(body: bytes, origin: str) -> ReadResult:
+    """WordPress (RSS2 and Atom) and Blogger comment feeds."""
+    import feedparser
+
+    base = origin if is_web_url(origin) else None
+    headers = {"content-location": base} if base else {}
+    parsed = feedparser.parse(bytes(body), response_headers=headers)
+    if not parsed.get("version") and not parsed.entries:
+        return ReadResult(problems=[f"{origin}: not a comment feed or known export"])
+    site = parsed.get("feed", {}).get("link") or base
+    result = ReadResult(format=f"comment feed ({parsed.get('version') or 'xml'})")
+    for entry in parsed.entries:
+        link = absolute(entry.get("link"), site)
+        name = entry.get("author") or ""
+        title = to_text(entry.get("title") or "")
+        if not name and title.lower().startswith("by: "):
+            name = title[4:]
+        if not name and " by " in title:
+            name = title.rsplit(" by ", 1)[1]
+        detail = entry.get("author_detail") or {}
+        content = entry.get("content") or []
+        html = content[0].get("value") if content else entry.get("summary", "")
+        kind = "reply" if re.search(r"\bIn reply to\b", html or "") else "comment"
+        result.responses.append(
+            _response(
+                id=f"feed:{entry.get('id') or link}",
+                kind=kind,
+                target=_comment_target(link),
+                source="comment feed",
+                author_name=name,
+                author_url=detail.get("href"),
+                published=_date(entry.get("published")) or _date(entry.get("updated")),
+                source_url=link,
+                html=html,
+                base=site,
+            )
+        )
+    return result
+
+
+def read_blogger_export(body: bytes, origin: str) -> ReadResult:
+    """A Blogger export (Atom): only the ``kind#comment`` entries. Real exports
+    are not always well-formed, so feedparser reads them leniently."""
+    import feedparser
+
+    parsed = feedparser.parse(bytes(body))
+    result = ReadResult(format="Blogger export")
+    for entry in parsed.entries:
+        terms = {t.get("term", "") for t in entry.get("tags") or ()}
+        if not any(t.endswith("kind#comment") for t in terms):
+            continue
+        link = next(
+            (li.get("href") for li in entry.get("links") or () if li.get("rel") == "alternate"),
+            entry.get("link"),
+        )
+        detail = entry.get("author_detail") or {}
+        content = entry.get("content") or []
+        html = content[0].get("value") if content else entry.get("summary", "")
+        result.responses.append(
+            _response(
+                id=f"blogger:{entry.get('id')}",
+                kind="comment",
+                target=_comment_target(link),
+                source="Blogger export",
+                author_name=entry.get("author"),
+                author_url=detail.get("href"),
+                published=_date(entry.get("published")),
+                source_url=link,
+                html=html,
+            )
+        )
+    return result
+
+
+_DSQ = "{http://disqus.com/disqus-internals}id"
+
+
+def read_disqus(body: bytes, origin: str) -> ReadResult:
+    """A Disqus export: threads give the page URL, posts give the comments."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        return ReadResult(problems=[f"{origin}: Disqus export is not well-formed XML ({exc})"])
+    ns = root.tag.split("}")[0] + "}" if root.tag.startswith("{") else ""
+    threads = {
+        thread.get(_DSQ): (thread.findtext(f"{ns}link") or "").strip()
+        for thread in root.findall(f"{ns}thread")
+    }
+    result = ReadResult(format="Disqus export")
+    for post in root.findall(f"{ns}post"):
+        if (post.findtext(f"{ns}isDeleted") or "").strip() == "true":
+            continue  # the owner removed it
+        thread = post.find(f"{ns}thread")
+        target = threads.get(thread.get(_DSQ) if thread is not None else None, "")
+        author = post.find(f"{ns}author")
+        name = author.findtext(f"{ns}name") if author is not None else ""
+        anonymous = author is not None and author.findtext(f"{ns}isAnonymous") == "true"
+        result.responses.append(
+            _response(
+                id=f"disqus:{post.get(_DSQ)}",
+                kind="comment",
+                target=target,
+                source="Disqus export",
+                author_name="" if anonymous and not name else name,
+                author_url=author.findtext(f"{ns}link") if author is not None else "",
+                published=_date(post.findtext(f"{ns}createdAt")),
+                html=post.findtext(f"{ns}message") or "",
+                flagged_spam=(post.findtext(f"{ns}isSpam") or "").strip() == "true",
+            )
+        )
+    return result
+
+
+# -- Thanks: metadata --------------------------------------------------------------------
+
+_THANKS_ITEM = re.compile(r"\s*([^,<]*?)\s*(?:<\s*([^>]*?)\s*>)?\s*(?:,|$)")
+
+
+def read_thanks(value: Any, slug: str) -> ReadResult:
+    """``Thanks: Lena Okafor <https://lena.example/>, Nas`` from an article."""
+    result = ReadResult(format="Thanks: metadata")
+    if value is None:
+        return result
+    text = ", ".join(value) if isinstance(value, list | tuple) else str(value)
+    for match in _THANKS_ITEM.finditer(text):
+        name, url = (match.group(1) or "").strip(), (match.group(2) or "").strip()
+        if not name and not url:
+            continue
+        if url and not is_web_url(url):
+            result.problems.append(f"Thanks: {url!r} is not an http(s) address; ignored")
+            url = ""
+        result.responses.append(
+            _response(
+                id=f"thanks:{slug}:{name or url}",
+                kind="mention",
+                target=f"slug:{slug}",
+                source="Thanks: metadata",
+                author_name=name or (urlsplit(url).hostname or ""),
+                author_url=url,
+            )
+        )
+    return result
+
+
+# -- matching responses to articles (pure) --------------------------------------------------
+
+
+def path_key(url: str) -> str:
+    """The path part of a normalised URL (host dropped)."""
+    key = normalise(url)
+    return "/" + key.split("/", 1)[1] if "/" in key else "/"
+
+
+@dataclass(frozen=True)
+class ArticleRef:
+    key: str  # the article's own id (its slug, unique per language)
+    slug: str
+    url: str  # relative URL, as Pelican gives it
+
+
+def match_articles(
+    responses: Iterable[Response], articles: Iterable[ArticleRef], siteurl: str
+) -> tuple[dict[str, list[Response]], list[Response]]:
+    """Group responses by article; also return those that match none.
+
+    Targets may be SITEURL-absolute or relative, with or without scheme,
+    ``www.``, trailing slash, ``index.html``, query or fragment.
+    """
+    site_host = normalise(siteurl).split("/", 1)[0] if siteurl else ""
+    by_slug: dict[str, str] = {}
+    by_full: dict[str, str] = {}
+    by_path: dict[str, str] = {}
+    for article in articles:
+        by_slug.setdefault(article.slug, article.key)
+        by_path.setdefault(path_key("/" + article.url.lstrip("/")), article.key)
+        if siteurl:
+            by_full.setdefault(normalise(siteurl.rstrip("/") + "/" + article.url), article.key)
+    matched: dict[str, list[Response]] = {}
+    unmatched: list[Response] = []
+    for response in responses:
+        key = None
+        target = response.target
+        if target.startswith("slug:"):
+            key = by_slug.get(target[5:])
+        elif target:
+            key = by_full.get(normalise(target))
+            if key is None:
+                host = normalise(target).split("/", 1)[0] if "://" in target else ""
+                if not host or not site_host or host == site_host:
+                    key = by_path.get(path_key(target if "://" in target else "//x" + target))
+        if key is None:
+            unmatched.append(response)
+        else:
+            matched.setdefault(key, []).append(response)
+    return matched, unmatched
+
+
+# -- people (pure) ------------------------------------------------------------------------
+
+
+@dataclass
+class Person:
+    key: str
+    name: str
+    url: str = ""
+    friend: bool = False
+    responses: list[Response] = field(default_factory=list)
+
+    @property
+    def first(self) -> datetime:
+        dates = [r.published for r in self.responses if r.published]
+        return min(dates) if dates else datetime.max.replace(tzinfo=UTC)
+
+    @property
+    def last(self) -> datetime | None:
+        dates = [r.published for r in self.responses if r.published]
+        return max(dates) if dates else None
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted({r.kind for r in self.responses}, key=KINDS.index)
+
+
+def identify(responses: Iterable[Response], friends: Mapping[str, str]) -> tuple[list[Person], int]:
+    """Merge responses into people: by normalised URL, then by name.
+
+    ``friends`` maps normalised URLs and casefolded names/aliases to the
+    friend's display name. Returns the named people (in a deterministic
+    order: first response, then name) and the count of anonymous responses.
+    """
+    people: dict[str, Person] = {}
+    by_name: dict[str, set[str]] = {}
+    anonymous = 0
+    pending: list[Response] = []
+    for response in responses:
+        if response.anonymous:
+            anonymous += 1
+            continue
+        if not response.author_url:
+            pending.append(response)
+            continue
+        key = "url:" + normalise(response.author_url)
+        person = people.setdefault(
+            key, Person(key=key, name=response.author_name, url=response.author_url)
+        )
+        person.responses.append(response)
+        by_name.setdefault(response.author_name.casefold(), set()).add(key)
+    for response in pending:
+        name = response.author_name.casefold()
+        keys = by_name.get(name, set())
+        key = next(iter(keys)) if len(keys) == 1 else "name:" + name
+        person = people.setdefault(key, Person(key=key, name=response.author_name))
+        person.responses.append(response)
+    for person in people.values():
+        match = friends.get("url:" + normalise(person.url)) if person.url else None
+        match = match or friends.get("name:" + person.name.casefold())
+        if match:
+            person.friend = True
+    ordered = sorted(people.values(), key=lambda p: (p.first, p.name.casefold(), p.key))
+    return ordered, anonymous

@@ -218,7 +218,7 @@ def render_body(body: str, suffix: str) -> str:
 
             parts = publish_parts(
                 body,
-                writer_name="html",
+                writer="html",
                 settings_overrides={"report_level": 5, "halt_level": 5, "raw_enabled": False},
             )
             return parts["body"]
@@ -481,9 +481,18 @@ def read_thanks(value: Any, slug: str) -> ReadResult:
 
 
 def path_key(url: str) -> str:
-    """The path part of a normalised URL (host dropped)."""
-    key = normalise(url)
-    return "/" + key.split("/", 1)[1] if "/" in key else "/"
+    """The path of a URL or of a site-relative link, normalised, without
+    host, query or fragment: what identifies an article within a site."""
+    parts = urlsplit(url.strip())
+    path = parts.path if (parts.scheme or parts.netloc) else url.split("#")[0].split("?")[0]
+    if not path.startswith("/"):
+        path = "/" + path
+    return normalise("http://h" + path)[1:] or "/"
+
+
+def target_key(url: str) -> str:
+    """A response target, normalised with its query dropped (matching ignores it)."""
+    return normalise(urlsplit(url.strip())._replace(query="", fragment="").geturl())
 
 
 @dataclass(frozen=True)
@@ -507,9 +516,9 @@ def match_articles(
     by_path: dict[str, str] = {}
     for article in articles:
         by_slug.setdefault(article.slug, article.key)
-        by_path.setdefault(path_key("/" + article.url.lstrip("/")), article.key)
+        by_path.setdefault(path_key(article.url), article.key)
         if siteurl:
-            by_full.setdefault(normalise(siteurl.rstrip("/") + "/" + article.url), article.key)
+            by_full.setdefault(target_key(siteurl.rstrip("/") + "/" + article.url), article.key)
     matched: dict[str, list[Response]] = {}
     unmatched: list[Response] = []
     for response in responses:
@@ -518,11 +527,11 @@ def match_articles(
         if target.startswith("slug:"):
             key = by_slug.get(target[5:])
         elif target:
-            key = by_full.get(normalise(target))
+            key = by_full.get(target_key(target))
             if key is None:
-                host = normalise(target).split("/", 1)[0] if "://" in target else ""
+                host = target_key(target).split("/", 1)[0] if "://" in target else ""
                 if not host or not site_host or host == site_host:
-                    key = by_path.get(path_key(target if "://" in target else "//x" + target))
+                    key = by_path.get(path_key(target))
         if key is None:
             unmatched.append(response)
         else:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 WEB_SCHEMES = ("http", "https")
+_UNSAFE = re.compile(r"[\s\"'<>\\`]")
 
 
 def is_web_url(url: str | None) -> bool:
     """True for an absolute http(s) URL with a host: the only links we publish."""
     if not url or not isinstance(url, str):
         return False
+    url = url.strip()
+    if _UNSAFE.search(url):
+        return False  # a real link never holds spaces, quotes or angle brackets
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
     except ValueError:
         return False
     return parts.scheme.lower() in WEB_SCHEMES and bool(parts.hostname)
@@ -29,7 +34,7 @@ def absolute(url: str | None, base: str | None) -> str | None:
 @lru_cache(maxsize=8192)
 def _absolute(url: str, base: str | None) -> str | None:
     """Cached: a feed repeats the same few links (its own pages) many times."""
-    url = url.strip()
+    url = url.strip().replace(" ", "%20")  # feeds do carry unencoded spaces
     if url.startswith("//"):
         url = "https:" + url
     if base and not is_web_url(url):

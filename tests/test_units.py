@@ -255,3 +255,9 @@ def test_truncate_safe_html_output_is_still_safe_and_balanced(text, words):
     closed = re.findall(r"</(\w+)>", cut)
     voids = {"br", "hr", "img", "wbr"}
     assert sorted(t for t in opened if t not in voids) == sorted(closed)
+
+
+def test_urls_with_quotes_or_brackets_are_never_web_urls():
+    assert not is_web_url('https://ok.example/" onmouseover="alert(1)')
+    assert not is_web_url("https://ok.example/<script>")
+    assert absolute("https://ok.example/my post", None) == "https://ok.example/my%20post"

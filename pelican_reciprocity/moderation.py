@@ -211,7 +211,7 @@ def _suspicions(response: Response, article_text: str) -> list[str]:
             reasons.append(f"spam phrase {match.group(0).strip()!r}")
             break
     words = len(_WORD.findall(text))
-    if response.links >= 2 and response.links > 1 + words / 40:
+    if response.links >= 3 and response.links > 1 + words / 25:
         reasons.append(f"{response.links} links in {words} words")
     if article_text and not _QUOTE_MARK.search(text):
         copied = copies_article(text, article_text)

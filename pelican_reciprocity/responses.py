@@ -28,7 +28,6 @@ KINDS = ("comment", "reply", "like", "repost", "mention", "bookmark")
 EXCERPT_WORDS = 60
 ANONYMOUS = {"", "anonymous", "anon", "guest", "unknown", "anonyme", "anónimo"}
 COMMENT_EXTENSIONS = {".md", ".markdown", ".mdown", ".rst", ".html", ".htm"}
-_LINK = re.compile(r"<a\s[^>]*href|https?://", re.I)
 
 
 @dataclass(frozen=True)
@@ -102,11 +101,29 @@ def _response(
         excerpt_html=excerpt_html,
         excerpt_text=truncate_text(text, EXCERPT_WORDS),
         text=text,
-        links=len(_LINK.findall(html or "")),
+        links=_outside_links(html, target, _s(author_url)),
         source=source,
         private=private,
         flagged_spam=flagged_spam,
     )
+
+
+_HREF = re.compile(r"""(?:href=["']?|(?<![="'/\w]))(https?://[^\s"'<>]+)""", re.I)
+
+
+def _outside_links(html: str, target: str, author_url: str) -> int:
+    """Links to other sites: a reply linking to the post it answers, or to the
+    author's own blog, is not what makes a comment look like spam."""
+    own = {_host(target), _host(author_url)} - {""}
+    return sum(1 for url in _HREF.findall(html or "") if _host(url) not in own)
+
+
+def _host(url: str) -> str:
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+    return host[4:] if host.startswith("www.") else host
 
 
 def _s(value: Any) -> str:
@@ -146,7 +163,11 @@ def read_comment_folder(folder: Path, slug: str) -> ReadResult:
         author = meta.get("author", "")
         site = meta.get("website") or meta.get("url") or meta.get("link") or ""
         kind = "reply" if meta.get("replyto") else "comment"
+        html = render_body(body, path.suffix.lower())
         if author.strip().lower() in ("pingback", "trackback"):
+            # Name the site that linked here, not "Pingback".
+            first = re.search(r"""href=["']?(https?://[^"' >]+)""", html)
+            site = site or (first.group(1) if first else "")
             kind, author = "mention", urlsplit(site).hostname or author
         result.responses.append(
             _response(
@@ -157,7 +178,7 @@ def read_comment_folder(folder: Path, slug: str) -> ReadResult:
                 author_name=author,
                 author_url=site,
                 published=_date(meta.get("date")),
-                html=render_body(body, path.suffix.lower()),
+                html=html,
             )
         )
     return result
@@ -330,7 +351,8 @@ def _comment_target(link: str | None) -> str:
     if not link:
         return ""
     parts = urlsplit(link)
-    return parts._replace(query="", fragment="").geturl()
+    path = re.sub(r"/comment-page-\d+/?$", "/", parts.path)  # WordPress paged comments
+    return parts._replace(path=path, query="", fragment="").geturl()
 
 
 def read_comment_feed(body: bytes, origin: str) -> ReadResult:
@@ -345,7 +367,9 @@ def read_comment_feed(body: bytes, origin: str) -> ReadResult:
     site = parsed.get("feed", {}).get("link") or base
     result = ReadResult(format=f"comment feed ({parsed.get('version') or 'xml'})")
     for entry in parsed.entries:
-        link = absolute(entry.get("link"), site)
+        raw_link = _s(entry.get("link"))
+        # A mirrored feed may keep only site-relative links; matching accepts them.
+        link = absolute(raw_link, site) or (raw_link if raw_link.startswith("/") else "")
         name = entry.get("author") or ""
         title = to_text(entry.get("title") or "")
         if not name and title.lower().startswith("by: "):

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from test_units import DANGER
 
 from pelican_reciprocity.moderation import Rules, copies_article, moderate
 from pelican_reciprocity.responses import (
@@ -18,7 +19,6 @@ from pelican_reciprocity.responses import (
     read_thanks,
     split_metadata,
 )
-from test_units import DANGER
 
 POST = (
     "Saving tomato seed is easier than it looks. Ferment the seed for three days, "
@@ -199,7 +199,7 @@ def test_short_and_warm_comments_are_never_held(text):
     [
         ("Best site to buy instagram followers: cheapfollowers.example", 1, "spam phrase"),
         (POST + " Visit https://seo-spam.example/ for more", 1, "copied from the article"),
-        ("Check https://a.example https://b.example https://c.example now", 3, "links in"),
+        ("See https://a.example https://b.example https://c.example now", 3, "links in"),
     ],
 )
 def test_spam_is_held_with_reasons(text, links, reason):

@@ -7,7 +7,6 @@ import re
 import tomllib
 
 from helpers import build, make_site, page, reciprocity_records
-
 from test_units import DANGER
 
 FIRST_PARAGRAPH = (

@@ -23,3 +23,7 @@ RECIPROCITY_AUTO_MAX_AGE_DAYS = 0
 RECIPROCITY_PREFER_SHARED_TAGS = True
 
 LINKS = (("Friends", "friends/"),)
+
+# Thank the people who respond: comment files live in content/comments/<slug>/,
+# and mentions.json is a saved webmention.io export.
+RECIPROCITY_RESPONSE_SOURCES = ["mentions.json"]

@@ -24,6 +24,7 @@ from .responses import (
     read_comment_files,
     read_source,
     read_thanks,
+    read_webmentions,
 )
 from .sanitize import to_text
 from .urls import is_web_url, normalise
@@ -61,6 +62,16 @@ def gather(run: Run, articles: list[Any]) -> list[Response]:
             logger.warning("reciprocity: response source %s failed: %s; %s", label, error, copy)
         if body is not None:
             found.append(read_source(body, url))
+    if run.webmention_error:
+        held = len(run.webmentions or [])
+        logger.warning(
+            "reciprocity: webmention.io for %s failed: %s; using the %d mention(s) already held",
+            config.webmention_io_domain,
+            run.webmention_error,
+            held,
+        )
+    if run.webmentions:
+        found.append(read_webmentions({"children": run.webmentions}, "webmention.io"))
     for article in articles:
         value = (getattr(article, "metadata", {}) or {}).get("thanks")
         if value:

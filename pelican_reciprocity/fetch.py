@@ -290,9 +290,14 @@ async def fetch_all(
     if not requests:
         return results
     import asyncio
+    import logging
 
     import httpx
 
+    # httpx logs every request URL at INFO; a URL can carry a secret (the
+    # webmention.io token), and the build log is no place for 1,000 lines.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     gate = asyncio.Semaphore(concurrency)
     timeout = httpx.Timeout(limits.timeout, connect=min(limits.timeout, 10.0))
     # Friends' feeds are on different hosts: idle keep-alive connections

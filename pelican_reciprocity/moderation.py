@@ -327,6 +327,6 @@ def record_held(
         moderation.entries[response.id] = entry
         moderation.decisions[response.id] = "held"
         added += 1
-    if added or not moderation.path.exists():
+    if added:
         write_atomic(moderation.path, tomlkit.dumps(doc).encode("utf-8"))
     return added

@@ -25,7 +25,13 @@ from . import render, selection
 from .cache import FeedCache
 from .feeds import Post
 from .friends import Friend, FriendsList, friend_site, load_friends
-from .refresh import RefreshReport, log_failures, refresh, refresh_sources
+from .refresh import (
+    RefreshReport,
+    log_failures,
+    refresh,
+    refresh_sources,
+    refresh_webmention_io,
+)
 from .settings import DEFAULTS, Config, ConfigError, configure
 
 logger = logging.getLogger(__name__)
@@ -58,7 +64,25 @@ class Run:
     index: selection.PostIndex | None = None
     ranking: selection.Ranking | None = None
     sources: dict[str, tuple[bytes | None, str | None]] | None = None
+    webmentions: list[dict[str, Any]] | None = None
+    webmention_error: str | None = None
     env: Any = None
+
+    def _webmentions(self, config: Config) -> None:
+        """webmention.io, asked directly when a domain and a token are set."""
+        domain = config.webmention_io_domain
+        if not domain:
+            return
+        token = os.environ.get("WEBMENTION_IO_TOKEN", "").strip()
+        if not token:
+            self.webmention_error = (
+                "RECIPROCITY_WEBMENTION_IO_DOMAIN is set but WEBMENTION_IO_TOKEN is not "
+                "in the environment"
+            )
+            return
+        self.webmentions, self.webmention_error = refresh_webmention_io(
+            domain, token, config, api=config.webmention_io_api
+        )
 
     def _source_urls(self) -> list[str]:
         from .friends import resolve_feed
@@ -98,6 +122,7 @@ class Run:
             self._index(self.report)
             if self.config.response_sources:
                 self.sources = refresh_sources(self._source_urls(), self.config)
+            self._webmentions(self.config)
         except BaseException as exc:  # never let a bug here kill the build
             self.failure = exc
 
@@ -133,6 +158,8 @@ class Run:
             self._index(self.report)
         if self.sources is None and self.config.response_sources:
             self.sources = refresh_sources(self._source_urls(), _offline(self.config))
+        if self.webmentions is None and self.webmention_error is None:
+            self._webmentions(_offline(self.config))
         return self.report
 
 
@@ -170,7 +197,11 @@ def start_run(pelican: Any) -> None:
     if not _enabled(settings):
         return None
     config = configure(settings)
-    responses_wanted = _exclude_comments(settings, config) or bool(config.response_sources)
+    responses_wanted = (
+        _exclude_comments(settings, config)
+        or bool(config.response_sources)
+        or bool(config.webmention_io_domain)
+    )
     spec = config.friends
     if isinstance(spec, str) and "RECIPROCITY_FRIENDS" not in settings:
         candidate = Path(spec)
@@ -200,6 +231,7 @@ def start_run(pelican: Any) -> None:
         logger.debug("reciprocity: reusing the feeds of the enclosing build")
         run.report, run.index, run.ranking = parent.report, parent.index, parent.ranking
         run.sources = parent.sources
+        run.webmentions, run.webmention_error = parent.webmentions, parent.webmention_error
     else:
         run.start()
     return None
@@ -341,7 +373,12 @@ def prepare(generators: list[Generator]) -> None:
             _wrap_templates(generator, run)
         for article in _all_articles(generator):
             article.reciprocity = _article_data(article, run, index, ranking, headings)
-        if run.sources is not None or config.comments_path is not None:
+        if (
+            run.sources is not None
+            or run.webmentions is not None
+            or run.webmention_error is not None
+            or (config.comments_path is not None and config.comments_path.is_dir())
+        ):
             from .acknowledge import acknowledge
 
             acknowledge(run, _all_articles(generator), context)

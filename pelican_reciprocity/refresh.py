@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from .cache import CacheEntry, FeedCache, age_text
@@ -20,6 +21,7 @@ from .feeds import Post, assign_first_seen, parse_feed
 from .fetch import FetchRequest, FetchResult, Limits, fetch_all_sync
 from .friends import Friend
 from .settings import Config
+from .urls import normalise
 
 logger = logging.getLogger(__name__)
 
@@ -332,3 +334,80 @@ def refresh_sources(
             cache.save(entry)
         out[source.feed] = (entry.raw, entry.error)
     return out
+
+
+WEBMENTION_PAGE = 100
+WEBMENTION_MAX_PAGES = 20
+
+
+def refresh_webmention_io(
+    domain: str, token: str, config: Config, *, api: str
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Mentions of ``domain`` from webmention.io, fetched incrementally.
+
+    Everything received so far is kept in the cache; each refresh asks only
+    for mentions newer than the newest one held (``since_id``). The token is
+    sent in the request and never written to the cache or a log line.
+    Returns the mentions and an error (or None).
+    """
+    import json
+    from urllib.parse import urlencode
+
+    store = config.cache_path / "webmention-io" / f"{normalise(domain).replace('/', '_')}.json"
+    state: dict[str, Any] = {"format": "pelican-reciprocity/webmention-io/1", "children": []}
+    try:
+        loaded = json.loads(store.read_bytes())
+        if isinstance(loaded, dict) and loaded.get("format") == state["format"]:
+            state = loaded
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as exc:
+        logger.warning("reciprocity: dropping corrupt webmention.io cache %s (%s)", store, exc)
+    children: list[dict[str, Any]] = [c for c in state.get("children", []) if isinstance(c, dict)]
+    now = time.time()
+    if config.offline or now - float(state.get("checked_at") or 0) < config.cache_ttl:
+        return children, None
+    since = max((int(c.get("wm-id") or 0) for c in children), default=0)
+    limits = Limits(
+        timeout=config.timeout,
+        max_bytes=config.max_bytes,
+        max_redirects=config.max_redirects,
+        user_agent=config.user_agent,
+    )
+    error = None
+    seen = {c.get("wm-id") for c in children}
+    for page in range(WEBMENTION_MAX_PAGES):
+        query = {"domain": domain, "token": token, "per-page": WEBMENTION_PAGE, "page": page}
+        if since:
+            query["since_id"] = since
+        url = f"{api}?{urlencode(query)}"
+        result = fetch_all_sync([FetchRequest(url)], limits, deadline=config.fetch_deadline)[url]
+        if result.error:
+            error = result.error.replace(token, "***") if token else result.error
+            break
+        try:
+            data = json.loads(result.body or b"")
+            batch = data.get("children") if isinstance(data, dict) else None
+            if not isinstance(batch, list):
+                raise ValueError("no 'children' list")
+        except ValueError as exc:
+            error = f"unexpected answer from webmention.io ({exc})"
+            break
+        fresh = [c for c in batch if isinstance(c, dict) and c.get("wm-id") not in seen]
+        seen |= {c.get("wm-id") for c in fresh}
+        children.extend(fresh)
+        if len(batch) < WEBMENTION_PAGE:
+            break
+    if error is None:
+        state["checked_at"] = now
+    children.sort(key=lambda c: int(c.get("wm-id") or 0))
+    state["children"] = children
+    state["domain"] = domain
+    data = json.dumps(state, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
+    try:
+        from .cache import write_atomic
+
+        write_atomic(store, data, durable=False)
+    except OSError as exc:
+        logger.warning("reciprocity: cannot write %s (%s)", store, exc)
+    return children, error

@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "RECIPROCITY_FRIENDS_HEADING": "Friends",
     "RECIPROCITY_COMMENTS_PATH": "comments",
     "RECIPROCITY_RESPONSE_SOURCES": [],
+    "RECIPROCITY_WEBMENTION_IO_DOMAIN": "",
+    "RECIPROCITY_WEBMENTION_IO_API": "https://webmention.io/api/mentions.jf2",
     "RECIPROCITY_MODERATION_FILE": "reciprocity/moderation.toml",
     "RECIPROCITY_BLOCK_WORDS": [],
     "RECIPROCITY_BLOCK_DOMAINS": [],
@@ -93,6 +95,8 @@ class Config:
     author: str
     comments_path: Path | None
     response_sources: tuple[str, ...]
+    webmention_io_domain: str
+    webmention_io_api: str
     moderation_file: Path
     block_words: tuple[str, ...]
     block_domains: tuple[str, ...]
@@ -273,6 +277,8 @@ def configure(settings: Mapping[str, Any]) -> Config:
         author=str(settings.get("AUTHOR") or ""),
         comments_path=comments_path,
         response_sources=sources,
+        webmention_io_domain=_text(settings, "RECIPROCITY_WEBMENTION_IO_DOMAIN").strip(),
+        webmention_io_api=_text(settings, "RECIPROCITY_WEBMENTION_IO_API", empty_ok=False),
         moderation_file=moderation,
         block_words=_strings(settings, "RECIPROCITY_BLOCK_WORDS"),
         block_domains=_strings(settings, "RECIPROCITY_BLOCK_DOMAINS"),

@@ -52,6 +52,8 @@ class FeedServer:
         self.stop = threading.Event()
         self._bomb: bytes | None = None
         self.lock = threading.Lock()
+        self.webmentions: list[dict] = []
+        self.queries: list[dict[str, list[str]]] = []
         self.in_flight = 0
         self.peak_in_flight = 0
         server = self
@@ -168,6 +170,8 @@ class FeedServer:
                 h.wfile.write(chunk)
                 sent += len(chunk)
             return None
+        if kind == "api":
+            return self.serve_webmentions(h)
         if kind == "loop":
             return self.plain(h, 302, b"", {"Location": path})
         if kind == "moved":
@@ -183,6 +187,21 @@ class FeedServer:
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         h.wfile.write(body)
+
+    def serve_webmentions(self, h) -> None:
+        """A webmention.io-like JF2 API: ?domain=&token=&since_id=&page=&per-page="""
+        import json
+        from urllib.parse import parse_qs, urlsplit
+
+        query = parse_qs(urlsplit(h.path).query)
+        self.queries.append(query)
+        if query.get("token") != ["s3cret-token"]:
+            return self.plain(h, 401, b'{"error": "forbidden"}')
+        since = int(query.get("since_id", ["0"])[0])
+        page, per = int(query.get("page", ["0"])[0]), int(query.get("per-page", ["20"])[0])
+        newer = [m for m in self.webmentions if m["wm-id"] > since]
+        body = {"type": "feed", "children": newer[page * per : (page + 1) * per]}
+        return self.plain(h, 200, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
     def serve_feed(self, h, name: str) -> None:
         if name not in self.bodies:

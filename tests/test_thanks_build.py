@@ -177,3 +177,47 @@ def test_likes_and_reposts_are_counted_and_thanks_metadata_named(tmp_path, monke
     assert "Fan 3" in section and "Lena Okafor" in section and "Nas" in section
     assert "Fan 0" not in section  # likes are counted, not named
     assert "2 people liked this" in section and "reposted 1 time" in section
+
+
+def test_webmention_io_directly_incremental_and_token_kept_secret(
+    feed_server, tmp_path, monkeypatch, caplog
+):
+    def mention(i, prop="in-reply-to"):
+        return {"wm-id": i, "wm-property": prop, "wm-target": "https://me.example/tomato-seed.html",
+                "author": {"name": f"Person {i}", "url": f"https://p{i}.example/"},
+                "content": {"text": f"Reply number {i}"}}  # fmt: skip
+
+    feed_server.webmentions = [mention(i) for i in range(1, 6)]
+    monkeypatch.setenv("WEBMENTION_IO_TOKEN", "s3cret-token")
+    site = make_site(
+        tmp_path,
+        friends=None,
+        articles=[ARTICLE],
+        settings={
+            "SITEURL": "https://me.example",
+            "RECIPROCITY_WEBMENTION_IO_DOMAIN": "me.example",
+            "RECIPROCITY_WEBMENTION_IO_API": feed_server.url("/api/mentions.jf2"),
+            "RECIPROCITY_CACHE_TTL": 0,
+        },
+    )
+    caplog.set_level(logging.DEBUG)
+    build(site, monkeypatch)
+    assert "Person 5" in thanks_section(page(site, "tomato-seed.html"))
+    assert "since_id" not in feed_server.queries[0]
+    feed_server.webmentions.append(mention(6))
+    build(site, monkeypatch)
+    assert feed_server.queries[-1]["since_id"] == ["5"]  # only newer ones asked for
+    assert "Person 6" in thanks_section(page(site, "tomato-seed.html"))
+    everything = "\n".join(r.getMessage() for r in caplog.records)
+    for path in [*(site / "cache").rglob("*"), *(site / "output").rglob("*")]:
+        if path.is_file():
+            assert "s3cret-token" not in path.read_text(encoding="utf-8", errors="replace"), path
+    assert "s3cret-token" not in everything
+    # a wrong token is a warning, and the mentions already held still show
+    monkeypatch.setenv("WEBMENTION_IO_TOKEN", "wrong")
+    caplog.clear()
+    build(site, monkeypatch)
+    assert "Person 6" in thanks_section(page(site, "tomato-seed.html"))
+    warnings = reciprocity_records(caplog, logging.WARNING)
+    assert any("webmention.io for me.example failed: HTTP 401" in w for w in warnings)
+    assert not any("wrong" in w for w in warnings)

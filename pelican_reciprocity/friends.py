@@ -12,6 +12,7 @@ import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,8 +36,9 @@ class Friend:
     note_html: str = ""
     aliases: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def key(self) -> str:
+        """Identity of the friend: the normalised feed URL (computed once)."""
         return normalise(self.feed)
 
     @property

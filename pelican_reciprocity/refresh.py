@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -181,8 +182,12 @@ def refresh(
     *,
     cache: FeedCache | None = None,
     force: bool = False,
+    progress: Callable[[FeedState], None] | None = None,
 ) -> RefreshReport:
-    """Load, fetch what is due, parse what changed, save. Never raises for a feed."""
+    """Load, fetch what is due, parse what changed, save. Never raises for a feed.
+
+    ``force`` ignores the TTL; ``progress`` is told about each feed fetched.
+    """
     started = time.monotonic()
     now = time.time()
     cache = cache or FeedCache(config.cache_path)
@@ -236,6 +241,8 @@ def refresh(
                 cache.save(state.entry)
         result.body = None
         states[friend.feed] = state
+        if progress is not None:
+            progress(state)
 
     results = fetch_all_sync(
         requests,

@@ -170,6 +170,18 @@ class FeedServer:
                 h.wfile.write(chunk)
                 sent += len(chunk)
             return None
+        if kind == "home":
+            page = (
+                "<!DOCTYPE html><html><head><title>Home</title>"
+                f'<link rel="alternate" type="application/rss+xml" href="/feed/{parts[1]}">'
+                "</head><body>Welcome</body></html>"
+            ).encode()
+            return self.plain(h, 200, page, {"Content-Type": "text/html"})
+        if kind == "bare":  # a home page with no <link>; its feed is at /atom.xml
+            page = b"<!DOCTYPE html><html><head><title>Bare</title></head><body>Hi</body></html>"
+            return self.plain(h, 200, page, {"Content-Type": "text/html"})
+        if kind == "atom.xml" and "bare" in self.bodies:
+            return self.serve_feed(h, "bare")
         if kind == "api":
             return self.serve_webmentions(h)
         if kind == "loop":

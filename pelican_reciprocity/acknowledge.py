@@ -169,6 +169,7 @@ def acknowledge(run: Run, articles: list[Any], context: dict[str, Any]) -> None:
     context["reciprocity"]["responders"] = responder_views(people, article_of, config.date_format)
     if config.thanks_save_as and people:
         context["reciprocity"]["thanks_url"] = config.thanks_url
+    run.people, run.article_of = people, article_of
 
 
 def thanks_view(

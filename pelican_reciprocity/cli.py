@@ -542,6 +542,7 @@ def build_parser() -> argparse.ArgumentParser:
     exporter = commands.add_parser("export-opml", help="write the friends list as OPML 2.0")
     exporter.add_argument("file", nargs="?", help="output file (default: standard output)")
     exporter.set_defaults(run=cmd_export_opml)
+    _add_ledger_commands(commands)
     return parser
 
 
@@ -559,7 +560,201 @@ def main(argv: Sequence[str] | None = None) -> int:
         return PROBLEMS
     except KeyboardInterrupt:
         return PROBLEMS
+    except BrokenPipeError:  # `pelican-reciprocity list --json | head`
+        sys.stderr.close()
+        return OK
 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -- the ledger: report and notify ---------------------------------------------------------
+
+
+def _load_ledger(site: Site) -> dict[str, Any]:
+    from . import ledger
+
+    path = site.config.ledger_file
+    if not path.exists():
+        raise UserError(f"no ledger at {path} yet: build the site first (pelican content)")
+    return ledger.load(path)
+
+
+def cmd_report(site: Site, args: argparse.Namespace, out: Any) -> int:
+    from datetime import UTC, datetime
+
+    from . import ledger
+    from .cache import FeedCache
+    from .friends import friend_site
+    from .selection import latest
+    from .urls import normalise
+
+    data = _load_ledger(site)
+    try:
+        since = datetime.now(UTC) - ledger.parse_since(args.since) if args.since else None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    rows = ledger.owed_rows(data, since)
+    highlighted = {
+        normalise(url) for record in data.get("articles", {}).values() for url in record["curated"]
+    }
+    cache = FeedCache(site.config.cache_path)
+    friends_by_key = {}
+    for friend in current_friends(site):
+        entry = cache.load(friend.feed)
+        site_url = friend_site(friend, entry.link if entry else None)
+        key = "url:" + normalise(site_url) if site_url else "name:" + friend.name.casefold()
+        friends_by_key[key] = (friend, entry)
+    suggestions = []
+    for row in rows:
+        if row["owed"] <= 0 or row["key"] not in friends_by_key:
+            continue
+        friend, entry = friends_by_key[row["key"]]
+        fresh = [p for p in latest(entry.posts if entry else [], 10) if p.key not in highlighted]
+        fresh = [p for p in fresh if normalise(p.url) not in highlighted]
+        for post in fresh[:2]:
+            suggestions.append(
+                {
+                    "friend": friend.name,
+                    "title": post.title,
+                    "url": post.url,
+                    "date": post.date.isoformat() if post.date else None,
+                }
+            )
+    given, total = ledger.share_of_responses(data, since)
+    owed = [
+        {
+            "name": r["name"],
+            "url": r["url"],
+            "friend": r["friend"],
+            "owed": r["owed"],
+            "received": r["received"]["count"],
+            "last_received": r["received"]["last"],
+            "last_given": r["last_given"],
+        }
+        for r in rows
+    ]
+    report = {
+        "since": args.since,
+        "owed": owed,
+        "suggestions": suggestions,
+        "share": {"responding": given, "articles": total},
+    }
+    if args.json:
+        json.dump(report, out, indent=2, sort_keys=True, ensure_ascii=False)
+        out.write("\n")
+        return OK
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=out, width=160)
+    table = Table(title="Whom you owe a response" + (f" (last {args.since})" if args.since else ""))
+    for column in ("person", "owed", "responses", "last response", "you last gave back"):
+        table.add_column(column)
+    for row in owed:
+        table.add_row(
+            row["name"] + (" (friend)" if row["friend"] else ""),
+            str(row["owed"]),
+            str(row["received"]),
+            (row["last_received"] or "")[:10],
+            (row["last_given"] or "never")[:10],
+        )
+    console.print(table)
+    for row in owed:
+        if row["owed"]:
+            times = "once" if row["owed"] == 1 else f"{row['owed']} times"
+            when = (
+                "since you last highlighted them"
+                if row["last_given"]
+                else "and you have not highlighted them yet"
+            )
+            console.print(f"{row['name']} responded {times} {when}")
+    if suggestions:
+        console.print("\nSuggestions: recent posts from people you owe")
+        for item in suggestions:
+            console.print(f"  {item['friend']}: {item['title']} <{item['url']}>")
+    if total:
+        console.print(
+            f"\n{given} of your {total} articles highlight or link to someone else "
+            f"({given * 100 // total} % responses, {100 - given * 100 // total} % broadcasts)"
+        )
+    return OK
+
+
+def cmd_notify(site: Site, args: argparse.Namespace, out: Any) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from . import ledger
+    from .webmention import Sender, is_local_site
+
+    config = site.config
+    if is_local_site(config.siteurl):
+        raise UserError(
+            f"SITEURL is {config.siteurl!r}: notify needs the published site's address "
+            "(try -s publishconf.py)"
+        )
+    data = _load_ledger(site)
+    now = datetime.now(UTC)
+    base = config.siteurl.rstrip("/") + "/"
+    due = []
+    for record in data.get("articles", {}).values():
+        source = urljoin(base, record["url"])
+        for target in record.get("webmention_targets", []):
+            state = data["webmentions"].get(f"{source} {target}", {})
+            status = state.get("status")
+            if status in ("sent", "unsupported", "refused"):
+                continue
+            if status == "failed" and state.get("next_attempt", "") > now.isoformat():
+                continue
+            due.append((source, target))
+    due.sort(key=lambda pair: (urlsplit(pair[1]).hostname or "", pair))
+    if not args.send:
+        for source, target in due:
+            print(f"would notify {target} (from {source})", file=out)
+        print(f"{len(due)} webmention(s) to send; run with --send to send them", file=out)
+        return OK
+    sender = Sender(
+        timeout=config.timeout,
+        deadline=config.fetch_deadline,
+        interval=config.notify_interval,
+        allow_private=config.allow_private_addresses,
+        user_agent=config.user_agent,
+    )
+    failed = 0
+    try:
+        for source, target in due:
+            key = f"{source} {target}"
+            state = data["webmentions"].get(key, {})
+            outcome = sender.send(source, target)
+            attempts = int(state.get("attempts", 0)) + 1
+            state = {
+                "status": outcome.status,
+                "detail": outcome.detail,
+                "endpoint": outcome.endpoint,
+                "attempts": attempts,
+                "last_attempt": now.isoformat(),
+            }
+            if outcome.status == "failed":
+                failed += 1
+                backoff = timedelta(hours=min(2 ** (attempts - 1), 24 * 7))
+                state["next_attempt"] = (now + backoff).isoformat()
+            data["webmentions"][key] = state
+            print(f"{outcome.status}: {target} ({outcome.detail})", file=out)
+    finally:
+        sender.close()
+        ledger.save(config.ledger_file, data)
+    return PROBLEMS if failed else OK
+
+
+def _add_ledger_commands(commands: Any) -> None:
+    report = commands.add_parser("report", help="whom you owe a response, from the ledger")
+    report.add_argument("--since", help="only people who responded in this window (90d, 12w, 6m)")
+    report.add_argument("--json", action="store_true")
+    report.set_defaults(run=cmd_report)
+
+    notify = commands.add_parser(
+        "notify", help="send webmentions to the posts you highlighted (dry run by default)"
+    )
+    notify.add_argument("--send", action="store_true", help="really send them")
+    notify.set_defaults(run=cmd_notify)

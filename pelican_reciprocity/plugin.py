@@ -33,6 +33,7 @@ from .refresh import (
     refresh_webmention_io,
 )
 from .settings import DEFAULTS, Config, ConfigError, configure
+from .urls import normalise
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,9 @@ class Run:
     sources: dict[str, tuple[bytes | None, str | None]] | None = None
     webmentions: list[dict[str, Any]] | None = None
     webmention_error: str | None = None
+    people: list[Any] = field(default_factory=list)
+    article_of: dict[str, str] = field(default_factory=dict)
+    nested: bool = False  # an i18n sub-site built inside another build
     env: Any = None
 
     def _webmentions(self, config: Config) -> None:
@@ -229,6 +233,7 @@ def start_run(pelican: Any) -> None:
         # i18n_subsites builds each language inside the main build: share the
         # feeds the main build already read instead of fetching them again.
         logger.debug("reciprocity: reusing the feeds of the enclosing build")
+        run.nested = True
         run.report, run.index, run.ranking = parent.report, parent.index, parent.ranking
         run.sources = parent.sources
         run.webmentions, run.webmention_error = parent.webmentions, parent.webmention_error
@@ -382,6 +387,61 @@ def prepare(generators: list[Generator]) -> None:
             from .acknowledge import acknowledge
 
             acknowledge(run, _all_articles(generator), context)
+        if not run.nested:
+            _update_ledger(run, [*generator.articles, *generator.translations])
+
+
+def _update_ledger(run: Run, articles: list[Any]) -> None:
+    """Write reciprocity/ledger.json: both directions of every relationship."""
+    from . import ledger
+
+    config = run.config
+    identity = ledger.Identity()
+    friend_keys: dict[str, str] = {}
+    for friend in run.friends.friends:
+        site = run.sites.get(friend.key) or friend.url
+        key = "url:" + normalise(site) if site else "name:" + friend.name.casefold()
+        friend_keys[friend.key] = key
+        identity.add(key, friend.name, site, friend=True, also=friend.aliases)
+    for person in run.people:
+        identity.add(person.key, person.name, person.url)
+    facts = []
+    for article in articles:
+        data = getattr(article, "reciprocity", None)
+        curated = automatic = ()
+        if isinstance(data, render.ArticleReciprocity):
+            curated = tuple(
+                (friend_keys.get(v.friend.key, ""), str(v.url)) for v in data.curated if v.friend
+            )
+            automatic = tuple(
+                (friend_keys.get(v.friend.key, ""), str(v.url)) for v in data.automatic if v.friend
+            )
+        url = str(article.url)
+        if config.siteurl:
+            url = config.siteurl.rstrip("/") + "/" + url
+        facts.append(
+            ledger.ArticleFacts(
+                key=str(article.slug)
+                + (
+                    f"@{article.lang}" if getattr(article, "in_default_lang", True) is False else ""
+                ),
+                url=url,
+                date=getattr(article, "date", None),
+                curated=curated,
+                automatic=automatic,
+                links=tuple(ledger.outbound_links(getattr(article, "content", ""), config.siteurl)),
+            )
+        )
+    path = config.ledger_file
+    try:
+        data = ledger.load(path)
+    except ConfigError as exc:
+        logger.warning("reciprocity: %s; not updating it", exc)
+        return
+    data["people"] = ledger.build_ledger(identity, run.people, run.article_of, facts)
+    data["articles"] = ledger.article_records(facts, identity)
+    if ledger.save(path, data):
+        logger.info("reciprocity: updated %s", os.path.relpath(path, config.site_root))
 
 
 def _with_posts(view: render.FriendView, posts: tuple[render.PostView, ...]) -> render.FriendView:

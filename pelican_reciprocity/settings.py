@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "RECIPROCITY_WEBMENTION_IO_DOMAIN": "",
     "RECIPROCITY_WEBMENTION_IO_API": "https://webmention.io/api/mentions.jf2",
     "RECIPROCITY_MODERATION_FILE": "reciprocity/moderation.toml",
+    "RECIPROCITY_LEDGER_FILE": "reciprocity/ledger.json",
+    "RECIPROCITY_ALLOW_PRIVATE_ADDRESSES": False,
+    "RECIPROCITY_NOTIFY_INTERVAL": 1.0,
     "RECIPROCITY_BLOCK_WORDS": [],
     "RECIPROCITY_BLOCK_DOMAINS": [],
     "RECIPROCITY_BLOCK_AUTHORS": [],
@@ -98,6 +101,9 @@ class Config:
     webmention_io_domain: str
     webmention_io_api: str
     moderation_file: Path
+    ledger_file: Path
+    allow_private_addresses: bool
+    notify_interval: float
     block_words: tuple[str, ...]
     block_domains: tuple[str, ...]
     block_authors: tuple[str, ...]
@@ -229,17 +235,21 @@ def configure(settings: Mapping[str, Any]) -> Config:
                 "RECIPROCITY_COMMENTS_PATH must be a folder inside the content folder (PATH)"
             )
         comments_path = Path(settings.get("PATH") or ".") / comments
-    moderation = Path(_text(settings, "RECIPROCITY_MODERATION_FILE", empty_ok=False))
-    if not moderation.is_absolute():
-        moderation = site_root / moderation
     content = Path(settings.get("PATH") or ".").resolve()
     output = Path(settings.get("OUTPUT_PATH") or "output").resolve()
-    for folder, name in ((content, "content"), (output, "output")):
-        if moderation.resolve() == folder or folder in moderation.resolve().parents:
-            raise ConfigError(
-                f"RECIPROCITY_MODERATION_FILE must be outside the {name} folder "
-                f"({folder}), or Pelican would publish it"
-            )
+    site_files = {}
+    for key in ("RECIPROCITY_MODERATION_FILE", "RECIPROCITY_LEDGER_FILE"):
+        path = Path(_text(settings, key, empty_ok=False))
+        if not path.is_absolute():
+            path = site_root / path
+        for folder, name in ((content, "content"), (output, "output")):
+            if path.resolve() == folder or folder in path.resolve().parents:
+                raise ConfigError(
+                    f"{key} must be outside the {name} folder ({folder}), "
+                    "or Pelican would publish it"
+                )
+        site_files[key] = path
+    moderation = site_files["RECIPROCITY_MODERATION_FILE"]
     sources = _strings(settings, "RECIPROCITY_RESPONSE_SOURCES")
 
     timeout = _number(settings, "RECIPROCITY_TIMEOUT", integer=False, minimum=0.1)
@@ -280,6 +290,11 @@ def configure(settings: Mapping[str, Any]) -> Config:
         webmention_io_domain=_text(settings, "RECIPROCITY_WEBMENTION_IO_DOMAIN").strip(),
         webmention_io_api=_text(settings, "RECIPROCITY_WEBMENTION_IO_API", empty_ok=False),
         moderation_file=moderation,
+        ledger_file=site_files["RECIPROCITY_LEDGER_FILE"],
+        allow_private_addresses=_flag(settings, "RECIPROCITY_ALLOW_PRIVATE_ADDRESSES"),
+        notify_interval=float(
+            _number(settings, "RECIPROCITY_NOTIFY_INTERVAL", integer=False, minimum=0)
+        ),
         block_words=_strings(settings, "RECIPROCITY_BLOCK_WORDS"),
         block_domains=_strings(settings, "RECIPROCITY_BLOCK_DOMAINS"),
         block_authors=_strings(settings, "RECIPROCITY_BLOCK_AUTHORS"),

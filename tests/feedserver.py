@@ -53,6 +53,7 @@ class FeedServer:
         self._bomb: bytes | None = None
         self.lock = threading.Lock()
         self.webmentions: list[dict] = []
+        self.received: list[tuple[str, str]] = []  # webmentions POSTed to /wm/endpoint
         self.queries: list[dict[str, list[str]]] = []
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -71,6 +72,14 @@ class FeedServer:
                         server.conditional[self.path] += 1
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     server.route(self)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode()
+                with server.lock:
+                    server.hits["POST " + self.path] += 1
+                    server.received.append((self.path, body))
+                server.plain(self, 202, b"accepted")
 
         self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -170,6 +179,8 @@ class FeedServer:
                 h.wfile.write(chunk)
                 sent += len(chunk)
             return None
+        if kind == "wm":
+            return self.serve_webmention_target(h, parts[1])
         if kind == "home":
             page = (
                 "<!DOCTYPE html><html><head><title>Home</title>"
@@ -199,6 +210,26 @@ class FeedServer:
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         h.wfile.write(body)
+
+    def serve_webmention_target(self, h, name: str) -> None:
+        """Posts that advertise an endpoint in each of the ways the spec allows."""
+        page = "<!DOCTYPE html><html><head><title>{}</title>{}</head><body>{}</body></html>"
+        if name == "link-header":
+            headers = {"Content-Type": "text/html", "Link": '</wm/endpoint>; rel="webmention"'}
+            return self.plain(h, 200, page.format(name, "", "").encode(), headers)
+        if name == "link-tag":
+            head = '<link rel="webmention" href="/wm/endpoint">'
+            return self.plain(
+                h, 200, page.format(name, head, "").encode(), {"Content-Type": "text/html"}
+            )
+        if name == "a-tag":  # a relative endpoint, resolved against the page
+            body = '<p>Send me <a rel="webmention" href="endpoint">a mention</a></p>'
+            return self.plain(
+                h, 200, page.format(name, "", body).encode(), {"Content-Type": "text/html"}
+            )
+        return self.plain(
+            h, 200, page.format(name, "", "no endpoint").encode(), {"Content-Type": "text/html"}
+        )
 
     def serve_webmentions(self, h) -> None:
         """A webmention.io-like JF2 API: ?domain=&token=&since_id=&page=&per-page="""

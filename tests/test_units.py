@@ -261,3 +261,13 @@ def test_urls_with_quotes_or_brackets_are_never_web_urls():
     assert not is_web_url('https://ok.example/" onmouseover="alert(1)')
     assert not is_web_url("https://ok.example/<script>")
     assert absolute("https://ok.example/my post", None) == "https://ok.example/my%20post"
+
+
+def test_readme_settings_table_lists_every_setting():
+    from pathlib import Path
+
+    from pelican_reciprocity.settings import DEFAULTS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `(RECIPROCITY_\w+)` \|", readme, re.M))
+    assert documented == set(DEFAULTS)

@@ -1,0 +1,198 @@
+"""Tell people they were highlighted: Webmention discovery and sending.
+
+Endpoints are discovered from the target page (HTTP ``Link`` header, then
+``<link>`` or ``<a rel="webmention">`` in document order, relative URLs
+resolved). A discovered endpoint is untrusted: every request, and every
+redirect, is checked against loopback, private, link-local and multicast
+addresses after DNS resolution, unless the site allows them (tests do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import re
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from .fetch import _Decoder, _TooBig
+
+MAX_PAGE = 1024 * 1024  # endpoints are in the head; never read more than this
+_LINK_HEADER = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
+
+
+def address_guard(allow_private: bool) -> Callable[[str], str | None]:
+    """A check for every URL we request because someone else's page said so."""
+
+    def guard(url: str) -> str | None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            return f"{parts.scheme or 'a relative'} address, only http(s) is allowed"
+        if allow_private:
+            return None
+        host = parts.hostname or ""
+        try:
+            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        except (socket.gaierror, UnicodeError) as exc:
+            return f"cannot resolve {host} ({exc})"
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0].split("%")[0])
+            if (
+                address.is_loopback
+                or address.is_private
+                or address.is_link_local
+                or address.is_multicast
+                or address.is_reserved
+                or address.is_unspecified
+            ):
+                return f"{host} resolves to the non-public address {address}"
+        return None
+
+    return guard
+
+
+def is_local_site(siteurl: str) -> bool:
+    """An empty or local SITEURL cannot be a webmention source."""
+    host = (urlsplit(siteurl).hostname or "").lower() if siteurl else ""
+    if not host or host == "localhost" or host.endswith((".local", ".localhost", ".test")):
+        return True
+    if "." not in host:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
+class _EndpointFinder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.found is not None or tag not in ("link", "a"):
+            return
+        attr = {k.lower(): v for k, v in attrs}
+        if "webmention" in (attr.get("rel") or "").lower().split() and attr.get("href") is not None:
+            self.found = attr["href"] or ""
+
+
+def endpoint_from(headers: Any, html: str, base: str) -> str | None:
+    """The Webmention endpoint: Link header first, then the first <link>/<a>."""
+    for value in headers.get_list("link") if hasattr(headers, "get_list") else []:
+        for match in _LINK_HEADER.finditer(value):
+            params = match.group(2).lower()
+            rel = re.search(r'rel\s*=\s*"?([^";]+)"?', params)
+            if rel and "webmention" in rel.group(1).split():
+                return urljoin(base, match.group(1))
+    finder = _EndpointFinder()
+    with contextlib.suppress(Exception):  # a broken page is common; what was seen counts
+        finder.feed(html)
+    if finder.found is not None:
+        return urljoin(base, finder.found)
+    return None
+
+
+@dataclass
+class Outcome:
+    status: str  # sent | failed | unsupported | refused
+    detail: str = ""
+    endpoint: str = ""
+
+
+class Sender:
+    """Discovers and sends, politely: one host at a time, ``interval`` apart."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        deadline: float,
+        interval: float,
+        allow_private: bool,
+        user_agent: str,
+        max_redirects: int = 5,
+    ) -> None:
+        import httpx
+
+        self.client = httpx.Client(timeout=timeout, follow_redirects=False)
+        self.guard = address_guard(allow_private)
+        self.interval = interval
+        self.user_agent = user_agent
+        self.max_redirects = max_redirects
+        self.stop_at = time.monotonic() + deadline
+        self.last_request: dict[str, float] = {}
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _polite(self, url: str) -> None:
+        host = urlsplit(url).hostname or ""
+        wait = self.last_request.get(host, 0.0) + self.interval - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self.last_request[host] = time.monotonic()
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> tuple[Any, bytes, str]:
+        """GET or POST with manual, guarded redirects and a size cap."""
+        import httpx
+
+        for _hop in range(self.max_redirects + 1):
+            if time.monotonic() > self.stop_at:
+                raise TimeoutError("the notify deadline was reached")
+            reason = self.guard(url)
+            if reason:
+                raise PermissionError(reason)
+            self._polite(url)
+            headers = {"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"}
+            with self.client.stream(method, url, headers=headers, **kwargs) as response:
+                if response.status_code in (301, 302, 303, 307, 308) and response.headers.get(
+                    "location"
+                ):
+                    url = urljoin(url, response.headers["location"])
+                    if response.status_code == 303 or (
+                        response.status_code in (301, 302) and method == "POST"
+                    ):
+                        method, kwargs = "GET", {}
+                    continue
+                decoder = _Decoder(response.headers.get("content-encoding", ""), MAX_PAGE)
+                try:
+                    for chunk in response.iter_raw():
+                        decoder.feed(chunk)
+                except _TooBig:
+                    pass  # the head of a huge page is all we need
+                body = b"".join(decoder.parts)
+                return response, body, url
+        raise httpx.TooManyRedirects(f"more than {self.max_redirects} redirects")
+
+    def discover(self, target: str) -> str | None:
+        response, body, final = self._request("GET", target)
+        if response.status_code >= 400:
+            raise OSError(f"HTTP {response.status_code} from {target}")
+        kind = response.headers.get("content-type", "")
+        html = body.decode("utf-8", errors="replace") if "html" in kind or not kind else ""
+        return endpoint_from(response.headers, html, final)
+
+    def send(self, source: str, target: str) -> Outcome:
+        import httpx
+
+        try:
+            endpoint = self.discover(target)
+            if endpoint is None:
+                return Outcome("unsupported", "no Webmention endpoint")
+            response, _body, _ = self._request(
+                "POST", endpoint, data={"source": source, "target": target}
+            )
+        except PermissionError as exc:
+            return Outcome("refused", str(exc))
+        except (httpx.HTTPError, OSError, TimeoutError, ValueError) as exc:
+            return Outcome("failed", f"{type(exc).__name__}: {exc}")
+        if 200 <= response.status_code < 300:
+            return Outcome("sent", f"HTTP {response.status_code}", endpoint)
+        return Outcome("failed", f"HTTP {response.status_code} from the endpoint", endpoint)

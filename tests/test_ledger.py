@@ -1,0 +1,166 @@
+"""The reciprocity ledger, `report`, `notify` and microformats."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+import mf2py
+from helpers import build, make_site, page, posts, rss
+from test_cli import run
+
+from pelican_reciprocity import ledger
+from pelican_reciprocity.responses import Response, identify
+
+
+def test_owed_counts_responses_since_the_last_highlight_or_link():
+    identity = ledger.Identity()
+    identity.add("url:lena.example", "Lena Okafor", "https://lena.example/", friend=True)
+    responses = [
+        Response(id=f"r{i}", kind="comment", target="slug:a", author_name="Lena Okafor",
+                 author_url="https://lena.example/", published=datetime(2026, 11, d, tzinfo=UTC))
+        for i, d in enumerate([1, 10, 20, 21])
+    ]  # fmt: skip
+    people, _ = identify(responses, {})
+    article = ledger.ArticleFacts(
+        key="a",
+        url="https://me.example/a.html",
+        date=datetime(2026, 11, 15, tzinfo=UTC),
+        curated=(("url:lena.example", "https://lena.example/p/1"),),
+        links=("https://lena.example/p/2", "https://other.example/"),
+    )
+    data = ledger.build_ledger(identity, people, {r.id: "a" for r in responses}, [article])
+    lena = data["url:lena.example"]
+    assert lena["received"]["count"] == 4 and lena["owed"] == 2
+    assert lena["given"]["curated"]["count"] == 1 and lena["given"]["links"]["count"] == 1
+    assert lena["last_given"] == "2026-11-15T00:00:00+00:00"
+    # stable text: same inputs, same bytes
+    again = ledger.build_ledger(identity, people, {r.id: "a" for r in responses}, [article])
+    assert ledger.dumps({"people": data}) == ledger.dumps({"people": again})
+
+
+def test_outbound_links_leave_the_site():
+    html = '<a href="https://me.example/x">own</a> <a href="https://a.example/p">a</a> <a href="#top">x</a>'
+    assert ledger.outbound_links(html, "https://me.example") == ["https://a.example/p"]
+
+
+def notify_site(tmp_path, feed_server, *, allow_private=True):
+    targets = {
+        name: feed_server.url(f"/wm/{name}")
+        for name in ("link-header", "link-tag", "a-tag", "none")
+    }
+    items = [
+        {"title": f"Post {name}", "link": url, "date": datetime(2026, 11, 1, tzinfo=UTC)}
+        for name, url in targets.items()
+    ]
+    feed = feed_server.add("wm", rss("WM friend", items, link=feed_server.url("/wm/")))
+    site = make_site(
+        tmp_path,
+        friends=[{"name": "Mentioned", "url": feed_server.url("/wm/"), "feed": feed}],
+        articles=[
+            {
+                "title": "Highlighting",
+                "slug": "highlighting",
+                "meta": {"Highlights": ", ".join(targets.values())},
+            },
+        ],
+        settings={
+            "SITEURL": "https://me.example",
+            "RECIPROCITY_ALLOW_PRIVATE_ADDRESSES": allow_private,
+            "RECIPROCITY_NOTIFY_INTERVAL": 0,
+        },
+    )
+    return site, targets
+
+
+def test_notify_sends_once_per_highlighted_post(tmp_path, feed_server, monkeypatch):
+    site, targets = notify_site(tmp_path, feed_server)
+    build(site, monkeypatch)
+    dry = run(site, "notify")
+    assert dry.returncode == 0 and "4 webmention(s) to send" in dry.stdout
+    assert feed_server.received == []  # a dry run never sends
+    sent = run(site, "notify", "--send")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    received = sorted(
+        (path, parse_qs(body)["source"][0], parse_qs(body)["target"][0])
+        for path, body in feed_server.received
+    )
+    source = "https://me.example/highlighting.html"
+    assert received == sorted(
+        ("/wm/endpoint", source, targets[name]) for name in ("link-header", "link-tag", "a-tag")
+    )
+    assert f"unsupported: {targets['none']}" in sent.stdout
+    again = run(site, "notify", "--send")
+    assert again.returncode == 0 and len(feed_server.received) == 3  # never twice
+    data = json.loads((site / "reciprocity" / "ledger.json").read_text(encoding="utf-8"))
+    statuses = sorted(v["status"] for v in data["webmentions"].values())
+    assert statuses == ["sent", "sent", "sent", "unsupported"]
+    # a rebuild keeps what notify recorded
+    build(site, monkeypatch)
+    data = json.loads((site / "reciprocity" / "ledger.json").read_text(encoding="utf-8"))
+    assert len(data["webmentions"]) == 4
+
+
+def test_notify_refuses_private_endpoints_and_local_sites(tmp_path, feed_server, monkeypatch):
+    site, _ = notify_site(tmp_path, feed_server, allow_private=False)
+    build(site, monkeypatch)
+    result = run(site, "notify", "--send")
+    assert feed_server.received == []
+    assert "refused" in result.stdout and "non-public address 127.0.0.1" in result.stdout
+    (site / "local.py").write_text(
+        (site / "pelicanconf.py").read_text().replace("https://me.example", "http://localhost:8000")
+    )
+    local = run(site, "-s", "local.py", "notify", "--send")
+    assert local.returncode == 2 and "notify needs the published site's address" in local.stderr
+
+
+def test_report_and_its_stable_json(tmp_path, feed_server, monkeypatch):
+    feed = feed_server.add(
+        "lena", rss("Lena", posts("lena", host="lena.example"), link="https://lena.example/")
+    )
+    site = make_site(
+        tmp_path,
+        friends=[{"name": "Lena Okafor", "url": "https://lena.example/", "feed": feed}],
+        articles=[
+            {
+                "title": "Post",
+                "slug": "post",
+                "meta": {"Highlights": "https://lena.example/lena/2/"},
+            }
+        ],
+    )
+    folder = site / "content" / "comments" / "post"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        (folder / f"{i}.md").write_text(
+            f"author: Lena Okafor\nwebsite: https://lena.example/\ndate: 2099-01-0{i + 1}\n\nHi {i}",
+            encoding="utf-8",
+        )
+    build(site, monkeypatch)
+    text = run(site, "report")
+    assert text.returncode == 0
+    assert "Lena Okafor responded 3 times since you last highlighted them" in text.stdout
+    first, second = run(site, "report", "--json").stdout, run(site, "report", "--json").stdout
+    assert first == second
+    data = json.loads(first)
+    assert data["owed"][0]["name"] == "Lena Okafor" and data["owed"][0]["owed"] == 3
+    assert data["suggestions"] and all("lena.example" in s["url"] for s in data["suggestions"])
+    assert "https://lena.example/lena/2/" not in [s["url"] for s in data["suggestions"]]
+    assert data["share"] == {"responding": 1, "articles": 1}
+    assert run(site, "report", "--since", "soon").returncode == 2
+
+
+def test_highlights_parse_as_h_cite(tmp_path, feed_server, monkeypatch):
+    feed = feed_server.add("mf", rss("MF", posts("mf", host="mf.example")))
+    site = make_site(tmp_path, friends=[{"name": "MF", "url": "https://mf.example/", "feed": feed}])
+    build(site, monkeypatch)
+    html = page(site, "article-0.html")
+    section = html[html.index('<section class="reciprocity-highlights"') :]
+    parsed = mf2py.parse(doc=section)
+    cites = [item for item in parsed["items"] if "h-cite" in item["type"]]
+    assert cites
+    for cite in cites:
+        assert cite["properties"]["name"][0].startswith("mf post")
+        assert re.match(r"https://mf\.example/", cite["properties"]["url"][0])

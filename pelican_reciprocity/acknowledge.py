@@ -12,7 +12,10 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import escape
+
 from . import render
+from .i18n import Strings
 from .moderation import Rules, load_moderation, moderate, person_keys, record_held
 from .responses import (
     ArticleRef,
@@ -164,27 +167,44 @@ def acknowledge(run: Run, articles: list[Any], context: dict[str, Any]) -> None:
         published.extend(shown)
         data = getattr(by_key[key], "reciprocity", None)
         if isinstance(data, render.ArticleReciprocity) and data.enabled:
-            data.thanks = thanks_view(shown, friends, config.date_format)
+            lang = str(getattr(by_key[key], "lang", "") or config.default_lang)
+            data.thanks = thanks_view(shown, friends, run.strings(lang), config.date_format)
     people, _anonymous = identify(published, friends)
-    context["reciprocity"]["responders"] = responder_views(people, article_of, config.date_format)
+    site_strings = run.strings(context["reciprocity"].get("lang"))
+    context["reciprocity"]["responders"] = responder_views(
+        people, article_of, site_strings, config.date_format
+    )
     if config.thanks_save_as and people:
         context["reciprocity"]["thanks_url"] = config.thanks_url
     run.people, run.article_of = people, article_of
 
 
 def thanks_view(
-    responses: Iterable[Response], friends: dict[str, str], date_format: str
+    responses: Iterable[Response],
+    friends: dict[str, str],
+    strings: Strings,
+    date_format: str | None,
 ) -> render.ThanksView:
     """Who to name (anyone who wrote something), and the counted reactions."""
     responses = list(responses)
     people, anonymous = identify([r for r in responses if r.kind in TEXTUAL], friends)
-    views = [_person(p, date_format) for p in people]
+    views = [_person(p, strings, date_format) for p in people]
     if anonymous:
-        views.append(render.anonymous_view(anonymous))
+        views.append(render.anonymous_view(anonymous, strings))
+    likes = _reactors(responses, "like", friends)
+    reposts = _reactors(responses, "repost", friends)
+    reactions = []
+    if likes:
+        reactions.append(strings.plural("{n} person liked this", "{n} people liked this", likes))
+    if reposts:
+        reactions.append(strings.plural("reposted {n} time", "reposted {n} times", reposts))
+    text = ", ".join(reactions)
     return render.ThanksView(
         people=tuple(views),
-        likes=_reactors(responses, "like", friends),
-        reposts=_reactors(responses, "repost", friends),
+        likes=likes,
+        reposts=reposts,
+        line=strings.thanks_line(v.html for v in views),
+        reactions=escape(text[:1].upper() + text[1:] + "." if text else ""),
     )
 
 
@@ -194,7 +214,9 @@ def _reactors(responses: list[Response], kind: str, friends: dict[str, str]) -> 
     return len(people) + anonymous
 
 
-def _person(person: Person, date_format: str, articles: int = 0) -> render.PersonView:
+def _person(
+    person: Person, strings: Strings, date_format: str | None, articles: int = 0
+) -> render.PersonView:
     return render.person_view(
         person.name,
         person.url,
@@ -202,13 +224,14 @@ def _person(person: Person, date_format: str, articles: int = 0) -> render.Perso
         kinds=tuple(person.kinds),
         count=len(person.responses),
         last=person.last,
+        strings=strings,
         date_format=date_format,
         articles=articles,
     )
 
 
 def responder_views(
-    people: list[Person], article_of: dict[str, str], date_format: str
+    people: list[Person], article_of: dict[str, str], strings: Strings, date_format: str | None
 ) -> list[render.PersonView]:
     """Everyone who responded, most responses first, then most recent, then name."""
 
@@ -221,6 +244,6 @@ def responder_views(
         )
 
     return [
-        _person(p, date_format, len({article_of.get(r.id) for r in p.responses}))
+        _person(p, strings, date_format, len({article_of.get(r.id) for r in p.responses}))
         for p in sorted(people, key=order)
     ]

@@ -25,6 +25,7 @@ from . import render, selection
 from .cache import FeedCache
 from .feeds import Post
 from .friends import Friend, FriendsList, friend_site, load_friends
+from .i18n import Strings
 from .refresh import (
     RefreshReport,
     log_failures,
@@ -62,6 +63,8 @@ class Run:
     sites: dict[str, str] = field(default_factory=dict)
     section_cache: dict[Any, str] = field(default_factory=dict)
     views: dict[Any, render.PostView] = field(default_factory=dict)
+    _strings: dict[str, Strings] = field(default_factory=dict)
+    css: Any = ""
     index: selection.PostIndex | None = None
     ranking: selection.Ranking | None = None
     sources: dict[str, tuple[bytes | None, str | None]] | None = None
@@ -100,20 +103,47 @@ class Run:
                 urls.append(url)
         return urls
 
-    def view(self, item: selection.Highlight) -> render.PostView:
-        """One view object per post, shared by every article that shows it."""
-        key = (item.post.key, item.curated, item.found)
+    def view(self, item: selection.Highlight, lang: str) -> render.PostView:
+        """One view object per post (and language), shared by every article showing it."""
+        key = (item.post.key, item.curated, item.found, lang)
         view = self.views.get(key)
         if view is None:
             view = render.post_view(
                 item.post,
                 self.friend_views.get(item.post.friend),
+                self.strings(lang),
                 self.config.date_format,
                 curated=item.curated,
                 found=item.found,
             )
             self.views[key] = view
         return view
+
+    def strings(self, lang: str | None) -> Strings:
+        lang = lang or self.config.default_lang
+        if lang not in self._strings:
+            self._strings[lang] = Strings(lang, self.config.strings)
+        return self._strings[lang]
+
+    def headings(self, lang: str | None) -> dict[str, str]:
+        """Section headings in a language; a heading set in the settings wins."""
+        t, c = self.strings(lang), self.config
+        return {
+            "highlights": c.highlights_heading or t("Posts I'm highlighting"),
+            "automatic": c.auto_heading or t("From blogs I follow"),
+            "friends": c.friends_heading or t("Friends"),
+            "thanks": c.thanks_heading or t("Thank you"),
+            "responders": c.responders_heading or t("Everyone who responded"),
+        }
+
+    def words(self, lang: str | None) -> dict[str, str]:
+        t = self.strings(lang)
+        return {
+            "by": t("by"),
+            "friend": t("friend"),
+            "unavailable": t("Their feed could not be read just now."),
+            "subscribe": t("Subscribe to all of them (OPML)"),
+        }
 
     def start(self) -> None:
         """Fetch in the background so it overlaps with Pelican reading content."""
@@ -320,6 +350,7 @@ def prepare(generators: list[Generator]) -> None:
         return
     config = run.config
     report = run.wait()
+    run.css = render.stylesheet() if config.css else ""
     log_failures(report)
     logger.info("%s", report.summary())
     if config.strict and report.failed:
@@ -345,24 +376,24 @@ def prepare(generators: list[Generator]) -> None:
     as_of = report.as_of
     index, ranking = run.index, run.ranking
     assert index is not None and ranking is not None
-    headings = {
-        "highlights": config.highlights_heading,
-        "automatic": config.auto_heading,
-        "friends": config.friends_heading,
-        "thanks": config.thanks_heading,
-        "responders": config.responders_heading,
-    }
+    site_lang = str(generators[0].settings.get("DEFAULT_LANG") or config.default_lang)
+    headings = run.headings(site_lang)
 
     friends_out = []
     for friend in run.friends.friends:
         view = run.friend_views[friend.key]
         posts = selection.latest(friend_posts.get(friend.key, []), config.friends_posts)
-        views = tuple(render.post_view(p, view, config.date_format) for p in posts)
+        views = tuple(
+            render.post_view(p, view, run.strings(site_lang), config.date_format) for p in posts
+        )
         friends_out.append(_with_posts(view, views))
     has_friends = bool(run.friends.friends)
     context["reciprocity"] = {
         "friends": friends_out,
         "headings": headings,
+        "words": run.words(site_lang),
+        "css": run.css,
+        "lang": site_lang,
         "friends_url": config.friends_url if config.friends_save_as and has_friends else "",
         "opml_url": config.opml_save_as if has_friends else "",
         "thanks_url": "",
@@ -377,7 +408,7 @@ def prepare(generators: list[Generator]) -> None:
         if config.inject:
             _wrap_templates(generator, run)
         for article in _all_articles(generator):
-            article.reciprocity = _article_data(article, run, index, ranking, headings)
+            article.reciprocity = _article_data(article, run, index, ranking)
         if (
             run.sources is not None
             or run.webmentions is not None
@@ -464,12 +495,13 @@ def _article_data(
     run: Run,
     index: selection.PostIndex,
     ranking: selection.Ranking,
-    headings: dict[str, str],
 ) -> render.ArticleReciprocity:
     config = run.config
+    lang = str(getattr(article, "lang", "") or config.default_lang)
+    headings = run.headings(lang)
     metadata = getattr(article, "metadata", {}) or {}
     if selection.is_off(metadata.get("reciprocity", "on")):
-        return render.ArticleReciprocity(enabled=False, headings=headings)
+        return render.ArticleReciprocity(enabled=False, headings=headings, words=run.words(lang))
     tags = [str(t) for t in getattr(article, "tags", []) or []]
     curated, automatic, bad = selection.highlights_for(
         metadata,
@@ -496,9 +528,11 @@ def _article_data(
                 item.post.url,
             )
     return render.ArticleReciprocity(
-        curated=[run.view(h) for h in curated],
-        automatic=[run.view(h) for h in automatic],
+        curated=[run.view(h, lang) for h in curated],
+        automatic=[run.view(h, lang) for h in automatic],
         headings=headings,
+        words=run.words(lang),
+        css=run.css,
     )
 
 
@@ -591,7 +625,8 @@ class FriendsPageGenerator(Generator):
                 page_name="thanks",
             )
         if config.opml_save_as and run.friends.friends:
-            title = f"{self.settings.get('SITENAME', 'My site')}: {config.friends_heading}"
+            heading = self.context["reciprocity"]["headings"]["friends"]
+            title = f"{self.settings.get('SITENAME', 'My site')}: {heading}"
             body = render.opml(
                 ((f, run.sites.get(f.key, "")) for f in run.friends.friends),
                 title=title,

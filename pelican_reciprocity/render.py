@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -19,14 +19,23 @@ from markupsafe import Markup, escape
 
 from .feeds import Post
 from .friends import Friend
+from .i18n import Strings
 from .urls import is_web_url
 
 TEMPLATES = Path(__file__).parent / "templates"
+EMPTY = Markup("")  # immutable, so safe as a dataclass default
 
 _PLACED = {
     name: re.compile(r"<[a-zA-Z][^<>]*\bclass=[\"'][^\"']*\breciprocity-" + name + r"\b")
     for name in ("highlights", "thanks")
 }
+
+
+def stylesheet() -> Markup:
+    """The default stylesheet as one inline <style> (our own file, trusted)."""
+    css = (Path(__file__).parent / "static" / "reciprocity.css").read_text(encoding="utf-8")
+    body = "\n".join(line for line in css.splitlines() if not line.startswith(("/*", "   ")))
+    return Markup("<style>\n{}\n</style>").format(Markup(body))
 
 
 def safe_url(url: str | None) -> Markup:
@@ -80,7 +89,8 @@ def friend_view(friend: Friend, site: str, ok: bool, error: str | None) -> Frien
 def post_view(
     post: Post,
     friend: FriendView | None,
-    date_format: str,
+    strings: Strings,
+    date_format: str | None,
     *,
     curated: bool = False,
     found: bool = True,
@@ -90,7 +100,7 @@ def post_view(
         url=safe_url(post.url),
         date=post.date,
         date_iso=escape(post.date.date().isoformat()) if post.date else Markup(""),
-        date_text=escape(post.date.strftime(date_format)) if post.date else Markup(""),
+        date_text=escape(strings.date(post.date, date_format)),
         summary=Markup(post.summary_html),  # sanitised by feeds.parse_feed
         summary_text=escape(post.summary_text),
         image=safe_url(post.image),
@@ -115,6 +125,10 @@ class PersonView:
     last_text: Markup
     anonymous: bool = False
     articles: int = 0
+    count_text: Markup = EMPTY  # "3 responses", translated
+    articles_text: Markup = EMPTY  # "on 2 articles", translated
+    last_label: Markup = EMPTY  # "latest: <time>…</time>", translated
+    html: Markup = EMPTY  # the linked name (an h-card), with a friend badge
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,8 @@ class ThanksView:
     likes: int = 0
     reposts: int = 0
     bookmarks: int = 0
+    line: Markup = EMPTY  # "Thanks to A, B and C for responding.", translated
+    reactions: Markup = EMPTY  # "2 people liked this, reposted 1 time", translated
 
     def __bool__(self) -> bool:
         return bool(self.people or self.likes or self.reposts or self.bookmarks)
@@ -138,10 +154,11 @@ def person_view(
     kinds: tuple[str, ...],
     count: int,
     last: Any,
-    date_format: str,
+    strings: Strings,
+    date_format: str | None,
     articles: int = 0,
 ) -> PersonView:
-    return PersonView(
+    view = PersonView(
         name=escape(name),
         url=safe_url(url),
         rel="noopener" if friend else "nofollow ugc noopener",
@@ -149,14 +166,44 @@ def person_view(
         count=count,
         kinds=kinds,
         last_iso=escape(last.date().isoformat()) if last else Markup(""),
-        last_text=escape(last.strftime(date_format)) if last else Markup(""),
+        last_text=escape(strings.date(last, date_format)),
         articles=articles,
+        count_text=escape(strings.plural("{n} response", "{n} responses", count)),
+        articles_text=escape(strings.plural("on {n} article", "on {n} articles", articles)),
+        last_label=escape(strings("latest: {date}")).replace(
+            Markup("{date}"),
+            Markup('<time datetime="{}">{}</time>').format(
+                last.date().isoformat(), strings.date(last, date_format)
+            ),
+        )
+        if last
+        else Markup(""),
     )
+    return replace(view, html=person_html(view, strings))
 
 
-def anonymous_view(count: int) -> PersonView:
-    label = "an anonymous reader" if count == 1 else f"{count} anonymous readers"
-    return PersonView(
+def person_html(view: PersonView, strings: Strings) -> Markup:
+    """A responder's name as an h-card, linked to their site when we have it."""
+    if view.anonymous:
+        return Markup('<span class="reciprocity-anonymous">{}</span>').format(view.name)
+    if view.url:
+        html = Markup(
+            '<a class="reciprocity-responder h-card p-author u-url" href="{}" rel="{}">'
+            '<span class="p-name">{}</span></a>'
+        ).format(view.url, view.rel, view.name)
+    else:
+        html = Markup(
+            '<span class="reciprocity-responder h-card p-author">'
+            '<span class="p-name">{}</span></span>'
+        ).format(view.name)
+    if view.friend:
+        html += Markup(' <span class="reciprocity-badge">{}</span>').format(strings("friend"))
+    return html
+
+
+def anonymous_view(count: int, strings: Strings) -> PersonView:
+    label = strings.plural("an anonymous reader", "{n} anonymous readers", count)
+    view = PersonView(
         name=escape(label),
         url=Markup(""),
         rel="",
@@ -167,6 +214,7 @@ def anonymous_view(count: int) -> PersonView:
         last_text=Markup(""),
         anonymous=True,
     )
+    return replace(view, html=person_html(view, strings))
 
 
 @dataclass
@@ -178,6 +226,8 @@ class ArticleReciprocity:
     enabled: bool = True
     headings: dict[str, str] = field(default_factory=dict)
     thanks: ThanksView = field(default_factory=ThanksView)
+    words: dict[str, str] = field(default_factory=dict)  # "by", "friend", translated
+    css: Markup = EMPTY  # the default stylesheet, on the first section of a page
 
     @property
     def highlights(self) -> list[PostView]:

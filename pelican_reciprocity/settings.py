@@ -34,14 +34,16 @@ DEFAULTS: dict[str, Any] = {
     "RECIPROCITY_PREFER_SHARED_TAGS": False,
     "RECIPROCITY_SUMMARY_WORDS": 40,
     "RECIPROCITY_INJECT": True,
-    "RECIPROCITY_DATE_FORMAT": "%d %B %Y",
+    "RECIPROCITY_DATE_FORMAT": None,
     "RECIPROCITY_FRIENDS_SAVE_AS": "friends/index.html",
     "RECIPROCITY_FRIENDS_URL": "friends/",
     "RECIPROCITY_FRIENDS_POSTS": 3,
     "RECIPROCITY_OPML_SAVE_AS": "friends.opml",
-    "RECIPROCITY_HIGHLIGHTS_HEADING": "Posts I'm highlighting",
-    "RECIPROCITY_AUTO_HEADING": "From blogs I follow",
-    "RECIPROCITY_FRIENDS_HEADING": "Friends",
+    "RECIPROCITY_HIGHLIGHTS_HEADING": None,
+    "RECIPROCITY_AUTO_HEADING": None,
+    "RECIPROCITY_FRIENDS_HEADING": None,
+    "RECIPROCITY_STRINGS": {},
+    "RECIPROCITY_CSS": True,
     "RECIPROCITY_COMMENTS_PATH": "comments",
     "RECIPROCITY_RESPONSE_SOURCES": [],
     "RECIPROCITY_WEBMENTION_IO_DOMAIN": "",
@@ -57,8 +59,8 @@ DEFAULTS: dict[str, Any] = {
     "RECIPROCITY_APPROVE_AUTHORS": [],
     "RECIPROCITY_THANKS_SAVE_AS": "thanks/index.html",
     "RECIPROCITY_THANKS_URL": "thanks/",
-    "RECIPROCITY_THANKS_HEADING": "Thank you",
-    "RECIPROCITY_RESPONDERS_HEADING": "Everyone who responded",
+    "RECIPROCITY_THANKS_HEADING": None,
+    "RECIPROCITY_RESPONDERS_HEADING": None,
 }
 
 
@@ -86,14 +88,14 @@ class Config:
     prefer_shared_tags: bool
     summary_words: int
     inject: bool
-    date_format: str
+    date_format: str | None
     friends_save_as: str
     friends_url: str
     friends_posts: int
     opml_save_as: str
-    highlights_heading: str
-    auto_heading: str
-    friends_heading: str
+    highlights_heading: str | None
+    auto_heading: str | None
+    friends_heading: str | None
     siteurl: str
     author: str
     comments_path: Path | None
@@ -111,8 +113,11 @@ class Config:
     approve_authors: tuple[str, ...]
     thanks_save_as: str
     thanks_url: str
-    thanks_heading: str
-    responders_heading: str
+    strings: dict[str, Any]
+    css: bool
+    default_lang: str
+    thanks_heading: str | None
+    responders_heading: str | None
 
 
 def _number(settings: Mapping[str, Any], key: str, *, integer: bool, minimum: float) -> Any:
@@ -138,6 +143,17 @@ def _text(settings: Mapping[str, Any], key: str, *, empty_ok: bool = True) -> st
     value = settings.get(key, DEFAULTS[key])
     if not isinstance(value, str) or (not empty_ok and not value.strip()):
         raise ConfigError(f"{key} must be a text string, got {value!r}")
+    return value
+
+
+def _optional_text(settings: Mapping[str, Any], key: str) -> str | None:
+    value = settings.get(key, DEFAULTS[key])
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f"{key} must be a non-empty string (or None for the default), got {value!r}"
+        )
     return value
 
 
@@ -217,7 +233,17 @@ def configure(settings: Mapping[str, Any]) -> Config:
     elif not isinstance(user_agent, str) or not user_agent.strip():
         raise ConfigError(f"RECIPROCITY_USER_AGENT must be a non-empty string, got {user_agent!r}")
 
-    date_format = _text(settings, "RECIPROCITY_DATE_FORMAT", empty_ok=False)
+    date_format = _optional_text(settings, "RECIPROCITY_DATE_FORMAT")
+    overrides = settings.get("RECIPROCITY_STRINGS", DEFAULTS["RECIPROCITY_STRINGS"])
+    if not isinstance(overrides, Mapping) or not all(
+        isinstance(v, str)
+        or (isinstance(v, Mapping) and all(isinstance(x, str) for x in v.values()))
+        for v in overrides.values()
+    ):
+        raise ConfigError(
+            "RECIPROCITY_STRINGS must map English strings to replacements, optionally "
+            f"per language ({{'fr': {{...}}}}), got {overrides!r}"
+        )
     for key in (
         "RECIPROCITY_FRIENDS_SAVE_AS",
         "RECIPROCITY_OPML_SAVE_AS",
@@ -280,9 +306,9 @@ def configure(settings: Mapping[str, Any]) -> Config:
         friends_url=_text(settings, "RECIPROCITY_FRIENDS_URL"),
         friends_posts=_number(settings, "RECIPROCITY_FRIENDS_POSTS", integer=True, minimum=0),
         opml_save_as=_text(settings, "RECIPROCITY_OPML_SAVE_AS"),
-        highlights_heading=_text(settings, "RECIPROCITY_HIGHLIGHTS_HEADING"),
-        auto_heading=_text(settings, "RECIPROCITY_AUTO_HEADING"),
-        friends_heading=_text(settings, "RECIPROCITY_FRIENDS_HEADING"),
+        highlights_heading=_optional_text(settings, "RECIPROCITY_HIGHLIGHTS_HEADING"),
+        auto_heading=_optional_text(settings, "RECIPROCITY_AUTO_HEADING"),
+        friends_heading=_optional_text(settings, "RECIPROCITY_FRIENDS_HEADING"),
         siteurl=siteurl,
         author=str(settings.get("AUTHOR") or ""),
         comments_path=comments_path,
@@ -302,6 +328,9 @@ def configure(settings: Mapping[str, Any]) -> Config:
         approve_authors=_strings(settings, "RECIPROCITY_APPROVE_AUTHORS"),
         thanks_save_as=_text(settings, "RECIPROCITY_THANKS_SAVE_AS"),
         thanks_url=_text(settings, "RECIPROCITY_THANKS_URL"),
-        thanks_heading=_text(settings, "RECIPROCITY_THANKS_HEADING"),
-        responders_heading=_text(settings, "RECIPROCITY_RESPONDERS_HEADING"),
+        strings={k: (dict(v) if isinstance(v, Mapping) else v) for k, v in overrides.items()},
+        default_lang=str(settings.get("DEFAULT_LANG") or "en"),
+        css=_flag(settings, "RECIPROCITY_CSS"),
+        thanks_heading=_optional_text(settings, "RECIPROCITY_THANKS_HEADING"),
+        responders_heading=_optional_text(settings, "RECIPROCITY_RESPONDERS_HEADING"),
     )

@@ -43,3 +43,28 @@ def test_example_site_builds_offline(tmp_path):
     assert "2 people liked this" in (output / "first-frost.html").read_text(encoding="utf-8")
     assert (output / "thanks" / "index.html").exists()
     assert "alert(" not in "".join(p.read_text(encoding="utf-8") for p in output.rglob("*.html"))
+
+
+def test_french_example_build_shows_french_strings(tmp_path):
+    site = tmp_path / "example_site"
+    shutil.copytree(EXAMPLE, site, ignore=shutil.ignore_patterns("output*", "cache"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pelican", "content", "-s", "pelicanconf_fr.py"],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "RECIPROCITY_OFFLINE": "1", "COLUMNS": "300"},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    seed = (site / "output-fr" / "seed-tin.html").read_text(encoding="utf-8")
+    assert "Les billets que je mets en avant" in seed
+    text = re.sub(r"<[^>]+>", "", seed)
+    assert "Merci à Priya Raman ami, Jo Bloggs" in text
+    assert " et un lecteur anonyme pour vos réponses." in text
+    assert "novembre 2026" in seed
+    frost = (site / "output-fr" / "first-frost.html").read_text(encoding="utf-8")
+    assert "2 personnes ont aimé." in frost
+    assert "Toutes les personnes qui ont répondu" in (
+        site / "output-fr" / "thanks" / "index.html"
+    ).read_text(encoding="utf-8")

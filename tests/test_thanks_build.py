@@ -7,7 +7,7 @@ import re
 import tomllib
 
 from helpers import build, make_site, page, reciprocity_records
-from test_units import DANGER
+from test_units import page_is_safe
 
 FIRST_PARAGRAPH = (
     "Saving tomato seed is easier than it looks. Ferment the seed for three days, "
@@ -152,7 +152,7 @@ def test_hostile_responders_cannot_inject(tmp_path, monkeypatch):
     )
     build(site, monkeypatch)
     for path in (site / "output").rglob("*.html"):
-        assert not DANGER.search(path.read_text(encoding="utf-8")), path
+        assert page_is_safe(path.read_text(encoding="utf-8")), path
 
 
 def test_likes_and_reposts_are_counted_and_thanks_metadata_named(tmp_path, monkeypatch):

@@ -17,6 +17,15 @@ from pelican_reciprocity.urls import absolute, is_web_url, normalise
 
 DANGER = re.compile(r"<script|<iframe|\son\w+\s*=|javascript:|<style|<object|<embed", re.I)
 
+
+def page_is_safe(page: str) -> bool:
+    """No executable or styling markup on a built page, apart from the
+    plugin's own stylesheet (which is ours, not a friend's)."""
+    from pelican_reciprocity.render import stylesheet
+
+    return not DANGER.search(page.replace(str(stylesheet()), ""))
+
+
 # -- urls ---------------------------------------------------------------------------
 
 
@@ -271,3 +280,46 @@ def test_readme_settings_table_lists_every_setting():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^\| `(RECIPROCITY_\w+)` \|", readme, re.M))
     assert documented == set(DEFAULTS)
+
+
+def test_strings_translate_pluralise_and_join_per_language():
+    from markupsafe import Markup
+
+    from pelican_reciprocity.i18n import Strings
+
+    fr, de, en = Strings("fr_FR"), Strings("de"), Strings("en")
+    assert fr("Thank you") == "Merci" and de("From blogs I follow") == "Aus Blogs, denen ich folge"
+    assert fr.plural("{n} person liked this", "{n} people liked this", 1) == "1 personne a aimé"
+    assert fr.plural("{n} person liked this", "{n} people liked this", 0) == "0 personne a aimé"
+    assert en.plural("{n} person liked this", "{n} people liked this", 0) == "0 people liked this"
+    names = [Markup("<b>A</b>"), Markup("B"), Markup("C")]
+    assert str(fr.thanks_line(names)) == "Merci à <b>A</b>, B et C pour vos réponses."
+    assert str(en.thanks_line(names)) == "Thanks to <b>A</b>, B, and C for responding."
+    assert str(de.join(names[1:])) == "B und C"
+    assert Strings("xx")("Thank you") == "Thank you"  # no catalog: English
+
+
+def test_strings_overrides_from_settings():
+    from pelican_reciprocity.i18n import Strings
+
+    overrides = {"Thank you": "Cheers!", "fr": {"Thank you": "Merci beaucoup"}}
+    assert Strings("en", overrides)("Thank you") == "Cheers!"
+    assert Strings("fr", overrides)("Thank you") == "Merci beaucoup"
+    assert Strings("de", overrides)("Thank you") == "Cheers!"
+
+
+def test_every_catalog_translates_every_string():
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    locale = Path(__file__).resolve().parent.parent / "pelican_reciprocity" / "locale"
+    english = {
+        m.id for m in read_po((locale / "en/LC_MESSAGES/pelican_reciprocity.po").open("rb")) if m.id
+    }
+    for lang in ("fr", "de", "es", "pt"):
+        catalog = read_po((locale / lang / "LC_MESSAGES/pelican_reciprocity.po").open("rb"))
+        messages = {m.id: m.string for m in catalog if m.id}
+        assert set(messages) == english, lang
+        for string in messages.values():
+            assert all(string) if isinstance(string, tuple) else string, lang

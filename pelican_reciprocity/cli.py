@@ -173,14 +173,10 @@ class Found:
 
 
 def fetch_one(url: str, config: Config) -> Any:
-    from .fetch import FetchRequest, Limits, fetch_all_sync
+    from .fetch import FetchRequest, fetch_all_sync
+    from .refresh import limits_for
 
-    limits = Limits(
-        timeout=config.timeout,
-        max_bytes=config.max_bytes,
-        max_redirects=config.max_redirects,
-        user_agent=config.user_agent,
-    )
+    limits = limits_for(config)
     return fetch_all_sync([FetchRequest(url)], limits, deadline=config.fetch_deadline)[url]
 
 

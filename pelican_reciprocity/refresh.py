@@ -87,6 +87,16 @@ class RefreshReport:
         )
 
 
+def limits_for(config: Config) -> Limits:
+    """The fetcher's limits, from the site's settings."""
+    return Limits(
+        timeout=config.timeout,
+        max_bytes=config.max_bytes,
+        max_redirects=config.max_redirects,
+        user_agent=config.user_agent,
+    )
+
+
 def file_validator(url: str) -> str | None:
     """mtime and size of a file: feed, so an unchanged file is not re-parsed."""
     try:
@@ -211,12 +221,7 @@ def refresh(
         if request:
             requests.append(request)
 
-    limits = Limits(
-        timeout=config.timeout,
-        max_bytes=config.max_bytes,
-        max_redirects=config.max_redirects,
-        user_agent=config.user_agent,
-    )
+    limits = limits_for(config)
     states: dict[str, FeedState] = {}
     by_feed = {f.feed: f for f in friends}
 
@@ -314,12 +319,7 @@ def refresh_sources(
         )
         if request:
             requests.append(request)
-    limits = Limits(
-        timeout=config.timeout,
-        max_bytes=config.max_bytes,
-        max_redirects=config.max_redirects,
-        user_agent=config.user_agent,
-    )
+    limits = limits_for(config)
     results = fetch_all_sync(
         requests, limits, concurrency=config.concurrency, deadline=config.fetch_deadline
     )
@@ -375,12 +375,7 @@ def refresh_webmention_io(
     if config.offline or now - float(state.get("checked_at") or 0) < config.cache_ttl:
         return children, None
     since = max((int(c.get("wm-id") or 0) for c in children), default=0)
-    limits = Limits(
-        timeout=config.timeout,
-        max_bytes=config.max_bytes,
-        max_redirects=config.max_redirects,
-        user_agent=config.user_agent,
-    )
+    limits = limits_for(config)
     error = None
     seen = {c.get("wm-id") for c in children}
     for page in range(WEBMENTION_MAX_PAGES):

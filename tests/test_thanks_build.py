@@ -221,3 +221,19 @@ def test_webmention_io_directly_incremental_and_token_kept_secret(
     warnings = reciprocity_records(caplog, logging.WARNING)
     assert any("webmention.io for me.example failed: HTTP 401" in w for w in warnings)
     assert not any("wrong" in w for w in warnings)
+
+
+def test_a_broken_moderation_file_is_one_clear_line(tmp_path, monkeypatch, caplog):
+    import pytest
+
+    site = make_site(tmp_path, friends=None, articles=[ARTICLE])
+    write_thread(site, thread=THREAD[:2])
+    (site / "reciprocity").mkdir()
+    (site / "reciprocity" / "moderation.toml").write_text(
+        '[[response]]\nid = "x\n', encoding="utf-8"
+    )
+    caplog.set_level(logging.INFO)
+    with pytest.raises(SystemExit):
+        build(site, monkeypatch)
+    [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.CRITICAL]
+    assert "moderation.toml: cannot read the moderation file" in line

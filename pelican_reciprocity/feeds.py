@@ -51,6 +51,9 @@ class Post:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        # The normalised keys are stored too: recomputing them for every post
+        # of every friend on each warm build costs more than reading them.
+        data["key"], data["loose_key"] = self.key, self.loose_key
         data["date"] = self.date.isoformat() if self.date else None
         data["tags"] = list(self.tags)
         return data
@@ -58,7 +61,7 @@ class Post:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Post:
         date = data.get("date")
-        return cls(
+        post = cls(
             title=str(data["title"]),
             url=str(data["url"]),
             date=datetime.fromisoformat(date) if date else None,
@@ -69,6 +72,10 @@ class Post:
             friend=str(data.get("friend") or ""),
             dated=bool(data.get("dated", True)),
         )
+        for name in ("key", "loose_key"):  # seed the cached properties
+            if isinstance(data.get(name), str):
+                post.__dict__[name] = data[name]
+        return post
 
 
 @dataclass

@@ -36,8 +36,8 @@ def catalog(lang: str) -> Any:
     from babel.messages.pofile import read_po
 
     path = LOCALE_DIR / base_language(lang) / "LC_MESSAGES" / f"{DOMAIN}.po"
-    if not path.is_file():
-        return gettext.NullTranslations()
+    if base_language(lang) == "en" or not path.is_file():
+        return gettext.NullTranslations()  # the source language needs no catalog
     with path.open("rb") as handle:
         compiled = read_po(handle, locale=base_language(lang))
     buffer = io.BytesIO()

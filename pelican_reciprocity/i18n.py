@@ -87,12 +87,7 @@ class Strings:
             return ""
         if strftime_format:
             return when.strftime(strftime_format)
-        from babel.dates import format_date
-
-        try:
-            return format_date(when.date(), format="long", locale=self.lang)
-        except Exception:
-            return format_date(when.date(), format="long", locale="en")
+        return _long_date(when.date(), self.lang)
 
     def thanks_line(self, people: Iterable[Markup]) -> Markup:
         names = self.join(people)
@@ -101,3 +96,14 @@ class Strings:
         return Markup(escape(self("Thanks to {names} for responding."))).replace(
             Markup("{names}"), names
         )
+
+
+@lru_cache(maxsize=4096)
+def _long_date(day: Any, lang: str) -> str:
+    """Babel's long date, cached: the same few dates repeat on every page."""
+    from babel.dates import format_date
+
+    try:
+        return format_date(day, format="long", locale=lang)
+    except Exception:  # a language Babel does not know
+        return format_date(day, format="long", locale="en")

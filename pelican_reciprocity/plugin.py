@@ -49,7 +49,7 @@ class ReciprocityError(ConfigError):
     """Raised for RECIPROCITY_STRICT feed failures: the build must stop."""
 
 
-@dataclass
+@dataclass(eq=False)
 class Run:
     """One Pelican build's worth of plugin state."""
 
@@ -64,6 +64,7 @@ class Run:
     section_cache: dict[Any, str] = field(default_factory=dict)
     views: dict[Any, render.PostView] = field(default_factory=dict)
     _strings: dict[str, Strings] = field(default_factory=dict)
+    _words: dict[Any, dict[str, str]] = field(default_factory=dict)
     css: Any = ""
     index: selection.PostIndex | None = None
     ranking: selection.Ranking | None = None
@@ -127,23 +128,29 @@ class Run:
 
     def headings(self, lang: str | None) -> dict[str, str]:
         """Section headings in a language; a heading set in the settings wins."""
+        if ("headings", lang) in self._words:
+            return self._words[("headings", lang)]
         t, c = self.strings(lang), self.config
-        return {
+        self._words[("headings", lang)] = {
             "highlights": c.highlights_heading or t("Posts I'm highlighting"),
             "automatic": c.auto_heading or t("From blogs I follow"),
             "friends": c.friends_heading or t("Friends"),
             "thanks": c.thanks_heading or t("Thank you"),
             "responders": c.responders_heading or t("Everyone who responded"),
         }
+        return self._words[("headings", lang)]
 
     def words(self, lang: str | None) -> dict[str, str]:
+        if ("words", lang) in self._words:
+            return self._words[("words", lang)]
         t = self.strings(lang)
-        return {
+        self._words[("words", lang)] = {
             "by": t("by"),
             "friend": t("friend"),
             "unavailable": t("Their feed could not be read just now."),
             "subscribe": t("Subscribe to all of them (OPML)"),
         }
+        return self._words[("words", lang)]
 
     def start(self) -> None:
         """Fetch in the background so it overlaps with Pelican reading content."""

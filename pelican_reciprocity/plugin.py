@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Callable
@@ -357,7 +358,8 @@ def prepare(generators: list[Generator]) -> None:
         return
     config = run.config
     report = run.wait()
-    run.css = render.stylesheet() if config.css else ""
+    static = str(generators[0].settings.get("THEME_STATIC_DIR") or "theme").strip("/")
+    run.css = f"{static}/reciprocity.css" if config.css else ""
     log_failures(report)
     logger.info("%s", report.summary())
     if config.strict and report.failed:
@@ -593,7 +595,9 @@ def _render_section(
 ) -> str:
     template = run.env.get_template(f"reciprocity/{name}.html")
     ours = template.filename and str(render.TEMPLATES) in template.filename
-    key = (name, data.cache_key()) if ours and name == "highlights" else None
+    key = (
+        (name, data.cache_key(), context.get("SITEURL")) if ours and name == "highlights" else None
+    )
     if key is not None and key in run.section_cache:
         return run.section_cache[key]
     html = template.render(context).strip()
@@ -622,6 +626,11 @@ class FriendsPageGenerator(Generator):
                 url=config.friends_url,
                 page_name="friends",
             )
+        if run.css:
+            # Linked once from every page, so the browser caches it.
+            target = Path(self.output_path) / run.css
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(render.STYLESHEET, target)
         if config.thanks_save_as and self.context["reciprocity"].get("responders"):
             writer.write_file(
                 config.thanks_save_as,

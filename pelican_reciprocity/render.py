@@ -31,11 +31,7 @@ _PLACED = {
 }
 
 
-def stylesheet() -> Markup:
-    """The default stylesheet as one inline <style> (our own file, trusted)."""
-    css = (Path(__file__).parent / "static" / "reciprocity.css").read_text(encoding="utf-8")
-    body = "\n".join(line for line in css.splitlines() if not line.startswith(("/*", "   ")))
-    return Markup("<style>\n{}\n</style>").format(Markup(body))
+STYLESHEET = Path(__file__).parent / "static" / "reciprocity.css"
 
 
 def safe_url(url: str | None) -> Markup:
@@ -227,7 +223,7 @@ class ArticleReciprocity:
     headings: dict[str, str] = field(default_factory=dict)
     thanks: ThanksView = field(default_factory=ThanksView)
     words: dict[str, str] = field(default_factory=dict)  # "by", "friend", translated
-    css: Markup = EMPTY  # the default stylesheet, on the first section of a page
+    css: str = ""  # the default stylesheet's path under SITEURL, or "" when turned off
 
     @property
     def highlights(self) -> list[PostView]:

@@ -245,7 +245,7 @@ SECTIONS = ("thanks", "highlights")
 
 def already_placed(page: str, section: str) -> bool:
     """Did the theme render this section itself (so we must not add another)?"""
-    return bool(_PLACED[section].search(page))
+    return f"reciprocity-{section}" in page and bool(_PLACED[section].search(page))
 
 
 def inject(page: str, section: str, content: str | None) -> str:

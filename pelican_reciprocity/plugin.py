@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import shutil
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -264,9 +265,14 @@ def start_run(pelican: Any) -> None:
         logger.info("reciprocity: the friends list %s is empty; nothing to do", friends.source)
         return None
     run = Run(config=config, friends=friends)
+    enclosing = _enclosing_runs(pelican)
+    # Runs that are not building around us are over (or died without their
+    # `finalized` signal): drop them, so nothing stale is ever reused.
+    for stale in set(_RUNS) - {r.id for r in enclosing}:
+        del _RUNS[stale]
     _RUNS[run.id] = run
     settings[RUN_KEY] = run.id
-    parent = _finished_twin(run)
+    parent = _twin(run, enclosing)
     if parent is not None:
         # i18n_subsites builds each language inside the main build: share the
         # feeds the main build already read instead of fetching them again.
@@ -294,13 +300,29 @@ def _exclude_comments(settings: dict[str, Any], config: Config) -> bool:
     return True
 
 
-def _finished_twin(run: Run) -> Run | None:
-    """An enclosing build in this process with the same friends, already refreshed."""
+def _enclosing_runs(pelican: Any) -> list[Run]:
+    """The runs of Pelican builds that are executing around this one: what
+    i18n_subsites does, building each language inside the main build."""
+    from pelican import Pelican
+
+    runs = []
+    frame = sys._getframe(1)
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, Pelican) and owner is not pelican:
+            run = _run_for(getattr(owner, "settings", None))
+            if run is not None and run not in runs:
+                runs.append(run)
+        frame = frame.f_back
+    return runs
+
+
+def _twin(run: Run, enclosing: list[Run]) -> Run | None:
+    """An enclosing build with the same friends that has already read them."""
     feeds = [f.feed for f in run.friends.friends]
-    for other in _RUNS.values():
+    for other in enclosing:
         if (
-            other is not run
-            and other.report is not None
+            other.report is not None
             and other.config.offline == run.config.offline
             and [f.feed for f in other.friends.friends] == feeds
         ):

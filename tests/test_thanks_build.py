@@ -237,3 +237,59 @@ def test_a_broken_moderation_file_is_one_clear_line(tmp_path, monkeypatch, caplo
         build(site, monkeypatch)
     [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.CRITICAL]
     assert "moderation.toml: cannot read the moderation file" in line
+
+
+def test_response_source_urls_use_the_cache_and_the_last_good_copy(
+    feed_server, tmp_path, monkeypatch, caplog
+):
+    import json
+
+    mentions = {"children": [{"wm-id": 1, "wm-property": "in-reply-to",
+                              "wm-target": "/tomato-seed.html",
+                              "author": {"name": "Remote Reader", "url": "https://rr.example/"},
+                              "content": {"text": "Replying from afar."}}]}  # fmt: skip
+    url = feed_server.add("mentions", json.dumps(mentions), "application/json")
+    site = make_site(
+        tmp_path,
+        friends=None,
+        articles=[ARTICLE],
+        settings={"RECIPROCITY_RESPONSE_SOURCES": [url], "RECIPROCITY_CACHE_TTL": 0},
+    )
+    build(site, monkeypatch)
+    assert "Remote Reader" in thanks_section(page(site, "tomato-seed.html"))
+    feed_server.close()
+    caplog.set_level(logging.WARNING)
+    build(site, monkeypatch)
+    assert "Remote Reader" in thanks_section(page(site, "tomato-seed.html"))
+    assert any(
+        f"response source {url} failed" in line and "using the last good copy" in line
+        for line in reciprocity_records(caplog, logging.WARNING)
+    )
+
+
+def test_a_theme_that_places_the_thanks_gets_no_second_copy(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    import pelican
+
+    overrides = tmp_path / "overrides"
+    overrides.mkdir()
+    simple = Path(pelican.__file__).parent / "themes" / "simple" / "templates" / "article.html"
+    article = simple.read_text().replace(
+        "{{ article.content }}",
+        '{% include "reciprocity/thanks.html" %}{{ article.content }}',
+    )
+    (overrides / "article.html").write_text(article)
+    site = make_site(
+        tmp_path / "site",
+        friends=None,
+        articles=[ARTICLE],
+        settings={"THEME_TEMPLATES_OVERRIDES": [str(overrides)]},
+    )
+    write_thread(site, thread=THREAD[:2])
+    build(site, monkeypatch)
+    html = page(site, "tomato-seed.html")
+    assert html.count('<section class="reciprocity-thanks"') == 1
+    assert html.index('<section class="reciprocity-thanks"') < html.index(
+        "Next year I will try beans"
+    )

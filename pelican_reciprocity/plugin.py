@@ -26,7 +26,7 @@ from pelican.generators import ArticlesGenerator, Generator
 from . import render, selection
 from .cache import FeedCache
 from .feeds import Post
-from .friends import Friend, FriendsList, friend_site, load_friends
+from .friends import FriendsList, friend_site, load_friends
 from .i18n import Strings
 from .refresh import (
     RefreshReport,
@@ -35,7 +35,7 @@ from .refresh import (
     refresh_sources,
     refresh_webmention_io,
 )
-from .settings import DEFAULTS, Config, ConfigError, configure
+from .settings import Config, ConfigError, configure
 from .urls import normalise
 
 logger = logging.getLogger(__name__)
@@ -695,6 +695,3 @@ def connect() -> None:
     signals.all_generators_finalized.connect(prepare)
     signals.finalized.connect(finish_run)
     _CONNECTED = True
-
-
-__all__ = ["DEFAULTS", "Friend", "connect"]

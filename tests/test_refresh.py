@@ -148,3 +148,23 @@ def test_parallel_writers_never_leave_a_broken_entry(tmp_path):
         t.join()
     assert errors == []
     assert not list((tmp_path / "feeds").glob("*.tmp"))
+
+
+def test_feeds_that_timed_out_start_first():
+    from pelican_reciprocity.fetch import FetchRequest
+    from pelican_reciprocity.refresh import slow_first
+
+    requests = [FetchRequest(f"https://f{i}.example/feed") for i in range(4)]
+    entries = {
+        "https://f2.example/feed": CacheEntry(
+            url="https://f2.example/feed", error="timed out after 10 s"
+        ),
+        "https://f3.example/feed": CacheEntry(url="https://f3.example/feed", error="HTTP 500"),
+    }
+    ordered = [r.url for r in slow_first(requests, entries)]
+    assert ordered == [
+        "https://f2.example/feed",
+        "https://f0.example/feed",
+        "https://f1.example/feed",
+        "https://f3.example/feed",
+    ]

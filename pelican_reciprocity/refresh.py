@@ -202,6 +202,35 @@ def apply_result(
     return FeedState(friend, entry, "updated")
 
 
+def _due(
+    friends: list[Friend], cache: FeedCache, config: Config, *, now: float, force: bool = False
+) -> tuple[dict[str, CacheEntry | None], dict[str, str | None], list[FetchRequest]]:
+    """Load each cache entry and decide what to ask for (feeds and sources alike).
+
+    ``force`` ignores the TTL and any Retry-After, except when offline.
+    """
+    entries = {f.feed: cache.load(f.feed) for f in friends}
+    stamps = {f.feed: file_validator(f.feed) for f in friends if f.is_local}
+    requests: list[FetchRequest] = []
+    for friend in friends:
+        entry = entries[friend.feed]
+        if force and not config.offline and entry is not None:
+            entry = replace(entry, checked_at=0.0, retry_after=0.0)
+        elif force and not config.offline:
+            entry = None
+        request = plan(
+            friend,
+            entry,
+            now=now,
+            ttl=config.cache_ttl,
+            offline=config.offline,
+            file_stamp=stamps.get(friend.feed),
+        )
+        if request:
+            requests.append(request)
+    return entries, stamps, requests
+
+
 def refresh(
     friends: list[Friend],
     config: Config,
@@ -217,25 +246,7 @@ def refresh(
     started = time.monotonic()
     now = time.time()
     cache = cache or FeedCache(config.cache_path)
-    entries = {f.feed: cache.load(f.feed) for f in friends}
-    stamps = {f.feed: file_validator(f.feed) for f in friends if f.is_local}
-    requests: list[FetchRequest] = []
-    for friend in friends:
-        entry = entries[friend.feed]
-        if force and not config.offline:
-            entry_for_plan = None if not entry else replace(entry, checked_at=0.0, retry_after=0.0)
-        else:
-            entry_for_plan = entry
-        request = plan(
-            friend,
-            entry_for_plan,
-            now=now,
-            ttl=config.cache_ttl,
-            offline=config.offline,
-            file_stamp=stamps.get(friend.feed),
-        )
-        if request:
-            requests.append(request)
+    entries, stamps, requests = _due(friends, cache, config, now=now, force=force)
     requests = slow_first(requests, entries)
 
     limits = limits_for(config)
@@ -322,20 +333,7 @@ def refresh_sources(
     cache = cache or FeedCache(config.cache_path / "sources")
     now = time.time()
     sources = [Friend(name=url, feed=url) for url in urls]
-    entries = {s.feed: cache.load(s.feed) for s in sources}
-    stamps = {s.feed: file_validator(s.feed) for s in sources if s.is_local}
-    requests = []
-    for source in sources:
-        request = plan(
-            source,
-            entries[source.feed],
-            now=now,
-            ttl=config.cache_ttl,
-            offline=config.offline,
-            file_stamp=stamps.get(source.feed),
-        )
-        if request:
-            requests.append(request)
+    entries, stamps, requests = _due(sources, cache, config, now=now)
     limits = limits_for(config)
     results = fetch_all_sync(
         requests, limits, concurrency=config.concurrency, deadline=config.fetch_deadline

@@ -108,12 +108,7 @@ def acknowledge(run: Run, articles: list[Any], context: dict[str, Any]) -> None:
     config = run.config
     responses = gather(run, articles)
     refs = [ArticleRef(key=_key(a), slug=str(a.slug), url=str(a.url)) for a in articles]
-    # Thanks: metadata targets its own article directly, by key.
-    direct = [r for r in responses if r.target.startswith("slug:") and r.id.startswith("thanks:")]
-    others = [r for r in responses if r not in direct]
-    matched, unmatched = match_articles(others, refs, config.siteurl)
-    for response in direct:
-        matched.setdefault(response.target[5:], []).append(response)
+    matched, unmatched = match_articles(responses, refs, config.siteurl)
     if unmatched:
         logger.info(
             "reciprocity: %d response(s) match no article (e.g. %s)",

@@ -36,7 +36,7 @@ class Response:
 
     id: str
     kind: str
-    target: str  # a URL, or "slug:<slug>" for comment files
+    target: str  # a URL, "slug:<slug>" (comment files) or "article:<key>" (Thanks:)
     author_name: str = ""
     author_url: str = ""
     avatar_url: str = ""
@@ -355,6 +355,12 @@ def _comment_target(link: str | None) -> str:
     return parts._replace(path=path, query="", fragment="").geturl()
 
 
+def _entry_html(entry: Any) -> str:
+    """A feedparser entry's full content, else its summary."""
+    content = entry.get("content") or []
+    return content[0].get("value") if content else entry.get("summary", "")
+
+
 def read_comment_feed(body: bytes, origin: str) -> ReadResult:
     """WordPress (RSS2 and Atom) and Blogger comment feeds."""
     import feedparser
@@ -377,8 +383,7 @@ def read_comment_feed(body: bytes, origin: str) -> ReadResult:
         if not name and " by " in title:
             name = title.rsplit(" by ", 1)[1]
         detail = entry.get("author_detail") or {}
-        content = entry.get("content") or []
-        html = content[0].get("value") if content else entry.get("summary", "")
+        html = _entry_html(entry)
         kind = "reply" if re.search(r"\bIn reply to\b", html or "") else "comment"
         result.responses.append(
             _response(
@@ -413,8 +418,7 @@ def read_blogger_export(body: bytes, origin: str) -> ReadResult:
             entry.get("link"),
         )
         detail = entry.get("author_detail") or {}
-        content = entry.get("content") or []
-        html = content[0].get("value") if content else entry.get("summary", "")
+        html = _entry_html(entry)
         result.responses.append(
             _response(
                 id=f"blogger:{entry.get('id')}",
@@ -475,8 +479,12 @@ def read_disqus(body: bytes, origin: str) -> ReadResult:
 _THANKS_ITEM = re.compile(r"\s*([^,<]*?)\s*(?:<\s*([^>]*?)\s*>)?\s*(?:,|$)")
 
 
-def read_thanks(value: Any, slug: str) -> ReadResult:
-    """``Thanks: Lena Okafor <https://lena.example/>, Nas`` from an article."""
+def read_thanks(value: Any, key: str) -> ReadResult:
+    """``Thanks: Lena Okafor <https://lena.example/>, Nas`` from an article.
+
+    The responses target that very article (``article:<key>``), so a
+    translation's thanks never land on its siblings.
+    """
     result = ReadResult(format="Thanks: metadata")
     if value is None:
         return result
@@ -490,9 +498,9 @@ def read_thanks(value: Any, slug: str) -> ReadResult:
             url = ""
         result.responses.append(
             _response(
-                id=f"thanks:{slug}:{name or url}",
+                id=f"thanks:{key}:{name or url}",
                 kind="mention",
-                target=f"slug:{slug}",
+                target=f"article:{key}",
                 source="Thanks: metadata",
                 author_name=name or (urlsplit(url).hostname or ""),
                 author_url=url,
@@ -538,7 +546,9 @@ def match_articles(
     by_slug: dict[str, str] = {}
     by_full: dict[str, str] = {}
     by_path: dict[str, str] = {}
+    keys: set[str] = set()
     for article in articles:
+        keys.add(article.key)
         by_slug.setdefault(article.slug, article.key)
         by_path.setdefault(path_key(article.url), article.key)
         if siteurl:
@@ -548,7 +558,9 @@ def match_articles(
     for response in responses:
         key = None
         target = response.target
-        if target.startswith("slug:"):
+        if target.startswith("article:"):
+            key = target[8:] if target[8:] in keys else None
+        elif target.startswith("slug:"):
             key = by_slug.get(target[5:])
         elif target:
             key = by_full.get(target_key(target))

@@ -12,14 +12,13 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
-import tempfile
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .feeds import Post
+from .files import write_atomic
+from .model import Post
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ class CacheEntry:
             "error": self.error,
             "moved_to": self.moved_to,
             "first_seen": dict(sorted(self.first_seen.items())),
-            "posts": [p.to_json() for p in self.posts],
+            "posts": [post_to_json(p) for p in self.posts],
             "raw": base64.b64encode(self.raw).decode("ascii") if self.raw is not None else None,
         }
 
@@ -80,9 +79,38 @@ class CacheEntry:
             error=data.get("error"),
             moved_to=data.get("moved_to"),
             first_seen={str(k): str(v) for k, v in (data.get("first_seen") or {}).items()},
-            posts=[Post.from_json(p) for p in data.get("posts") or ()],
+            posts=[post_from_json(p) for p in data.get("posts") or ()],
             raw=base64.b64decode(data["raw"]) if data.get("raw") else None,
         )
+
+
+def post_to_json(post: Post) -> dict[str, Any]:
+    data = asdict(post)
+    # The normalised keys are stored too: recomputing them for every post of
+    # every friend on each warm build costs more than reading them.
+    data["key"], data["loose_key"] = post.key, post.loose_key
+    data["date"] = post.date.isoformat() if post.date else None
+    data["tags"] = list(post.tags)
+    return data
+
+
+def post_from_json(data: dict[str, Any]) -> Post:
+    date = data.get("date")
+    post = Post(
+        title=str(data["title"]),
+        url=str(data["url"]),
+        date=datetime.fromisoformat(date) if date else None,
+        summary_html=str(data.get("summary_html") or ""),
+        summary_text=str(data.get("summary_text") or ""),
+        image=data.get("image") or None,
+        tags=tuple(str(t) for t in data.get("tags") or ()),
+        friend=str(data.get("friend") or ""),
+        dated=bool(data.get("dated", True)),
+    )
+    for name in ("key", "loose_key"):  # seed the cached properties
+        if isinstance(data.get(name), str):
+            post.__dict__[name] = data[name]
+    return post
 
 
 class FeedCache:
@@ -108,7 +136,7 @@ class FeedCache:
             entry = CacheEntry.from_json(json.loads(raw))
             if entry.url != url:
                 raise ValueError(f"entry is for {entry.url}")
-        except (ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # any damage to a rebuildable entry: drop it
             logger.warning(
                 "reciprocity: dropping corrupt cache entry %s for %s (%s); it will be rebuilt",
                 path, url, exc,
@@ -130,39 +158,3 @@ class FeedCache:
     def _discard(self, path: Path) -> None:
         with contextlib.suppress(OSError):
             path.unlink()
-
-
-def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Write to a private temporary file beside ``path``, then rename over it.
-
-    Readers see the old file or the new one, never half of either. With
-    ``durable`` the data is also flushed to disk first (for the owner's own
-    files, which cannot be rebuilt).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def age_text(seconds: float) -> str:
-    """'3 minutes ago', '2 days ago': for log lines about stale copies."""
-    seconds = max(0, int(seconds))
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            n = seconds // size
-            return f"{n} {unit}{'s' if n != 1 else ''} ago"
-    return "just now"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

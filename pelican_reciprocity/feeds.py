@@ -10,72 +10,19 @@ import calendar
 import contextlib
 import json
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from typing import Any
 
+from .model import Post
 from .sanitize import summarise, to_text, truncate_text
-from .urls import absolute, is_web_url, normalise
+from .urls import absolute, is_web_url
 
 #: Dates further in the future than this are treated as missing, so a feed
 #: with a bogus "2099" date cannot pin itself to the top of every page.
 FUTURE_SLACK = timedelta(days=2)
 TITLE_WORDS = 12
 MAX_TAGS = 12
-
-
-@dataclass(frozen=True)
-class Post:
-    """One friend's post, already normalised and safe to render."""
-
-    title: str
-    url: str
-    date: datetime | None
-    summary_html: str = ""
-    summary_text: str = ""
-    image: str | None = None
-    tags: tuple[str, ...] = ()
-    friend: str = ""  # key of the Friend whose feed carried it
-    dated: bool = True  # False when the date is the time we first saw it
-
-    @cached_property
-    def key(self) -> str:
-        """Identity of the post: its URL, normalised (computed once)."""
-        return normalise(self.url, keep_fragment=True)
-
-    @cached_property
-    def loose_key(self) -> str:
-        """The URL without its fragment, for looking up pasted links."""
-        return normalise(self.url)
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        # The normalised keys are stored too: recomputing them for every post
-        # of every friend on each warm build costs more than reading them.
-        data["key"], data["loose_key"] = self.key, self.loose_key
-        data["date"] = self.date.isoformat() if self.date else None
-        data["tags"] = list(self.tags)
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Post:
-        date = data.get("date")
-        post = cls(
-            title=str(data["title"]),
-            url=str(data["url"]),
-            date=datetime.fromisoformat(date) if date else None,
-            summary_html=str(data.get("summary_html") or ""),
-            summary_text=str(data.get("summary_text") or ""),
-            image=data.get("image") or None,
-            tags=tuple(str(t) for t in data.get("tags") or ()),
-            friend=str(data.get("friend") or ""),
-            dated=bool(data.get("dated", True)),
-        )
-        for name in ("key", "loose_key"):  # seed the cached properties
-            if isinstance(data.get(name), str):
-                post.__dict__[name] = data[name]
-        return post
 
 
 @dataclass

@@ -10,20 +10,21 @@ http, https and file are spoken. Failures come back as results with an
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
-from urllib.parse import unquote, urljoin, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from .netpolicy import Decoder, PolicyError, Redirects, TooBig, check_address, pin
 
 if TYPE_CHECKING:  # imported lazily: a warm build never needs an HTTP client
     import httpx
 
-REDIRECTS = {301, 302, 303, 307, 308}
-PERMANENT = {301, 308}
 ACCEPT = (
     "application/feed+json, application/atom+xml, application/rss+xml, "
     "application/rdf+xml;q=0.9, application/xml;q=0.9, text/xml;q=0.9, "
@@ -64,65 +65,8 @@ class Limits:
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
     user_agent: str = "pelican-reciprocity"
-    #: Checks a URL before any request to it (and each redirect hop); returns
-    #: a reason to refuse, or None. The acknowledgements work plugs its
-    #: no-private-addresses rule in here.
-    guard: Callable[[str], str | None] | None = None
-
-
-class _TooBig(Exception):
-    pass
-
-
-class _Decoder:
-    """Bounded Content-Encoding decoder: never inflates past ``limit`` bytes."""
-
-    def __init__(self, encoding: str, limit: int) -> None:
-        self.limit = limit
-        self.size = 0
-        self.parts: list[bytes] = []
-        encoding = encoding.strip().lower()
-        if encoding in ("", "identity"):
-            self.z = None
-        elif encoding in ("gzip", "x-gzip"):
-            self.z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self.z = zlib.decompressobj()
-            self._raw_fallback = True
-        else:
-            raise ValueError(f"unsupported Content-Encoding {encoding!r}")
-
-    def feed(self, chunk: bytes) -> None:
-        if self.z is None:
-            self._keep(chunk)
-            return
-        data = chunk
-        while data:
-            try:
-                out = self.z.decompress(data, self.limit - self.size + 1)
-            except zlib.error:
-                if getattr(self, "_raw_fallback", False) and self.size == 0:
-                    # Some servers send raw deflate without the zlib header.
-                    self.z = zlib.decompressobj(-zlib.MAX_WBITS)
-                    self._raw_fallback = False
-                    continue
-                raise
-            self._keep(out)
-            data = self.z.unconsumed_tail
-            if self.z.eof:
-                break
-
-    def _keep(self, data: bytes) -> None:
-        self.size += len(data)
-        if self.size > self.limit:
-            raise _TooBig
-        if data:
-            self.parts.append(data)
-
-    def body(self) -> bytes:
-        if self.z is not None:
-            self._keep(self.z.flush())
-        return b"".join(self.parts)
+    #: Let a redirect from a public address go to a private one (tests do).
+    allow_private: bool = False
 
 
 def _mib(n: int) -> str:
@@ -158,12 +102,14 @@ def read_file_url(url: str, max_bytes: int) -> FetchResult:
 async def fetch_one(
     client: httpx.AsyncClient, request: FetchRequest, limits: Limits
 ) -> FetchResult:
-    """Fetch one feed within ``limits.timeout`` seconds in total."""
-    import asyncio
-
+    """Fetch one URL within ``limits.timeout`` seconds in total. Never raises
+    for anything the server does: every failure is the result's ``error``."""
     import httpx
 
-    scheme = urlsplit(request.url).scheme.lower()
+    try:
+        scheme = urlsplit(request.url).scheme.lower()
+    except ValueError:
+        return FetchResult(request.url, error="malformed address")
     if scheme == "file":
         return await asyncio.to_thread(read_file_url, request.url, limits.max_bytes)
     if scheme not in ("http", "https"):
@@ -174,9 +120,13 @@ async def fetch_one(
             await _fetch_http(client, request, limits, result)
     except TimeoutError:
         result.error = f"timed out after {limits.timeout:g} s"
-        result.body = None
+    except PolicyError as exc:
+        result.error = str(exc)
     except httpx.HTTPError as exc:
         result.error = _describe(exc)
+    except (ValueError, UnicodeError) as exc:  # a header httpx cannot even encode
+        result.error = f"bad request or answer ({type(exc).__name__}: {exc})"
+    if result.error:
         result.body = None
     return result
 
@@ -192,31 +142,30 @@ async def _fetch_http(
         "Accept": ACCEPT,
         "Accept-Encoding": "gzip, deflate",
     }
-    if request.etag:
+    if request.etag and request.etag.isascii():
         headers["If-None-Match"] = request.etag
-    if request.last_modified:
+    if request.last_modified and request.last_modified.isascii():
         headers["If-Modified-Since"] = request.last_modified
-    url = request.url
-    permanent = True
-    for hop in range(limits.max_redirects + 1):
-        if limits.guard and (reason := limits.guard(url)):
-            result.error = f"refused {url}: {reason}"
-            return
+    redirects = Redirects(request.url, limits.max_redirects)
+    public_start: bool | None = None
+    while True:
+        url, extra, extensions = redirects.url, {}, {}
+        if redirects.hops:
+            # The owner wrote the first address; where it sends us is the
+            # server's choice: a public feed may not lead inside the network.
+            if public_start is None:
+                public_start = await asyncio.to_thread(_resolves_public, request.url)
+            if public_start and not limits.allow_private:
+                address = await asyncio.to_thread(check_address, url, allow_private=False)
+                url, extra, extensions = pin(url, address)
         result.requests += 1
-        async with client.stream("GET", url, headers=headers) as response:
+        async with client.stream(
+            "GET", url, headers={**headers, **extra}, extensions=extensions
+        ) as response:
             status = response.status_code
-            if status in REDIRECTS and response.headers.get("location"):
-                target = urljoin(url, response.headers["location"].strip())
-                if urlsplit(target).scheme.lower() not in ("http", "https"):
-                    result.error = f"redirect to a non-web address {target!r} refused"
-                    return
-                permanent = permanent and status in PERMANENT
-                url = target
+            if redirects.follow(status, response.headers.get("location")):
                 continue
-            result.status = status
-            result.final_url = url
-            if permanent and hop > 0:
-                result.moved_to = url
+            _final(result, redirects, status)
             if status == 304:
                 result.not_modified = True
                 return
@@ -229,7 +178,7 @@ async def _fetch_http(
                 )
                 result.error = f"HTTP {status} {response.reason_phrase}{wait}".strip()
                 return
-            if status >= 400 or status < 200 or status in REDIRECTS:
+            if status >= 400 or status < 200 or status in (301, 302, 303, 307, 308):
                 result.error = f"HTTP {status} {response.reason_phrase}".strip()
                 return
             length = response.headers.get("content-length", "")
@@ -238,13 +187,14 @@ async def _fetch_http(
                     f"body of {int(length):,} bytes is over the {_mib(limits.max_bytes)} cap"
                 )
                 return
+            decoder = None
             try:
-                decoder = _Decoder(response.headers.get("content-encoding", ""), limits.max_bytes)
+                decoder = Decoder(response.headers.get("content-encoding", ""), limits.max_bytes)
                 async for chunk in response.aiter_raw():
                     decoder.feed(chunk)
                 body = decoder.body()
-            except _TooBig:
-                how = " (after decompression)" if decoder.z is not None else ""
+            except TooBig:
+                how = " (after decompression)" if decoder and decoder.z is not None else ""
                 result.error = f"body is over the {_mib(limits.max_bytes)} cap{how}"
                 return
             except (ValueError, zlib.error) as exc:
@@ -252,10 +202,29 @@ async def _fetch_http(
                 return
             result.body = body
             result.content_type = response.headers.get("content-type", "")
-            result.etag = response.headers.get("etag")
-            result.last_modified = response.headers.get("last-modified")
+            result.etag = _header_text(response.headers.get("etag"))
+            result.last_modified = _header_text(response.headers.get("last-modified"))
             return
-    result.error = f"too many redirects (more than {limits.max_redirects})"
+
+
+def _final(result: FetchResult, redirects: Redirects, status: int) -> None:
+    result.status = status
+    result.final_url = redirects.url
+    if redirects.permanent and redirects.hops:
+        result.moved_to = redirects.url
+
+
+def _header_text(value: str | None) -> str | None:
+    """A validator is kept only if it can be sent back as it came."""
+    return value if value and value.isascii() and value.isprintable() else None
+
+
+def _resolves_public(url: str) -> bool:
+    try:
+        check_address(url, allow_private=False)
+    except PolicyError:
+        return False
+    return True
 
 
 def _describe(exc: httpx.HTTPError) -> str:
@@ -272,66 +241,68 @@ def _describe(exc: httpx.HTTPError) -> str:
     return f"{kind} ({detail})" if detail and detail != kind else kind
 
 
-async def fetch_all(
+@dataclass
+class Session:
+    """One HTTP client and one concurrency limit for everything a job fetches."""
+
+    limits: Limits
+    concurrency: int = 32
+    client: Any = None
+    gate: Any = None
+    requests: int = field(default=0)
+
+    async def __aenter__(self) -> Session:
+        import logging
+
+        import httpx
+
+        # httpx logs every request URL at INFO; a URL can carry a secret (the
+        # webmention.io token), and the build log is no place for 1,000 lines.
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        self.gate = asyncio.Semaphore(self.concurrency)
+        timeout = httpx.Timeout(self.limits.timeout, connect=min(self.limits.timeout, 10.0))
+        # Friends' feeds are on different hosts: idle keep-alive connections
+        # would only make httpcore's pool scan longer lists on every request.
+        pool = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=0)
+        self.client = httpx.AsyncClient(
+            timeout=timeout, limits=pool, follow_redirects=False, trust_env=True
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+
+    async def get(self, request: FetchRequest) -> FetchResult:
+        async with self.gate:
+            result = await fetch_one(self.client, request, self.limits)
+        self.requests += result.requests
+        return result
+
+
+async def gather(
+    session: Session,
     requests: Iterable[FetchRequest],
-    limits: Limits,
-    *,
-    concurrency: int = 32,
-    deadline: float = 60.0,
     on_result: Callable[[FetchResult], None] | None = None,
 ) -> dict[str, FetchResult]:
-    """Fetch everything at once (``concurrency`` at a time) within ``deadline``.
-
-    ``on_result`` sees each result as soon as it arrives, so the caller can
-    parse it and drop the body while other feeds are still downloading.
-    """
-    requests = list(requests)
+    """Fetch every request through the session; ``on_result`` sees each result
+    as soon as it arrives, so the caller can parse it and drop the body while
+    other feeds are still downloading. Cancelled with the caller's deadline."""
     results: dict[str, FetchResult] = {}
-    if not requests:
-        return results
-    import asyncio
-    import logging
 
-    import httpx
+    async def one(request: FetchRequest) -> None:
+        result = await session.get(request)
+        results[request.url] = result
+        if on_result is not None:
+            on_result(result)
 
-    # httpx logs every request URL at INFO; a URL can carry a secret (the
-    # webmention.io token), and the build log is no place for 1,000 lines.
-    for name in ("httpx", "httpcore"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    gate = asyncio.Semaphore(concurrency)
-    timeout = httpx.Timeout(limits.timeout, connect=min(limits.timeout, 10.0))
-    # Friends' feeds are on different hosts: idle keep-alive connections
-    # would only make httpcore's pool scan longer lists on every request.
-    pool = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
-
-    async with httpx.AsyncClient(
-        timeout=timeout, limits=pool, follow_redirects=False, trust_env=True
-    ) as client:
-
-        async def one(request: FetchRequest) -> None:
-            async with gate:
-                result = await fetch_one(client, request, limits)
-            results[request.url] = result
-            if on_result is not None:
-                on_result(result)
-
-        tasks = [asyncio.create_task(one(r)) for r in requests]
-        _done, pending = await asyncio.wait(tasks, timeout=deadline)
-        for task in pending:
-            task.cancel()
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-        for task in tasks:
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                exc = task.exception()
-                raise exc  # a bug in this module, not a server problem
-    for request in requests:
-        if request.url not in results:
-            late = FetchResult(request.url, error=f"fetch phase deadline of {deadline:g} s reached")
-            results[request.url] = late
-            if on_result is not None:
-                on_result(late)
+    await asyncio.gather(*(one(r) for r in requests))
     return results
+
+
+def late(url: str, deadline: float) -> FetchResult:
+    """The result of a request the deadline cut off."""
+    return FetchResult(url, error=f"fetch phase deadline of {deadline:g} s reached")
 
 
 def fetch_all_sync(
@@ -342,12 +313,29 @@ def fetch_all_sync(
     deadline: float = 60.0,
     on_result: Callable[[FetchResult], None] | None = None,
 ) -> dict[str, FetchResult]:
-    """Run :func:`fetch_all` on a private event loop (callable from any thread)."""
+    """Fetch everything (``concurrency`` at a time) within ``deadline``, on a
+    private event loop; what the deadline cuts off comes back as an error."""
     requests = list(requests)
     if not requests:
         return {}
-    import asyncio  # imported lazily, like httpx: a warm build sends nothing
 
-    return asyncio.run(
-        fetch_all(requests, limits, concurrency=concurrency, deadline=deadline, on_result=on_result)
-    )
+    async def run() -> dict[str, FetchResult]:
+        results: dict[str, FetchResult] = {}
+
+        def seen(result: FetchResult) -> None:
+            results[result.url] = result
+            if on_result is not None:
+                on_result(result)
+
+        async with Session(limits, concurrency) as session:
+            try:
+                async with asyncio.timeout(deadline):
+                    await gather(session, requests, seen)
+            except TimeoutError:
+                pass
+        for request in requests:
+            if request.url not in results:
+                seen(late(request.url, deadline))
+        return results
+
+    return asyncio.run(run())

@@ -11,46 +11,19 @@ import re
 import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import markdown
 
+from .model import Friend, FriendsList
 from .sanitize import clean_html
 from .settings import ConfigError
 from .urls import is_web_url, normalise, site_of
 
 ALLOWED_KEYS = {"name", "url", "feed", "tags", "note", "aliases"}
-
-
-@dataclass(frozen=True)
-class Friend:
-    name: str
-    feed: str  # an http(s) URL or a file:// URL
-    url: str = ""  # their site; may be filled from the feed later
-    tags: tuple[str, ...] = ()
-    note: str = ""  # Markdown, as written by the blog owner
-    note_html: str = ""
-    aliases: tuple[str, ...] = ()
-
-    @cached_property
-    def key(self) -> str:
-        """Identity of the friend: the normalised feed URL (computed once)."""
-        return normalise(self.feed)
-
-    @property
-    def is_local(self) -> bool:
-        return self.feed.startswith("file:")
-
-
-@dataclass
-class FriendsList:
-    friends: list[Friend] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    source: str = ""
 
 
 def load_friends(spec: str | Iterable[Mapping[str, Any]], base_dir: Path) -> FriendsList:
@@ -72,8 +45,8 @@ def load_friends(spec: str | Iterable[Mapping[str, Any]], base_dir: Path) -> Fri
     if path.suffix.lower() in {".opml", ".xml"}:
         outlines, skipped = read_opml(path.read_bytes())
         result = from_entries(outlines, source=str(path), base_dir=path.parent)
-        result.problems[:0] = [f"{path}: {reason}" for reason in skipped]
-        return result
+        skipped_problems = tuple(f"{path}: {reason}" for reason in skipped)
+        return replace(result, problems=skipped_problems + result.problems)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -87,7 +60,8 @@ def load_friends(spec: str | Iterable[Mapping[str, Any]], base_dir: Path) -> Fri
 
 
 def from_entries(entries: list[Any], *, source: str, base_dir: Path) -> FriendsList:
-    result = FriendsList(source=source)
+    friends: list[Friend] = []
+    problems: list[str] = []
     seen: dict[str, str] = {}
     for index, entry in enumerate(entries, 1):
         label = f"{source}: friend #{index}"
@@ -95,20 +69,20 @@ def from_entries(entries: list[Any], *, source: str, base_dir: Path) -> FriendsL
             label += f" ({entry['name']!r})"
         friend, problem = make_friend(entry, base_dir)
         if problem:
-            result.problems.append(f"{label}: {problem}; skipped")
+            problems.append(f"{label}: {problem}; skipped")
             continue
         assert friend is not None
         duplicate_of = seen.get(friend.key) or (
             seen.get("site:" + normalise(friend.url)) if friend.url else None
         )
         if duplicate_of:
-            result.problems.append(f"{label}: same feed or site as {duplicate_of!r}; skipped")
+            problems.append(f"{label}: same feed or site as {duplicate_of!r}; skipped")
             continue
         seen[friend.key] = friend.name
         if friend.url:
             seen["site:" + normalise(friend.url)] = friend.name
-        result.friends.append(friend)
-    return result
+        friends.append(friend)
+    return FriendsList(tuple(friends), tuple(problems), source)
 
 
 def make_friend(entry: Any, base_dir: Path) -> tuple[Friend | None, str | None]:

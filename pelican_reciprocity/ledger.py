@@ -1,84 +1,31 @@
 """The reciprocity ledger: who responded to me, and what I gave back.
 
-:func:`build_ledger` is pure: friends, responses and articles in, plain data
-out. The ledger lives in the site as ``reciprocity/ledger.json`` so the owner
-can read, diff and commit it: sorted keys, no build timestamps, and dates
-that come from the content itself, so an unchanged site writes the same file.
-``notify`` records its webmentions in the same file, and a build keeps them.
+Pure: friends, responses and articles in, plain data out, with no build
+timestamps and dates that come from the content itself, so an unchanged site
+gives the same ledger. Reading and writing the file is :mod:`ledger_file`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from .responses import Person
+from .identity import Directory, same_site
+from .model import ArticleFacts, Person, Post
+from .selection import latest
 from .urls import is_web_url, normalise
 
-FORMAT = "pelican-reciprocity/ledger/1"
 _HREF = re.compile(r"""<a\s[^>]*?href=["']([^"'#][^"']*)["']""", re.I)
-
-
-@dataclass(frozen=True)
-class ArticleFacts:
-    """What one published article gave: highlights and links out."""
-
-    key: str
-    url: str  # absolute under SITEURL when SITEURL is set
-    date: datetime | None
-    curated: tuple[tuple[str, str], ...] = ()  # (person key, post URL)
-    automatic: tuple[tuple[str, str], ...] = ()
-    links: tuple[str, ...] = ()  # every outbound http(s) link in the content
-
-
-@dataclass
-class Identity:
-    """Who is who: people by key, and the URL prefixes that belong to them."""
-
-    names: dict[str, str] = field(default_factory=dict)
-    urls: dict[str, str] = field(default_factory=dict)  # key -> site URL
-    friends: set[str] = field(default_factory=set)
-    prefixes: list[tuple[str, str]] = field(default_factory=list)  # (normalised prefix, key)
-    by_name: dict[str, str] = field(default_factory=dict)  # casefolded name or alias -> key
-
-    def add(
-        self, key: str, name: str, url: str = "", *, friend: bool = False, also: Iterable[str] = ()
-    ) -> None:
-        self.names.setdefault(key, name)
-        for alias in (name, *also):
-            if alias and not is_web_url(alias):
-                self.by_name.setdefault(alias.casefold(), key)
-        if url:
-            self.urls.setdefault(key, url)
-        if friend:
-            self.friends.add(key)
-        for prefix in (url, *also):
-            if prefix and is_web_url(prefix):
-                self.prefixes.append((normalise(prefix), key))
-
-    def owner_of(self, url: str) -> str | None:
-        """The person whose site ``url`` is on (longest matching prefix)."""
-        target = normalise(url)
-        best: tuple[int, str] | None = None
-        for prefix, key in self.prefixes:
-            inside = target == prefix or target.startswith(prefix.rstrip("/") + "/")
-            if inside and (best is None or len(prefix) > best[0]):
-                best = (len(prefix), key)
-        return best[1] if best else None
 
 
 def outbound_links(html: str, own_site: str) -> list[str]:
     """http(s) links in an article's HTML that leave the site."""
-    own = normalise(own_site).split("/", 1)[0] if own_site else ""
     links = []
     for href in _HREF.findall(html or ""):
         href = href.strip()
-        if is_web_url(href) and (not own or normalise(href).split("/", 1)[0] != own):
+        if is_web_url(href) and not same_site(href, own_site):
             links.append(href)
     return list(dict.fromkeys(links))
 
@@ -93,7 +40,7 @@ def _iso(date: datetime | None) -> str | None:
 
 
 def build_ledger(
-    identity: Identity,
+    identity: Directory,
     people: Iterable[Person],
     article_of: Mapping[str, str],
     articles: Iterable[ArticleFacts],
@@ -120,9 +67,7 @@ def build_ledger(
     for person in people:
         key = person.key
         for response in person.responses:
-            owner = identity.owner_of(response.author_url) if response.author_url else None
-            owner = owner or identity.by_name.get(response.author_name.casefold())
-            record = entry(owner or key)
+            record = entry(identity.author_of(response) or key)
             if not record["url"] and person.url:
                 record["url"] = person.url
             received = record["received"]
@@ -175,7 +120,7 @@ def _give(slot: dict[str, Any], article: ArticleFacts, post: str) -> None:
         slot["last"] = date
 
 
-def article_records(articles: Iterable[ArticleFacts], identity: Identity) -> dict[str, Any]:
+def article_records(articles: Iterable[ArticleFacts], identity: Directory) -> dict[str, Any]:
     """Per article: what it highlighted and linked, and the webmention targets."""
     records = {}
     for article in sorted(articles, key=lambda a: a.key):
@@ -191,44 +136,6 @@ def article_records(articles: Iterable[ArticleFacts], identity: Identity) -> dic
             "webmention_targets": targets,
         }
     return records
-
-
-# -- the file --------------------------------------------------------------------------
-
-
-def load(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {"format": FORMAT, "people": {}, "articles": {}, "webmentions": {}}
-    except (OSError, ValueError) as exc:
-        from .settings import ConfigError
-
-        raise ConfigError(f"{path}: cannot read the ledger ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        from .settings import ConfigError
-
-        raise ConfigError(f"{path}: not a pelican-reciprocity ledger")
-    data.setdefault("webmentions", {})
-    return data
-
-
-def dumps(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def save(path: Path, data: dict[str, Any]) -> bool:
-    """Write the ledger if it changed; True when it did."""
-    from .cache import write_atomic
-
-    text = dumps(data)
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return False
-    except OSError:
-        pass
-    write_atomic(path, text.encode("utf-8"))
-    return True
 
 
 # -- reading it back (report) ------------------------------------------------------------
@@ -272,3 +179,33 @@ def share_of_responses(data: Mapping[str, Any], since: datetime | None) -> tuple
         if record.get("curated") or record.get("links_out"):
             given += 1
     return given, total
+
+
+def suggestions(
+    rows: Iterable[Mapping[str, Any]],
+    posts_by_person: Mapping[str, tuple[str, list[Post]]],
+    highlighted: set[str],
+    per_person: int = 2,
+) -> list[dict[str, Any]]:
+    """Recent posts, not yet highlighted, by friends the owner owes a response.
+
+    ``posts_by_person`` maps a person key to the friend's name and posts;
+    ``highlighted`` holds normalised URLs already highlighted.
+    """
+    out = []
+    for row in rows:
+        if row["owed"] <= 0 or row["key"] not in posts_by_person:
+            continue
+        name, posts = posts_by_person[row["key"]]
+        fresh = [p for p in latest(posts, 10) if p.key not in highlighted]
+        fresh = [p for p in fresh if normalise(p.url) not in highlighted]
+        for post in fresh[:per_person]:
+            out.append(
+                {
+                    "friend": name,
+                    "title": post.title,
+                    "url": post.url,
+                    "date": post.date.isoformat() if post.date else None,
+                }
+            )
+    return out

@@ -1,26 +1,18 @@
-"""Moderation: decide, explain, and keep every held response in a file.
+"""Moderation: decide and explain, for every kind of response alike.
 
 :func:`moderate` is pure: responses in, a verdict with reasons out. The
-moderation file (``reciprocity/moderation.toml`` in the site) is the I/O edge:
-the owner edits it to approve or block by id, author or domain, and the
-plugin only ever adds to it, so nothing held is ever lost.
+owner's file of decisions and rules is :mod:`moderation_file`.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from dataclasses import dataclass
 
-from .responses import Response
-from .settings import ConfigError
+from .identity import in_domains, person_keys
+from .model import Response, Verdict
 from .urls import normalise
-
-logger = logging.getLogger(__name__)
 
 #: Phrases that only spam uses. Generic praise ("great post") is NOT here:
 #: short warm comments are real people and must be thanked.
@@ -42,8 +34,6 @@ SPAM_PHRASES = [
 _SPAM = [re.compile(p, re.I) for p in SPAM_PHRASES]
 _WORD = re.compile(r"\w+", re.U)
 _QUOTE_MARK = re.compile(r"\[(?:…|\.\.\.)\]")
-
-STATUSES = ("held", "approved", "blocked")
 
 
 @dataclass(frozen=True)
@@ -69,24 +59,6 @@ class Rules:
                 )
             )
         )
-
-
-@dataclass(frozen=True)
-class Verdict:
-    status: str  # publish | held | blocked
-    reasons: tuple[str, ...] = ()
-
-
-def _domain(url: str) -> str:
-    host = (urlsplit(url).hostname or "").lower()
-    return host[4:] if host.startswith("www.") else host
-
-
-def _matches_domain(url: str, domains: Iterable[str]) -> bool:
-    host = _domain(url)
-    return bool(host) and any(
-        host == d.lower().lstrip(".") or host.endswith("." + d.lower().lstrip(".")) for d in domains
-    )
 
 
 def _matches_author(response: Response, authors: Iterable[str]) -> bool:
@@ -135,7 +107,7 @@ def moderate(
     decisions = decisions or {}
     seen_on: dict[str, set[str]] = {}
     for response in responses:
-        if response.textual and _repeatable(response):
+        if _repeatable(response):
             seen_on.setdefault(_fingerprint(response.text), set()).add(
                 article_of.get(response.id, response.target)
             )
@@ -155,13 +127,13 @@ def moderate(
             continue
         if (
             _matches_author(response, rules.approve_authors)
-            or _matches_domain(response.author_url, rules.approve_domains)
+            or in_domains(response.author_url, rules.approve_domains)
             or person_keys(response) & trusted
         ):
             verdicts[response.id] = Verdict("publish", ("trusted",))
             continue
         reasons = _suspicions(response, article_texts.get(article_of.get(response.id, ""), ""))
-        if response.textual and _repeatable(response):
+        if _repeatable(response):
             places = seen_on.get(_fingerprint(response.text), set())
             if len(places) > 1:
                 reasons.append(f"the same text was posted on {len(places)} articles")
@@ -174,20 +146,11 @@ def _repeatable(response: Response) -> bool:
     return len(response.text) >= 60 or response.links > 0
 
 
-def person_keys(response: Response) -> set[str]:
-    keys = set()
-    if response.author_url:
-        keys.add("url:" + normalise(response.author_url))
-    if response.author_name and not response.anonymous:
-        keys.add("name:" + response.author_name.casefold())
-    return keys
-
-
 def _blocked(response: Response, rules: Rules) -> tuple[str, ...]:
     reasons = []
     if _matches_author(response, rules.block_authors):
         reasons.append("author is on the block list")
-    if _matches_domain(response.author_url, rules.block_domains) or _matches_domain(
+    if in_domains(response.author_url, rules.block_domains) or in_domains(
         response.source_url, rules.block_domains
     ):
         reasons.append("domain is on the block list")
@@ -202,8 +165,8 @@ def _suspicions(response: Response, article_text: str) -> list[str]:
     reasons: list[str] = []
     if response.flagged_spam:
         reasons.append(f"marked as spam in the {response.source}")
-    if not response.textual:
-        return reasons  # likes and reposts carry no text to judge
+    # Every kind goes through the same checks: a bookmark or a like from
+    # "Buy instagram followers" is spam too (a like simply has no text).
     text = response.text
     for pattern in _SPAM:
         match = pattern.search(text) or pattern.search(response.author_name)
@@ -218,115 +181,3 @@ def _suspicions(response: Response, article_text: str) -> list[str]:
         if copied >= 0.5:
             reasons.append(f"{copied:.0%} of it is copied from the article")
     return reasons
-
-
-# -- the moderation file (I/O edge) ---------------------------------------------------
-
-HEADER = """\
-Responses that pelican-reciprocity held for moderation. Nothing here is ever
-deleted by the plugin. To publish one, set its status to "approved"; to keep
-it off the site for good, set it to "blocked". The [rules] apply to every
-future response too (names or URLs in *_authors, host names in *_domains).
-"""
-
-
-@dataclass
-class ModerationFile:
-    path: Path
-    decisions: dict[str, str] = field(default_factory=dict)
-    rules: Rules = Rules()
-    document: Any = None
-    entries: dict[str, Any] = field(default_factory=dict)
-
-
-def load_moderation(path: Path) -> ModerationFile:
-    """Read the owner's file; a syntax error is a user mistake, named clearly."""
-    import tomlkit
-
-    result = ModerationFile(path=path)
-    if not path.exists():
-        doc = tomlkit.document()
-        for line in HEADER.splitlines():
-            doc.add(tomlkit.comment(line))
-        rules = tomlkit.table()
-        for key in ("approve_authors", "approve_domains", "block_authors", "block_domains"):
-            rules[key] = tomlkit.array()
-        rules["block_words"] = tomlkit.array()
-        doc["rules"] = rules
-        doc["response"] = tomlkit.aot()
-        result.document = doc
-        return result
-    try:
-        doc = tomlkit.parse(path.read_text(encoding="utf-8"))
-    except Exception as exc:  # tomlkit raises several kinds; all mean "fix the file"
-        raise ConfigError(f"{path}: cannot read the moderation file: {exc}") from None
-    result.document = doc
-    rules = doc.get("rules") or {}
-    result.rules = Rules(
-        **{
-            key: tuple(str(v) for v in rules.get(key, []) or [])
-            for key in (
-                "block_words",
-                "block_domains",
-                "block_authors",
-                "approve_domains",
-                "approve_authors",
-            )
-        }
-    )
-    for index, entry in enumerate(doc.get("response") or [], 1):
-        rid = str(entry.get("id") or "")
-        status = str(entry.get("status") or "held").strip().lower()
-        if not rid:
-            logger.warning("reciprocity: %s: response #%d has no id; ignored", path, index)
-            continue
-        if status not in STATUSES:
-            logger.warning(
-                "reciprocity: %s: response %s has status %r (use held, approved or "
-                "blocked); treated as held",
-                path,
-                rid,
-                status,
-            )
-            status = "held"
-        result.decisions[rid] = status
-        result.entries[rid] = entry
-    return result
-
-
-def record_held(
-    moderation: ModerationFile,
-    held: Iterable[tuple[Response, Verdict, str]],
-) -> int:
-    """Add newly held responses to the file (never removing any); returns how
-    many were added. Writes only when something changed."""
-    import tomlkit
-
-    from .cache import write_atomic
-
-    doc = moderation.document
-    if "response" not in doc:
-        doc["response"] = tomlkit.aot()
-    added = 0
-    for response, verdict, article in held:
-        if response.id in moderation.entries:
-            continue
-        entry = tomlkit.table()
-        entry["id"] = response.id
-        entry["status"] = "held"
-        entry["article"] = article
-        entry["author"] = response.author_name or "(anonymous)"
-        if response.author_url:
-            entry["author_url"] = response.author_url
-        if response.published:
-            entry["date"] = response.published.isoformat()
-        entry["source"] = response.source
-        entry["reasons"] = list(verdict.reasons)
-        entry["excerpt"] = response.excerpt_text[:300]
-        doc["response"].append(entry)
-        moderation.entries[response.id] = entry
-        moderation.decisions[response.id] = "held"
-        added += 1
-    if added:
-        write_atomic(moderation.path, tomlkit.dumps(doc).encode("utf-8"))
-    return added

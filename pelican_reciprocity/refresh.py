@@ -1,56 +1,138 @@
-"""Bring every friend's feed up to date: cache first, network only when due.
+"""Bring friends' feeds, response sources and webmention.io up to date.
 
-This is the glue between friends, cache, fetch and feeds. The decision of
-what to request is a pure function (:func:`plan`) so it can be tested
-without a clock or a server; the I/O happens in :func:`refresh`.
+Two halves, so the network can run in a process of its own:
+- :func:`fetch` asks every server that is due, under one deadline and one
+  concurrency limit, parses what changed and writes the cache. It returns a
+  small :class:`JobReport` (outcomes and errors, no posts).
+- :func:`collect` reads the cache back into immutable :class:`Gathered`
+  values for the build. It never touches the network.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
-from .cache import CacheEntry, FeedCache, age_text
-from .feeds import Post, assign_first_seen, parse_feed
-from .fetch import FetchRequest, FetchResult, Limits, fetch_all_sync
-from .friends import Friend
+from .cache import CacheEntry, FeedCache
+from .feeds import assign_first_seen, parse_feed
+from .files import write_atomic
+from .health import age_text
+from .model import OUTCOMES, FeedState, Friend, Outcome
+from .schedule import MAX_RETRY_AFTER, Due, Held, plan, slow_first
 from .settings import Config
 from .urls import normalise
 
 logger = logging.getLogger(__name__)
 
-#: A feed that failed is retried sooner than the TTL, but not on every build.
-FAILED_RETRY = 300.0
+WEBMENTION_PAGE = 100
+WEBMENTION_MAX_PAGES = 20
+WEBMENTION_FORMAT = "pelican-reciprocity/webmention-io/1"
+TOKEN_VARIABLE = "WEBMENTION_IO_TOKEN"
 
 
-@dataclass
-class FeedState:
-    """What the build knows about one friend's feed after the refresh."""
+@dataclass(frozen=True)
+class FetchSettings:
+    """What fetching needs from the site's settings; plain enough to hand to
+    a child process as JSON."""
 
-    friend: Friend
-    entry: CacheEntry | None
-    outcome: str = "cached"  # cached | updated | revalidated | failed
-    error: str | None = None
+    cache_path: str
+    timeout: float = 10.0
+    fetch_deadline: float = 60.0
+    concurrency: int = 32
+    max_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 5
+    user_agent: str = "pelican-reciprocity"
+    cache_ttl: float = 3600.0
+    offline: bool = False
+    summary_words: int = 40
+    allow_private: bool = False
+    webmention_io_domain: str = ""
+    webmention_io_api: str = ""
 
-    @property
-    def posts(self) -> list[Post]:
-        return self.entry.posts if self.entry else []
+    @classmethod
+    def from_config(cls, config: Config) -> FetchSettings:
+        names = cls.__dataclass_fields__
+        values = {n: getattr(config, n) for n in names if n not in ("cache_path", "allow_private")}
+        values["allow_private"] = config.allow_private_addresses
+        return cls(cache_path=str(config.cache_path), **values)
 
-    @property
-    def link(self) -> str | None:
-        return self.entry.link if self.entry else None
+    def limits(self) -> Any:
+        from .fetch import Limits
+
+        return Limits(
+            timeout=self.timeout,
+            max_bytes=self.max_bytes,
+            max_redirects=self.max_redirects,
+            user_agent=self.user_agent,
+            allow_private=self.allow_private,
+        )
 
 
-@dataclass
-class RefreshReport:
-    feeds: list[FeedState] = field(default_factory=list)
+@dataclass(frozen=True)
+class Work:
+    """Everything one build reads from other servers."""
+
+    friends: tuple[Friend, ...] = ()
+    sources: tuple[str, ...] = ()  # response sources, as http(s) or file: URLs
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "friends": [[f.name, f.feed, f.url] for f in self.friends],
+            "sources": list(self.sources),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Work:
+        friends = tuple(Friend(name=n, feed=f, url=u) for n, f, u in data["friends"])
+        return cls(friends=friends, sources=tuple(data["sources"]))
+
+
+@dataclass(frozen=True)
+class JobReport:
+    """What a fetch did: per URL its outcome and error, and how many requests."""
+
+    feeds: dict[str, tuple[Outcome, str | None]] = field(default_factory=dict)
+    sources: dict[str, str | None] = field(default_factory=dict)
+    webmention_error: str | None = None
+    requests: int = 0
+    elapsed: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JobReport:
+        feeds = {
+            str(url): (outcome, error)
+            for url, (outcome, error) in data["feeds"].items()
+            if outcome in OUTCOMES
+        }
+        return cls(
+            feeds=feeds,
+            sources={str(k): v for k, v in data["sources"].items()},
+            webmention_error=data.get("webmention_error"),
+            requests=int(data.get("requests") or 0),
+            elapsed=float(data.get("elapsed") or 0.0),
+        )
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """Everything the build uses from other servers, read back from the cache."""
+
+    feeds: tuple[FeedState, ...] = ()
+    sources: dict[str, tuple[bytes | None, str | None]] = field(default_factory=dict)
+    webmentions: tuple[dict[str, Any], ...] | None = None  # None: webmention.io not used
+    webmention_error: str | None = None
     requests: int = 0
     elapsed: float = 0.0
 
@@ -62,18 +144,18 @@ class RefreshReport:
     def as_of(self) -> datetime:
         """The time of the newest good copy: "recent" is measured from here, so
         two builds from the same cache agree byte for byte."""
-        stamps = [f.entry.fetched_at for f in self.feeds if f.entry and f.entry.has_copy]
+        stamps = [f.fetched_at for f in self.feeds if f.fetched_at]
         return datetime.fromtimestamp(max(stamps), UTC) if stamps else datetime.now(UTC)
 
     def summary(self) -> str:
-        counts = {k: 0 for k in ("cached", "updated", "revalidated", "failed")}
+        counts = dict.fromkeys(OUTCOMES, 0)
         for state in self.feeds:
             counts[state.outcome] += 1
         parts = [f"{n} {k}" for k, n in counts.items() if n and k != "failed"]
         if counts["failed"]:
-            with_copy = [f for f in self.failed if f.entry and f.entry.has_copy]
+            with_copy = [f for f in self.failed if f.fetched_at]
             if with_copy:
-                oldest = min(f.entry.fetched_at for f in with_copy)  # type: ignore[union-attr]
+                oldest = min(f.fetched_at for f in with_copy)
                 note = f"using copy from {age_text(time.time() - oldest)}"
                 if len(with_copy) < counts["failed"]:
                     note += f"; {counts['failed'] - len(with_copy)} with no copy"
@@ -87,30 +169,9 @@ class RefreshReport:
         )
 
 
-def slow_first(
-    requests: list[FetchRequest], entries: dict[str, CacheEntry | None]
-) -> list[FetchRequest]:
-    """Start the feeds that timed out last time first (pure, stable).
-
-    Only so many fetches run at once, so a feed that hangs until the deadline
-    costs the least when it starts in the first round, not the last.
-    """
-
-    def slow(request: FetchRequest) -> bool:
-        entry = entries.get(request.url)
-        return bool(entry and entry.error and "timed out" in entry.error)
-
-    return sorted(requests, key=lambda request: not slow(request))
-
-
-def limits_for(config: Config) -> Limits:
-    """The fetcher's limits, from the site's settings."""
-    return Limits(
-        timeout=config.timeout,
-        max_bytes=config.max_bytes,
-        max_redirects=config.max_redirects,
-        user_agent=config.user_agent,
-    )
+def _caches(settings: FetchSettings) -> tuple[FeedCache, FeedCache]:
+    root = Path(settings.cache_path)
+    return FeedCache(root), FeedCache(root / "sources")
 
 
 def file_validator(url: str) -> str | None:
@@ -122,57 +183,119 @@ def file_validator(url: str) -> str | None:
     return f"file:{stat.st_mtime_ns}:{stat.st_size}"
 
 
-def plan(
-    friend: Friend,
-    entry: CacheEntry | None,
-    *,
-    now: float,
-    ttl: float,
-    offline: bool,
-    file_stamp: str | None = None,
-) -> FetchRequest | None:
-    """Decide whether to ask for a feed at all (pure). None means use the cache."""
-    if friend.is_local:
-        if entry and entry.has_copy and file_stamp and entry.etag == file_stamp:
-            return None
-        return FetchRequest(friend.feed)
-    if offline:
-        return None
+def _held(entry: CacheEntry | None) -> Held | None:
     if entry is None:
-        return FetchRequest(friend.feed)
-    if now < entry.retry_after:
         return None
-    fresh_for = ttl if entry.error is None else min(ttl, FAILED_RETRY)
-    if entry.checked_at and now - entry.checked_at < fresh_for:
-        return None
-    if not entry.has_copy:
-        return FetchRequest(friend.feed)
-    return FetchRequest(friend.feed, etag=entry.etag, last_modified=entry.last_modified)
+    return Held(
+        checked_at=entry.checked_at,
+        fetched_at=entry.fetched_at,
+        retry_after=entry.retry_after,
+        etag=entry.etag,
+        last_modified=entry.last_modified,
+        error=entry.error,
+    )
+
+
+@dataclass
+class _Plan:
+    entries: dict[str, CacheEntry | None]
+    stamps: dict[str, str | None]
+    due: list[Due]
+
+
+def _plan(
+    urls: Iterable[str], cache: FeedCache, settings: FetchSettings, *, now: float, force: bool
+) -> _Plan:
+    urls = list(dict.fromkeys(urls))
+    entries = {url: cache.load(url) for url in urls}
+    stamps = {url: file_validator(url) for url in urls if url.startswith("file:")}
+    due = []
+    for url in urls:
+        item = plan(
+            url,
+            _held(entries[url]),
+            now=now,
+            ttl=settings.cache_ttl,
+            offline=settings.offline,
+            local=url.startswith("file:"),
+            file_stamp=stamps.get(url),
+            force=force,
+        )
+        if item is not None:
+            due.append(item)
+    return _Plan(entries, stamps, slow_first(due, {u: _held(e) for u, e in entries.items()}))
+
+
+def _webmention_store(settings: FetchSettings) -> Path:
+    name = normalise(settings.webmention_io_domain).replace("/", "_")
+    return Path(settings.cache_path) / "webmention-io" / f"{name}.json"
+
+
+def _load_webmentions(store: Path) -> dict[str, Any]:
+    state: dict[str, Any] = {"format": WEBMENTION_FORMAT, "children": []}
+    try:
+        loaded = json.loads(store.read_bytes())
+        if isinstance(loaded, dict) and loaded.get("format") == WEBMENTION_FORMAT:
+            state = loaded
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, RecursionError) as exc:
+        logger.warning("reciprocity: dropping corrupt webmention.io cache %s (%s)", store, exc)
+    children = state.get("children")
+    state["children"] = (
+        [c for c in children if isinstance(c, dict)] if isinstance(children, list) else []
+    )
+    return state
+
+
+def _webmention_due(settings: FetchSettings, *, now: float, force: bool) -> bool:
+    if not settings.webmention_io_domain or settings.offline:
+        return False
+    if not os.environ.get(TOKEN_VARIABLE, "").strip():
+        return False
+    state = _load_webmentions(_webmention_store(settings))
+    try:
+        checked = float(state.get("checked_at") or 0)
+    except (TypeError, ValueError):
+        checked = 0.0
+    return force or now - checked >= settings.cache_ttl
+
+
+def due(settings: FetchSettings, work: Work, *, force: bool = False) -> bool:
+    """Is there anything to ask any server? A warm or offline build says no,
+    and then no fetch (and no child process) is started."""
+    now = time.time()
+    feeds, sources = _caches(settings)
+    return bool(
+        _plan((f.feed for f in work.friends), feeds, settings, now=now, force=force).due
+        or _plan(work.sources, sources, settings, now=now, force=force).due
+        or _webmention_due(settings, now=now, force=force)
+    )
 
 
 def apply_result(
     friend: Friend,
     entry: CacheEntry | None,
-    result: FetchResult,
+    result: Any,
     *,
     now: float,
     summary_words: int,
     file_stamp: str | None = None,
-) -> FeedState:
-    """Fold one fetch result into the cache entry (parses only on a 200)."""
+) -> tuple[CacheEntry, Outcome, str | None]:
+    """Fold one fetch result into the feed's cache entry (parses only on a 200)."""
     entry = entry or CacheEntry(url=friend.feed)
     entry.checked_at = now
     if result.retry_after is not None:
-        entry.retry_after = now + min(result.retry_after, 7 * 86400)
+        entry.retry_after = now + min(result.retry_after, MAX_RETRY_AFTER)
     if result.moved_to:
         entry.moved_to = result.moved_to
     if result.error:
         entry.error = result.error
-        return FeedState(friend, entry, "failed", result.error)
+        return entry, "failed", result.error
     if result.not_modified:
         entry.fetched_at = now
         entry.error = None
-        return FeedState(friend, entry, "revalidated")
+        return entry, "revalidated", None
     nowdt = datetime.fromtimestamp(now, UTC)
     base = result.final_url if not friend.is_local else (friend.url or None)
     if base and base.startswith("file:"):
@@ -186,7 +309,7 @@ def apply_result(
     )
     if parsed.problem:
         entry.error = parsed.problem
-        return FeedState(friend, entry, "failed", parsed.problem)
+        return entry, "failed", parsed.problem
     for warning in parsed.warnings:
         logger.debug("reciprocity: feed of %s: %s", friend.name, warning)
     posts, first_seen = assign_first_seen(parsed.posts, entry.first_seen, nowdt)
@@ -199,118 +322,285 @@ def apply_result(
     entry.fetched_at = now
     entry.error = None
     entry.retry_after = 0.0
-    return FeedState(friend, entry, "updated")
+    return entry, "updated", None
 
 
-def _due(
-    friends: list[Friend], cache: FeedCache, config: Config, *, now: float, force: bool = False
-) -> tuple[dict[str, CacheEntry | None], dict[str, str | None], list[FetchRequest]]:
-    """Load each cache entry and decide what to ask for (feeds and sources alike).
-
-    ``force`` ignores the TTL and any Retry-After, except when offline.
-    """
-    entries = {f.feed: cache.load(f.feed) for f in friends}
-    stamps = {f.feed: file_validator(f.feed) for f in friends if f.is_local}
-    requests: list[FetchRequest] = []
-    for friend in friends:
-        entry = entries[friend.feed]
-        if force and not config.offline and entry is not None:
-            entry = replace(entry, checked_at=0.0, retry_after=0.0)
-        elif force and not config.offline:
-            entry = None
-        request = plan(
-            friend,
-            entry,
-            now=now,
-            ttl=config.cache_ttl,
-            offline=config.offline,
-            file_stamp=stamps.get(friend.feed),
-        )
-        if request:
-            requests.append(request)
-    return entries, stamps, requests
-
-
-def refresh(
-    friends: list[Friend],
-    config: Config,
+def fetch(
+    settings: FetchSettings,
+    work: Work,
     *,
-    cache: FeedCache | None = None,
     force: bool = False,
-    progress: Callable[[FeedState], None] | None = None,
-) -> RefreshReport:
-    """Load, fetch what is due, parse what changed, save. Never raises for a feed.
+    progress: Callable[[Friend], None] | None = None,
+) -> JobReport:
+    """Ask every server that is due, under one deadline; parse and cache what
+    changed. Never raises for a server's or a feed's fault.
 
     ``force`` ignores the TTL; ``progress`` is told about each feed fetched.
     """
     started = time.monotonic()
     now = time.time()
-    cache = cache or FeedCache(config.cache_path)
-    entries, stamps, requests = _due(friends, cache, config, now=now, force=force)
-    requests = slow_first(requests, entries)
+    feed_cache, source_cache = _caches(settings)
+    feeds = _plan((f.feed for f in work.friends), feed_cache, settings, now=now, force=force)
+    sources = _plan(work.sources, source_cache, settings, now=now, force=force)
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    webmention = _webmention_due(settings, now=now, force=force)
+    by_feed = {f.feed: f for f in work.friends}
+    feed_outcomes: dict[str, tuple[Outcome, str | None]] = {}
+    source_errors: dict[str, str | None] = {}
 
-    limits = limits_for(config)
-    states: dict[str, FeedState] = {}
-    by_feed = {f.feed: f for f in friends}
-
-    def handle(result: FetchResult) -> None:
+    def on_feed(result: Any) -> None:
         """Parse and save each feed as it arrives, then let its body go."""
         friend = by_feed[result.url]
         try:
-            state = apply_result(
+            entry, outcome, error = apply_result(
                 friend,
-                entries[friend.feed],
+                feeds.entries[friend.feed],
                 result,
                 now=now,
-                summary_words=config.summary_words,
-                file_stamp=stamps.get(friend.feed),
+                summary_words=settings.summary_words,
+                file_stamp=feeds.stamps.get(friend.feed),
             )
-        except Exception as exc:  # a parser bug must not cost the other feeds
+            feed_cache.save(entry)
+        except Exception as exc:  # one feed's bug must not cost the others
             logger.debug("reciprocity: error reading %s", friend.feed, exc_info=True)
-            error = f"could not be read ({type(exc).__name__}: {exc})"
-            state = FeedState(friend, entries[friend.feed], "failed", error)
-        else:
-            if state.entry is not None:
-                cache.save(state.entry)
+            outcome, error = "failed", f"could not be read ({type(exc).__name__}: {exc})"
         result.body = None
-        states[friend.feed] = state
+        feed_outcomes[friend.feed] = (outcome, error)
         if progress is not None:
-            progress(state)
+            progress(friend)
 
-    results = fetch_all_sync(
-        requests,
-        limits,
-        concurrency=config.concurrency,
-        deadline=config.fetch_deadline,
-        on_result=handle,
-    )
-    report = RefreshReport(requests=sum(r.requests for r in results.values()))
-    for friend in friends:
-        state = states.get(friend.feed) or _unfetched(friend, entries[friend.feed], config)
-        report.feeds.append(state)
-    report.elapsed = time.monotonic() - started
-    return report
-
-
-def _unfetched(friend: Friend, entry: CacheEntry | None, config: Config) -> FeedState:
-    """The state of a feed we did not ask for: its cached copy, if any."""
-    if entry is None or not entry.has_copy:
-        if config.offline:
-            reason = "offline, and no cached copy"
+    def on_source(result: Any) -> None:
+        entry = sources.entries[result.url] or CacheEntry(url=result.url)
+        entry.checked_at = now
+        if result.error:
+            entry.error = result.error
         else:
-            reason = entry.error if entry and entry.error else "no cached copy"
-        return FeedState(friend, entry, "failed", reason)
+            if not result.not_modified:
+                entry.raw = result.body
+                local = result.url.startswith("file:")
+                entry.etag = sources.stamps.get(result.url) if local else result.etag
+                entry.last_modified = None if local else result.last_modified
+            entry.fetched_at, entry.error = now, None
+        source_cache.save(entry)
+        source_errors[result.url] = result.error
+
+    errors: dict[str, str | None] = {}
+    requests = _run(
+        settings, feeds.due, on_feed, sources.due, on_source, token if webmention else "", errors
+    )
+    return JobReport(
+        feeds=feed_outcomes,
+        sources=source_errors,
+        webmention_error=errors.get("webmention"),
+        requests=requests,
+        elapsed=time.monotonic() - started,
+    )
+
+
+def _run(
+    settings: FetchSettings,
+    feeds: list[Due],
+    on_feed: Callable[[Any], None],
+    sources: list[Due],
+    on_source: Callable[[Any], None],
+    token: str,
+    errors: dict[str, str | None],
+) -> int:
+    """One event loop, one client, one deadline for every request of the job."""
+    if not (feeds or sources or token):
+        return 0
+    from .fetch import FetchRequest, Session, gather, late
+
+    def requests(items: list[Due]) -> list[FetchRequest]:
+        return [FetchRequest(d.url, d.etag, d.last_modified) for d in items]
+
+    async def main() -> int:
+        done: set[str] = set()
+
+        def mark(handler: Callable[[Any], None]) -> Callable[[Any], None]:
+            def seen(result: Any) -> None:
+                done.add(result.url)
+                handler(result)
+
+            return seen
+
+        async with Session(settings.limits(), settings.concurrency) as session:
+            jobs = [
+                gather(session, requests(feeds), mark(on_feed)),
+                gather(session, requests(sources), mark(on_source)),
+            ]
+            if token:
+                jobs.append(_webmentions(session, settings, token, errors))
+            try:
+                async with asyncio.timeout(settings.fetch_deadline):
+                    await asyncio.gather(*jobs)
+            except TimeoutError:
+                if token and "webmention" not in errors:
+                    errors["webmention"] = (
+                        f"fetch phase deadline of {settings.fetch_deadline:g} s reached"
+                    )
+            for items, handler in ((feeds, on_feed), (sources, on_source)):
+                for item in items:
+                    if item.url not in done:
+                        handler(late(item.url, settings.fetch_deadline))
+            return session.requests
+
+    return asyncio.run(main())
+
+
+async def _webmentions(
+    session: Any, settings: FetchSettings, token: str, errors: dict[str, str | None]
+) -> None:
+    """Mentions of the domain from webmention.io, fetched incrementally.
+
+    Everything received so far is kept in the cache; each refresh asks only
+    for mentions newer than the newest one held (``since_id``). The token is
+    sent in the request and never written to the cache or a log line.
+    """
+    from .fetch import FetchRequest
+
+    store = _webmention_store(settings)
+    state = _load_webmentions(store)
+    children: list[dict[str, Any]] = state["children"]
+    since = max((_int(c.get("wm-id")) for c in children), default=0)
+    error = None
+    seen = {c.get("wm-id") for c in children}
+    domain = settings.webmention_io_domain
+    for page in range(WEBMENTION_MAX_PAGES):
+        query: dict[str, Any] = {"domain": domain, "token": token, "per-page": WEBMENTION_PAGE}
+        query["page"] = page
+        if since:
+            query["since_id"] = since
+        url = f"{settings.webmention_io_api}?{urlencode(query)}"
+        result = await session.get(FetchRequest(url))
+        if result.error:
+            error = scrub(result.error, token)
+            break
+        try:
+            data = json.loads(result.body or b"")
+            batch = data.get("children") if isinstance(data, dict) else None
+            if not isinstance(batch, list):
+                raise ValueError("no 'children' list")
+        except (ValueError, RecursionError) as exc:
+            error = f"unexpected answer from webmention.io ({scrub(str(exc), token)})"
+            break
+        fresh = [c for c in batch if isinstance(c, dict) and c.get("wm-id") not in seen]
+        seen |= {c.get("wm-id") for c in fresh}
+        children.extend(fresh)
+        if len(batch) < WEBMENTION_PAGE:
+            break
+    if error is None:
+        state["checked_at"] = time.time()
+    children.sort(key=lambda c: _int(c.get("wm-id")))
+    state["children"] = children
+    state["domain"] = domain
+    data = json.dumps(state, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
+    try:
+        write_atomic(store, data, durable=False)
+    except OSError as exc:
+        logger.warning("reciprocity: cannot write %s (%s)", store, exc)
+    errors["webmention"] = error
+
+
+def scrub(text: str, token: str) -> str:
+    """Remove a secret from a message, raw and URL-encoded alike."""
+    from urllib.parse import quote, quote_plus
+
+    for form in {token, quote(token, safe=""), quote_plus(token)}:
+        if form:
+            text = text.replace(form, "***")
+    return text
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def collect(settings: FetchSettings, work: Work, report: JobReport | None = None) -> Gathered:
+    """Read what the build shows from the cache: never the network.
+
+    ``report`` is the fetch's (None when nothing was fetched): it says which
+    feeds were updated and which failed just now.
+    """
+    report = report or JobReport()
+    feed_cache, source_cache = _caches(settings)
+    states = []
+    for friend in work.friends:
+        entry = feed_cache.load(friend.feed)
+        outcome, error = report.feeds.get(friend.feed) or _unfetched(friend, entry, settings)
+        states.append(
+            FeedState(
+                friend=friend,
+                outcome=outcome,
+                error=error,
+                posts=tuple(entry.posts) if entry else (),
+                link=entry.link if entry else None,
+                fetched_at=entry.fetched_at if entry else 0.0,
+            )
+        )
+    sources: dict[str, tuple[bytes | None, str | None]] = {}
+    for url in dict.fromkeys(work.sources):
+        entry = source_cache.load(url)
+        error = report.sources.get(url, entry.error if entry else None)
+        if entry is None and error is None:
+            error = "offline, and no cached copy" if settings.offline else "no cached copy"
+        sources[url] = (entry.raw if entry else None, error)
+    webmentions: tuple[dict[str, Any], ...] | None = None
+    webmention_error = None
+    if settings.webmention_io_domain:
+        if not os.environ.get(TOKEN_VARIABLE, "").strip():
+            webmention_error = (
+                f"RECIPROCITY_WEBMENTION_IO_DOMAIN is set but {TOKEN_VARIABLE} is not "
+                "in the environment"
+            )
+        else:
+            webmention_error = report.webmention_error
+        webmentions = tuple(_load_webmentions(_webmention_store(settings))["children"])
+    return Gathered(
+        feeds=tuple(states),
+        sources=sources,
+        webmentions=webmentions,
+        webmention_error=webmention_error,
+        requests=report.requests,
+        elapsed=report.elapsed,
+    )
+
+
+def _unfetched(
+    friend: Friend, entry: CacheEntry | None, settings: FetchSettings
+) -> tuple[Outcome, str | None]:
+    """The outcome of a feed we did not ask for: its cached copy, if any."""
+    if entry is None or not entry.has_copy:
+        if settings.offline:
+            return "failed", "offline, and no cached copy"
+        return "failed", entry.error if entry and entry.error else "no cached copy"
     if entry.error and not friend.is_local:
-        return FeedState(friend, entry, "failed", entry.error)
-    return FeedState(friend, entry, "cached")
+        return "failed", entry.error
+    return "cached", None
 
 
-def log_failures(report: RefreshReport) -> None:
+def refresh(
+    friends: Iterable[Friend],
+    config: Config,
+    *,
+    sources: Iterable[str] = (),
+    force: bool = False,
+    progress: Callable[[Friend], None] | None = None,
+) -> Gathered:
+    """Fetch what is due in this process, then collect: for the command line."""
+    settings = FetchSettings.from_config(config)
+    work = Work(friends=tuple(friends), sources=tuple(sources))
+    return collect(settings, work, fetch(settings, work, force=force, progress=progress))
+
+
+def log_failures(gathered: Gathered) -> None:
     """One warning per failing feed: who, what went wrong, and what is shown."""
-    for state in report.failed:
-        entry = state.entry
-        if entry and entry.has_copy:
-            fallback = f"using copy from {age_text(time.time() - entry.fetched_at)}"
+    for state in gathered.failed:
+        if state.fetched_at:
+            fallback = f"using copy from {age_text(time.time() - state.fetched_at)}"
         else:
             fallback = "no earlier copy, so none of its posts are shown"
         logger.warning(
@@ -320,111 +610,3 @@ def log_failures(report: RefreshReport) -> None:
             state.error,
             fallback,
         )
-
-
-def refresh_sources(
-    urls: list[str], config: Config, *, cache: FeedCache | None = None
-) -> dict[str, tuple[bytes | None, str | None]]:
-    """Response sources given as URLs or files, fetched like feeds (TTL,
-    conditional requests, stale copy on failure) but kept as raw bytes.
-
-    Returns each source's body (or None) and its error (or None).
-    """
-    cache = cache or FeedCache(config.cache_path / "sources")
-    now = time.time()
-    sources = [Friend(name=url, feed=url) for url in urls]
-    entries, stamps, requests = _due(sources, cache, config, now=now)
-    limits = limits_for(config)
-    results = fetch_all_sync(
-        requests, limits, concurrency=config.concurrency, deadline=config.fetch_deadline
-    )
-    out: dict[str, tuple[bytes | None, str | None]] = {}
-    for source in sources:
-        entry = entries[source.feed] or CacheEntry(url=source.feed)
-        result = results.get(source.feed)
-        if result is not None:
-            entry.checked_at = now
-            if result.error:
-                entry.error = result.error
-            elif not result.not_modified:
-                entry.raw = result.body
-                entry.etag = stamps.get(source.feed) if source.is_local else result.etag
-                entry.last_modified = None if source.is_local else result.last_modified
-                entry.fetched_at, entry.error = now, None
-            else:
-                entry.fetched_at, entry.error = now, None
-            cache.save(entry)
-        out[source.feed] = (entry.raw, entry.error)
-    return out
-
-
-WEBMENTION_PAGE = 100
-WEBMENTION_MAX_PAGES = 20
-
-
-def refresh_webmention_io(
-    domain: str, token: str, config: Config, *, api: str
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Mentions of ``domain`` from webmention.io, fetched incrementally.
-
-    Everything received so far is kept in the cache; each refresh asks only
-    for mentions newer than the newest one held (``since_id``). The token is
-    sent in the request and never written to the cache or a log line.
-    Returns the mentions and an error (or None).
-    """
-    import json
-    from urllib.parse import urlencode
-
-    store = config.cache_path / "webmention-io" / f"{normalise(domain).replace('/', '_')}.json"
-    state: dict[str, Any] = {"format": "pelican-reciprocity/webmention-io/1", "children": []}
-    try:
-        loaded = json.loads(store.read_bytes())
-        if isinstance(loaded, dict) and loaded.get("format") == state["format"]:
-            state = loaded
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError) as exc:
-        logger.warning("reciprocity: dropping corrupt webmention.io cache %s (%s)", store, exc)
-    children: list[dict[str, Any]] = [c for c in state.get("children", []) if isinstance(c, dict)]
-    now = time.time()
-    if config.offline or now - float(state.get("checked_at") or 0) < config.cache_ttl:
-        return children, None
-    since = max((int(c.get("wm-id") or 0) for c in children), default=0)
-    limits = limits_for(config)
-    error = None
-    seen = {c.get("wm-id") for c in children}
-    for page in range(WEBMENTION_MAX_PAGES):
-        query = {"domain": domain, "token": token, "per-page": WEBMENTION_PAGE, "page": page}
-        if since:
-            query["since_id"] = since
-        url = f"{api}?{urlencode(query)}"
-        result = fetch_all_sync([FetchRequest(url)], limits, deadline=config.fetch_deadline)[url]
-        if result.error:
-            error = result.error.replace(token, "***") if token else result.error
-            break
-        try:
-            data = json.loads(result.body or b"")
-            batch = data.get("children") if isinstance(data, dict) else None
-            if not isinstance(batch, list):
-                raise ValueError("no 'children' list")
-        except ValueError as exc:
-            error = f"unexpected answer from webmention.io ({exc})"
-            break
-        fresh = [c for c in batch if isinstance(c, dict) and c.get("wm-id") not in seen]
-        seen |= {c.get("wm-id") for c in fresh}
-        children.extend(fresh)
-        if len(batch) < WEBMENTION_PAGE:
-            break
-    if error is None:
-        state["checked_at"] = now
-    children.sort(key=lambda c: int(c.get("wm-id") or 0))
-    state["children"] = children
-    state["domain"] = domain
-    data = json.dumps(state, ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8")
-    try:
-        from .cache import write_atomic
-
-        write_atomic(store, data, durable=False)
-    except OSError as exc:
-        logger.warning("reciprocity: cannot write %s (%s)", store, exc)
-    return children, error

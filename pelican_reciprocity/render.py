@@ -17,9 +17,8 @@ from xml.sax.saxutils import quoteattr
 
 from markupsafe import Markup, escape
 
-from .feeds import Post
-from .friends import Friend
 from .i18n import Strings
+from .model import Friend, Post
 from .urls import is_web_url
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -134,12 +133,11 @@ class ThanksView:
     people: tuple[PersonView, ...] = ()  # named, plus one entry for anonymous readers
     likes: int = 0
     reposts: int = 0
-    bookmarks: int = 0
     line: Markup = EMPTY  # "Thanks to A, B and C for responding.", translated
     reactions: Markup = EMPTY  # "2 people liked this, reposted 1 time", translated
 
     def __bool__(self) -> bool:
-        return bool(self.people or self.likes or self.reposts or self.bookmarks)
+        return bool(self.people or self.likes or self.reposts)
 
 
 def person_view(

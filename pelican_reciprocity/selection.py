@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .feeds import Post
+from .model import Post
 from .urls import is_web_url, normalise
 
 _SPLIT = re.compile(r"[\s,]+")

@@ -3,8 +3,9 @@
 Endpoints are discovered from the target page (HTTP ``Link`` header, then
 ``<link>`` or ``<a rel="webmention">`` in document order, relative URLs
 resolved). A discovered endpoint is untrusted: every request, and every
-redirect, is checked against loopback, private, link-local and multicast
-addresses after DNS resolution, unless the site allows them (tests do).
+redirect, goes through the shared policy (:mod:`netpolicy`): its address is
+checked after DNS resolution and the connection goes to that very address,
+unless the site allows private addresses (tests do).
 """
 
 from __future__ import annotations
@@ -12,48 +13,16 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import re
-import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from .fetch import _Decoder, _TooBig
+from .netpolicy import Decoder, PolicyError, Redirects, TooBig, check_address, pin
 
 MAX_PAGE = 1024 * 1024  # endpoints are in the head; never read more than this
 _LINK_HEADER = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
-
-
-def address_guard(allow_private: bool) -> Callable[[str], str | None]:
-    """A check for every URL we request because someone else's page said so."""
-
-    def guard(url: str) -> str | None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            return f"{parts.scheme or 'a relative'} address, only http(s) is allowed"
-        if allow_private:
-            return None
-        host = parts.hostname or ""
-        try:
-            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
-        except (socket.gaierror, UnicodeError) as exc:
-            return f"cannot resolve {host} ({exc})"
-        for info in infos:
-            address = ipaddress.ip_address(info[4][0].split("%")[0])
-            if (
-                address.is_loopback
-                or address.is_private
-                or address.is_link_local
-                or address.is_multicast
-                or address.is_reserved
-                or address.is_unspecified
-            ):
-                return f"{host} resolves to the non-public address {address}"
-        return None
-
-    return guard
 
 
 def is_local_site(siteurl: str) -> bool:
@@ -122,7 +91,7 @@ class Sender:
         import httpx
 
         self.client = httpx.Client(timeout=timeout, follow_redirects=False)
-        self.guard = address_guard(allow_private)
+        self.allow_private = allow_private
         self.interval = interval
         self.user_agent = user_agent
         self.max_redirects = max_redirects
@@ -140,36 +109,32 @@ class Sender:
         self.last_request[host] = time.monotonic()
 
     def _request(self, method: str, url: str, **kwargs: Any) -> tuple[Any, bytes, str]:
-        """GET or POST with manual, guarded redirects and a size cap."""
-        import httpx
-
-        for _hop in range(self.max_redirects + 1):
+        """GET or POST with guarded, pinned redirects and a size cap."""
+        redirects = Redirects(url, self.max_redirects)
+        while True:
             if time.monotonic() > self.stop_at:
                 raise TimeoutError("the notify deadline was reached")
-            reason = self.guard(url)
-            if reason:
-                raise PermissionError(reason)
-            self._polite(url)
-            headers = {"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"}
-            with self.client.stream(method, url, headers=headers, **kwargs) as response:
-                if response.status_code in (301, 302, 303, 307, 308) and response.headers.get(
-                    "location"
-                ):
-                    url = urljoin(url, response.headers["location"])
-                    if response.status_code == 303 or (
-                        response.status_code in (301, 302) and method == "POST"
-                    ):
+            address = check_address(redirects.url, allow_private=self.allow_private)
+            target, host, extensions = pin(redirects.url, address)
+            self._polite(redirects.url)
+            headers = {"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate", **host}
+            with self.client.stream(
+                method, target, headers=headers, extensions=extensions, **kwargs
+            ) as response:
+                status = response.status_code
+                if redirects.follow(status, response.headers.get("location")):
+                    if status == 303 or (status in (301, 302) and method == "POST"):
                         method, kwargs = "GET", {}
                     continue
-                decoder = _Decoder(response.headers.get("content-encoding", ""), MAX_PAGE)
+                decoder = Decoder(response.headers.get("content-encoding", ""), MAX_PAGE)
                 try:
                     for chunk in response.iter_raw():
                         decoder.feed(chunk)
-                except _TooBig:
+                        if time.monotonic() > self.stop_at:
+                            raise TimeoutError("the notify deadline was reached")
+                except TooBig:
                     pass  # the head of a huge page is all we need
-                body = b"".join(decoder.parts)
-                return response, body, url
-        raise httpx.TooManyRedirects(f"more than {self.max_redirects} redirects")
+                return response, b"".join(decoder.parts), redirects.url
 
     def discover(self, target: str) -> str | None:
         response, body, final = self._request("GET", target)
@@ -189,7 +154,7 @@ class Sender:
             response, _body, _ = self._request(
                 "POST", endpoint, data={"source": source, "target": target}
             )
-        except PermissionError as exc:
+        except PolicyError as exc:
             return Outcome("refused", str(exc))
         except (httpx.HTTPError, OSError, TimeoutError, ValueError) as exc:
             return Outcome("failed", f"{type(exc).__name__}: {exc}")

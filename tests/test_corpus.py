@@ -48,7 +48,7 @@ def test_every_corpus_feed_yields_good_posts(tmp_path):
     assert len(rows) >= 25
     config = configure({"PATH": str(tmp_path), "RECIPROCITY_CACHE_PATH": str(tmp_path / "c")})
     friends = load_friends(friends_for(folder, rows), tmp_path)
-    assert friends.problems == []
+    assert friends.problems == ()
     report = refresh(friends.friends, config)
     for state in report.feeds:
         assert state.outcome == "updated", (state.friend.name, state.error)

@@ -12,15 +12,10 @@ from conftest import corpus_dir
 from helpers import build, make_site, page
 from test_units import DANGER, page_is_safe
 
+from pelican_reciprocity.matching import match_articles, path_key
+from pelican_reciprocity.model import ArticleRef
 from pelican_reciprocity.moderation import moderate
-from pelican_reciprocity.responses import (
-    ArticleRef,
-    match_articles,
-    path_key,
-    read_comment_files,
-    read_comment_folder,
-    read_source,
-)
+from pelican_reciprocity.sources import read_comment_files, read_comment_folder, read_source
 
 #: file, site URL, expected count, expected kinds, one (target path, author) pair known to match
 SOURCES = [
@@ -48,7 +43,7 @@ SOURCES = [
 def test_every_source_format_reads_and_matches(name, siteurl, count, kinds, known):
     folder = corpus_dir("responses")
     result = read_source((folder / name).read_bytes(), name)
-    assert result.problems == []
+    assert result.problems == ()
     assert len(result.responses) == count
     if kinds:
         assert Counter(r.kind for r in result.responses) == kinds
@@ -67,7 +62,7 @@ def test_every_source_format_reads_and_matches(name, siteurl, count, kinds, know
 def test_pelican_comment_system_files_with_blogger_replyto():
     folder = corpus_dir("responses") / "pcs-minchin-blogger-imported" / "comments"
     result = read_comment_files(folder)
-    assert len(result.responses) == 22 and result.problems == []
+    assert len(result.responses) == 22 and result.problems == ()
     slugs = {r.target for r in result.responses}
     assert "slug:code-of-conduct" in slugs and len(slugs) == 4
     assert Counter(r.kind for r in result.responses)["reply"] >= 5

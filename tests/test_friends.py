@@ -29,7 +29,7 @@ def test_full_entry_and_relative_feed_path(tmp_path):
         """,
     )
     result = load_friends(str(path), tmp_path)
-    assert result.problems == []
+    assert result.problems == ()
     [anne] = result.friends
     assert anne.feed == (tmp_path / "feeds" / "anne.xml").as_uri()
     assert anne.tags == ("writing",) and anne.aliases == ("https://social.example/@anne",)

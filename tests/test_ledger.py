@@ -11,12 +11,13 @@ import mf2py
 from helpers import build, make_site, page, posts, rss
 from test_cli import run
 
-from pelican_reciprocity import ledger
-from pelican_reciprocity.responses import Response, identify
+from pelican_reciprocity import ledger, ledger_file
+from pelican_reciprocity.identity import Directory, identify
+from pelican_reciprocity.model import ArticleFacts, Response
 
 
 def test_owed_counts_responses_since_the_last_highlight_or_link():
-    identity = ledger.Identity()
+    identity = Directory()
     identity.add("url:lena.example", "Lena Okafor", "https://lena.example/", friend=True)
     responses = [
         Response(id=f"r{i}", kind="comment", target="slug:a", author_name="Lena Okafor",
@@ -24,7 +25,7 @@ def test_owed_counts_responses_since_the_last_highlight_or_link():
         for i, d in enumerate([1, 10, 20, 21])
     ]  # fmt: skip
     people, _ = identify(responses, {})
-    article = ledger.ArticleFacts(
+    article = ArticleFacts(
         key="a",
         url="https://me.example/a.html",
         date=datetime(2026, 11, 15, tzinfo=UTC),
@@ -38,7 +39,7 @@ def test_owed_counts_responses_since_the_last_highlight_or_link():
     assert lena["last_given"] == "2026-11-15T00:00:00+00:00"
     # stable text: same inputs, same bytes
     again = ledger.build_ledger(identity, people, {r.id: "a" for r in responses}, [article])
-    assert ledger.dumps({"people": data}) == ledger.dumps({"people": again})
+    assert ledger_file.dumps({"people": data}) == ledger_file.dumps({"people": again})
 
 
 def test_outbound_links_leave_the_site():

@@ -10,7 +10,7 @@ import time
 from helpers import posts, rss
 
 from pelican_reciprocity.cache import CacheEntry, FeedCache
-from pelican_reciprocity.friends import Friend
+from pelican_reciprocity.model import Friend
 from pelican_reciprocity.refresh import log_failures, plan, refresh
 from pelican_reciprocity.settings import configure
 

@@ -8,12 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from test_units import DANGER
 
+from pelican_reciprocity.identity import identify
+from pelican_reciprocity.matching import match_articles
+from pelican_reciprocity.model import ArticleRef, Response
 from pelican_reciprocity.moderation import Rules, copies_article, moderate
-from pelican_reciprocity.responses import (
-    ArticleRef,
-    Response,
-    identify,
-    match_articles,
+from pelican_reciprocity.sources import (
     read_comment_folder,
     read_source,
     read_thanks,

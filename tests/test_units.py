@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pelican_reciprocity import selection
-from pelican_reciprocity.feeds import Post
+from pelican_reciprocity.model import Post
 from pelican_reciprocity.sanitize import clean_html, summarise, to_text
 from pelican_reciprocity.settings import ConfigError, configure
 from pelican_reciprocity.urls import absolute, is_web_url, normalise

@@ -1,12 +1,12 @@
-"""Responses from every source, read into one plain ``Response`` model.
+"""Read responses from every source into the one ``Response`` model.
 
 Sources: comment files (pelican-comment-system layout), WordPress and Blogger
 comment feeds, a Blogger export, webmention.io (JF2 and legacy JSON), a
 Disqus export and ``Thanks:`` metadata. Readers never raise on bad input:
 they skip what they cannot read and say why in ``problems``.
 
-Matching responses to articles and merging people are pure functions here
-too; moderation lives in :mod:`moderation`.
+Matching them to articles is :mod:`matching`, merging people is
+:mod:`identity`, and moderation is :mod:`moderation`.
 """
 
 from __future__ import annotations
@@ -14,56 +14,30 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .sanitize import clean_html, safe_text, to_text, truncate_text
-from .urls import absolute, is_web_url, normalise
+from .model import KINDS, ReadResult, Response
+from .sanitize import clean_html, safe_text, to_text, truncate_safe_html, truncate_text
+from .urls import absolute, is_web_url
 
-KINDS = ("comment", "reply", "like", "repost", "mention", "bookmark")
 EXCERPT_WORDS = 60
-ANONYMOUS = {"", "anonymous", "anon", "guest", "unknown", "anonyme", "anónimo"}
 COMMENT_EXTENSIONS = {".md", ".markdown", ".mdown", ".rst", ".html", ".htm"}
 
 
-@dataclass(frozen=True)
-class Response:
-    """One response to one article, from any source."""
-
-    id: str
-    kind: str
-    target: str  # a URL, "slug:<slug>" (comment files) or "article:<key>" (Thanks:)
-    author_name: str = ""
-    author_url: str = ""
-    avatar_url: str = ""
-    published: datetime | None = None
-    source_url: str = ""
-    excerpt_html: str = ""
-    excerpt_text: str = ""
-    text: str = ""  # the whole text, for moderation
-    links: int = 0  # links in the original content, for moderation
-    source: str = ""
-    private: bool = False
-    flagged_spam: bool = False  # the source itself said spam (Disqus isSpam)
-
-    @property
-    def anonymous(self) -> bool:
-        return self.author_name.strip().lower() in ANONYMOUS
-
-    @property
-    def textual(self) -> bool:
-        return self.kind in ("comment", "reply", "mention")
-
-
 @dataclass
-class ReadResult:
+class _Reading:
+    """What a reader collects before it hands back a frozen ReadResult."""
+
+    format: str
     responses: list[Response] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    format: str = ""
+
+    def done(self) -> ReadResult:
+        return ReadResult(tuple(self.responses), tuple(self.problems), self.format)
 
 
 def _response(
@@ -86,8 +60,6 @@ def _response(
     text = safe_text(safe)
     excerpt_html = safe
     if len(text.split()) > EXCERPT_WORDS:
-        from .sanitize import truncate_safe_html
-
         excerpt_html = truncate_safe_html(safe, EXCERPT_WORDS)
     return Response(
         id=id,
@@ -150,7 +122,7 @@ def _date(value: Any) -> datetime | None:
 
 def read_comment_folder(folder: Path, slug: str) -> ReadResult:
     """All comment files for one article: ``<comments>/<slug>/*.md`` and friends."""
-    result = ReadResult(format="comment files")
+    result = _Reading("comment files")
     for path in sorted(folder.iterdir()):
         if not path.is_file() or path.suffix.lower() not in COMMENT_EXTENSIONS:
             continue
@@ -181,19 +153,19 @@ def read_comment_folder(folder: Path, slug: str) -> ReadResult:
                 html=html,
             )
         )
-    return result
+    return result.done()
 
 
 def read_comment_files(root: Path) -> ReadResult:
     """Every ``<root>/<article-slug>/`` folder of comment files."""
-    result = ReadResult(format="comment files")
+    result = _Reading("comment files")
     if not root.is_dir():
-        return result
+        return result.done()
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         found = read_comment_folder(folder, folder.name)
-        result.responses += found.responses
-        result.problems += found.problems
-    return result
+        result.responses.extend(found.responses)
+        result.problems.extend(found.problems)
+    return result.done()
 
 
 _META_LINE = re.compile(r"^([A-Za-z][\w-]*)\s*:\s*(.*)$")
@@ -262,7 +234,7 @@ def read_source(body: bytes, origin: str) -> ReadResult:
         try:
             data = json.loads(body.decode("utf-8-sig"))
         except (UnicodeDecodeError, ValueError) as exc:
-            return ReadResult(problems=[f"{origin}: invalid JSON ({exc})"])
+            return ReadResult(problems=(f"{origin}: invalid JSON ({exc})",))
         return read_webmentions(data, origin)
     if b"<disqus" in head or b"<disqus" in body[:20000]:
         return read_disqus(body, origin)
@@ -277,8 +249,8 @@ def read_webmentions(data: Any, origin: str) -> ReadResult:
         return _legacy_webmentions(data["links"], origin)
     children = data.get("children") if isinstance(data, dict) else data
     if not isinstance(children, list):
-        return ReadResult(problems=[f"{origin}: JSON is neither JF2 nor webmention.io links"])
-    result = ReadResult(format="webmention.io JF2")
+        return ReadResult(problems=(f"{origin}: JSON is neither JF2 nor webmention.io links",))
+    result = _Reading("webmention.io JF2")
     kinds = {
         "in-reply-to": "reply",
         "like-of": "like",
@@ -315,11 +287,11 @@ def read_webmentions(data: Any, origin: str) -> ReadResult:
                 private=bool(entry.get("wm-private")),
             )
         )
-    return result
+    return result.done()
 
 
 def _legacy_webmentions(links: list[Any], origin: str) -> ReadResult:
-    result = ReadResult(format="webmention.io links")
+    result = _Reading("webmention.io links")
     kinds = {"reply": "reply", "like": "like", "repost": "repost", "bookmark": "bookmark"}
     for link in links:
         if not isinstance(link, dict) or not _s(link.get("target")):
@@ -342,7 +314,7 @@ def _legacy_webmentions(links: list[Any], origin: str) -> ReadResult:
                 private=bool(link.get("private")),
             )
         )
-    return result
+    return result.done()
 
 
 def _comment_target(link: str | None) -> str:
@@ -369,9 +341,9 @@ def read_comment_feed(body: bytes, origin: str) -> ReadResult:
     headers = {"content-location": base} if base else {}
     parsed = feedparser.parse(bytes(body), response_headers=headers)
     if not parsed.get("version") and not parsed.entries:
-        return ReadResult(problems=[f"{origin}: not a comment feed or known export"])
+        return ReadResult(problems=(f"{origin}: not a comment feed or known export",))
     site = parsed.get("feed", {}).get("link") or base
-    result = ReadResult(format=f"comment feed ({parsed.get('version') or 'xml'})")
+    result = _Reading(f"comment feed ({parsed.get('version') or 'xml'})")
     for entry in parsed.entries:
         raw_link = _s(entry.get("link"))
         # A mirrored feed may keep only site-relative links; matching accepts them.
@@ -399,7 +371,7 @@ def read_comment_feed(body: bytes, origin: str) -> ReadResult:
                 base=site,
             )
         )
-    return result
+    return result.done()
 
 
 def read_blogger_export(body: bytes, origin: str) -> ReadResult:
@@ -408,7 +380,7 @@ def read_blogger_export(body: bytes, origin: str) -> ReadResult:
     import feedparser
 
     parsed = feedparser.parse(bytes(body))
-    result = ReadResult(format="Blogger export")
+    result = _Reading("Blogger export")
     for entry in parsed.entries:
         terms = {t.get("term", "") for t in entry.get("tags") or ()}
         if not any(t.endswith("kind#comment") for t in terms):
@@ -432,7 +404,7 @@ def read_blogger_export(body: bytes, origin: str) -> ReadResult:
                 html=html,
             )
         )
-    return result
+    return result.done()
 
 
 _DSQ = "{http://disqus.com/disqus-internals}id"
@@ -443,13 +415,13 @@ def read_disqus(body: bytes, origin: str) -> ReadResult:
     try:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
-        return ReadResult(problems=[f"{origin}: Disqus export is not well-formed XML ({exc})"])
+        return ReadResult(problems=(f"{origin}: Disqus export is not well-formed XML ({exc})",))
     ns = root.tag.split("}")[0] + "}" if root.tag.startswith("{") else ""
     threads = {
         thread.get(_DSQ): (thread.findtext(f"{ns}link") or "").strip()
         for thread in root.findall(f"{ns}thread")
     }
-    result = ReadResult(format="Disqus export")
+    result = _Reading("Disqus export")
     for post in root.findall(f"{ns}post"):
         if (post.findtext(f"{ns}isDeleted") or "").strip() == "true":
             continue  # the owner removed it
@@ -471,7 +443,7 @@ def read_disqus(body: bytes, origin: str) -> ReadResult:
                 flagged_spam=(post.findtext(f"{ns}isSpam") or "").strip() == "true",
             )
         )
-    return result
+    return result.done()
 
 
 # -- Thanks: metadata --------------------------------------------------------------------
@@ -485,9 +457,9 @@ def read_thanks(value: Any, key: str) -> ReadResult:
     The responses target that very article (``article:<key>``), so a
     translation's thanks never land on its siblings.
     """
-    result = ReadResult(format="Thanks: metadata")
+    result = _Reading("Thanks: metadata")
     if value is None:
-        return result
+        return result.done()
     text = ", ".join(value) if isinstance(value, list | tuple) else str(value)
     for match in _THANKS_ITEM.finditer(text):
         name, url = (match.group(1) or "").strip(), (match.group(2) or "").strip()
@@ -506,135 +478,4 @@ def read_thanks(value: Any, key: str) -> ReadResult:
                 author_url=url,
             )
         )
-    return result
-
-
-# -- matching responses to articles (pure) --------------------------------------------------
-
-
-def path_key(url: str) -> str:
-    """The path of a URL or of a site-relative link, normalised, without
-    host, query or fragment: what identifies an article within a site."""
-    parts = urlsplit(url.strip())
-    path = parts.path if (parts.scheme or parts.netloc) else url.split("#")[0].split("?")[0]
-    if not path.startswith("/"):
-        path = "/" + path
-    return normalise("http://h" + path)[1:] or "/"
-
-
-def target_key(url: str) -> str:
-    """A response target, normalised with its query dropped (matching ignores it)."""
-    return normalise(urlsplit(url.strip())._replace(query="", fragment="").geturl())
-
-
-@dataclass(frozen=True)
-class ArticleRef:
-    key: str  # the article's own id (its slug, unique per language)
-    slug: str
-    url: str  # relative URL, as Pelican gives it
-
-
-def match_articles(
-    responses: Iterable[Response], articles: Iterable[ArticleRef], siteurl: str
-) -> tuple[dict[str, list[Response]], list[Response]]:
-    """Group responses by article; also return those that match none.
-
-    Targets may be SITEURL-absolute or relative, with or without scheme,
-    ``www.``, trailing slash, ``index.html``, query or fragment.
-    """
-    site_host = normalise(siteurl).split("/", 1)[0] if siteurl else ""
-    by_slug: dict[str, str] = {}
-    by_full: dict[str, str] = {}
-    by_path: dict[str, str] = {}
-    keys: set[str] = set()
-    for article in articles:
-        keys.add(article.key)
-        by_slug.setdefault(article.slug, article.key)
-        by_path.setdefault(path_key(article.url), article.key)
-        if siteurl:
-            by_full.setdefault(target_key(siteurl.rstrip("/") + "/" + article.url), article.key)
-    matched: dict[str, list[Response]] = {}
-    unmatched: list[Response] = []
-    for response in responses:
-        key = None
-        target = response.target
-        if target.startswith("article:"):
-            key = target[8:] if target[8:] in keys else None
-        elif target.startswith("slug:"):
-            key = by_slug.get(target[5:])
-        elif target:
-            key = by_full.get(target_key(target))
-            if key is None:
-                host = target_key(target).split("/", 1)[0] if "://" in target else ""
-                if not host or not site_host or host == site_host:
-                    key = by_path.get(path_key(target))
-        if key is None:
-            unmatched.append(response)
-        else:
-            matched.setdefault(key, []).append(response)
-    return matched, unmatched
-
-
-# -- people (pure) ------------------------------------------------------------------------
-
-
-@dataclass
-class Person:
-    key: str
-    name: str
-    url: str = ""
-    friend: bool = False
-    responses: list[Response] = field(default_factory=list)
-
-    @property
-    def first(self) -> datetime:
-        dates = [r.published for r in self.responses if r.published]
-        return min(dates) if dates else datetime.max.replace(tzinfo=UTC)
-
-    @property
-    def last(self) -> datetime | None:
-        dates = [r.published for r in self.responses if r.published]
-        return max(dates) if dates else None
-
-    @property
-    def kinds(self) -> list[str]:
-        return sorted({r.kind for r in self.responses}, key=KINDS.index)
-
-
-def identify(responses: Iterable[Response], friends: Mapping[str, str]) -> tuple[list[Person], int]:
-    """Merge responses into people: by normalised URL, then by name.
-
-    ``friends`` maps normalised URLs and casefolded names/aliases to the
-    friend's display name. Returns the named people (in a deterministic
-    order: first response, then name) and the count of anonymous responses.
-    """
-    people: dict[str, Person] = {}
-    by_name: dict[str, set[str]] = {}
-    anonymous = 0
-    pending: list[Response] = []
-    for response in responses:
-        if response.anonymous:
-            anonymous += 1
-            continue
-        if not response.author_url:
-            pending.append(response)
-            continue
-        key = "url:" + normalise(response.author_url)
-        person = people.setdefault(
-            key, Person(key=key, name=response.author_name, url=response.author_url)
-        )
-        person.responses.append(response)
-        by_name.setdefault(response.author_name.casefold(), set()).add(key)
-    for response in pending:
-        name = response.author_name.casefold()
-        keys = by_name.get(name, set())
-        key = next(iter(keys)) if len(keys) == 1 else "name:" + name
-        person = people.setdefault(key, Person(key=key, name=response.author_name))
-        person.responses.append(response)
-    for person in people.values():
-        match = friends.get("url:" + normalise(person.url)) if person.url else None
-        match = match or friends.get("name:" + person.name.casefold())
-        if match:
-            person.friend = True
-    ordered = sorted(people.values(), key=lambda p: (p.first, p.name.casefold(), p.key))
-    return ordered, anonymous
+    return result.done()

@@ -1,0 +1,42 @@
+"""Atomic writes that keep the file's mode: the one way every file is written.
+
+Readers see the old file or the new one, never half of either, and an owner's
+``0644`` file stays ``0644``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write to a private temporary file beside ``path``, then rename over it.
+
+    With ``durable`` the data is flushed to disk first (for the owner's own
+    files, which cannot be rebuilt). An existing file's mode is kept; a new
+    file gets the usual mode for the process's umask.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,195 @@
+"""The plain records every stage shares: friends, posts, responses, people.
+
+Frozen dataclasses with no behaviour beyond what follows from their own
+fields, so the decisions (selection, matching, moderation, the ledger) can be
+tested with plain values, and no module has to import a reader or a fetcher
+to name a type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Literal, get_args
+
+from .urls import normalise
+
+#: What a response is. One vocabulary for every source.
+Kind = Literal["comment", "reply", "like", "repost", "mention", "bookmark"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
+#: Kinds whose author is named in the thanks line; the rest are counted.
+NAMED_KINDS: frozenset[Kind] = frozenset({"comment", "reply", "mention", "bookmark"})
+#: Kinds that carry no text of their own (a like, a repost).
+REACTION_KINDS: frozenset[Kind] = frozenset({"like", "repost"})
+
+#: What the refresh did with one feed.
+Outcome = Literal["cached", "updated", "revalidated", "failed"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+
+#: What moderation decided for one response.
+Status = Literal["publish", "held", "blocked"]
+#: What the owner wrote in the moderation file for one response.
+Decision = Literal["held", "approved", "blocked"]
+DECISIONS: tuple[Decision, ...] = get_args(Decision)
+
+ANONYMOUS = frozenset({"", "anonymous", "anon", "guest", "unknown", "anonyme", "anónimo"})
+
+
+@dataclass(frozen=True)
+class Friend:
+    """One blog the owner follows, as the friends list declares it."""
+
+    name: str
+    feed: str  # an http(s) URL or a file:// URL
+    url: str = ""  # their site; may be learned from the feed later
+    tags: tuple[str, ...] = ()
+    note: str = ""  # Markdown, as written by the blog owner
+    note_html: str = ""  # the note, rendered and sanitised when the list was read
+    aliases: tuple[str, ...] = ()
+
+    @cached_property
+    def key(self) -> str:
+        """Identity of the friend's feed: the normalised feed URL (computed once)."""
+        return normalise(self.feed)
+
+    @property
+    def is_local(self) -> bool:
+        return self.feed.startswith("file:")
+
+
+@dataclass(frozen=True)
+class Post:
+    """One friend's post, already normalised and safe to render."""
+
+    title: str
+    url: str
+    date: datetime | None
+    summary_html: str = ""
+    summary_text: str = ""
+    image: str | None = None
+    tags: tuple[str, ...] = ()
+    friend: str = ""  # key of the Friend whose feed carried it
+    dated: bool = True  # False when the date is the time we first saw it
+
+    @cached_property
+    def key(self) -> str:
+        """Identity of the post: its URL, normalised (computed once)."""
+        return normalise(self.url, keep_fragment=True)
+
+    @cached_property
+    def loose_key(self) -> str:
+        """The URL without its fragment, for looking up pasted links."""
+        return normalise(self.url)
+
+
+@dataclass(frozen=True)
+class Response:
+    """One response to one article, from any source."""
+
+    id: str
+    kind: Kind
+    target: str  # a URL, "slug:<slug>" (comment files) or "article:<key>" (Thanks:)
+    author_name: str = ""
+    author_url: str = ""
+    avatar_url: str = ""
+    published: datetime | None = None
+    source_url: str = ""
+    excerpt_html: str = ""
+    excerpt_text: str = ""
+    text: str = ""  # the whole text, for moderation
+    links: int = 0  # links to other sites in the original content, for moderation
+    source: str = ""
+    private: bool = False
+    flagged_spam: bool = False  # the source itself said spam (Disqus isSpam)
+
+    @property
+    def anonymous(self) -> bool:
+        return self.author_name.strip().lower() in ANONYMOUS
+
+    @property
+    def named(self) -> bool:
+        """Named in the thanks line (anything but a like or a repost)."""
+        return self.kind in NAMED_KINDS
+
+
+@dataclass(frozen=True)
+class Person:
+    """Everyone's responses merged under one identity key ("url:…" or "name:…")."""
+
+    key: str
+    name: str
+    url: str = ""
+    friend: bool = False
+    responses: tuple[Response, ...] = ()
+
+    @property
+    def first(self) -> datetime:
+        dates = [r.published for r in self.responses if r.published]
+        return min(dates) if dates else datetime.max.replace(tzinfo=UTC)
+
+    @property
+    def last(self) -> datetime | None:
+        dates = [r.published for r in self.responses if r.published]
+        return max(dates) if dates else None
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted({r.kind for r in self.responses}, key=KINDS.index)
+
+
+@dataclass(frozen=True)
+class ArticleRef:
+    """An article as matching sees it, without Pelican."""
+
+    key: str  # the article's own id (its save_as, unique per language)
+    slug: str
+    url: str  # relative URL, as Pelican gives it
+
+
+@dataclass(frozen=True)
+class ArticleFacts:
+    """What one published article gave: highlights and links out (for the ledger)."""
+
+    key: str
+    url: str  # absolute under SITEURL when SITEURL is set
+    date: datetime | None
+    curated: tuple[tuple[str, str], ...] = ()  # (person key, post URL)
+    automatic: tuple[tuple[str, str], ...] = ()
+    links: tuple[str, ...] = ()  # every outbound http(s) link in the content
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Moderation's decision on one response, with the reasons for it."""
+
+    status: Status
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What a build knows about one friend's feed after the refresh."""
+
+    friend: Friend
+    outcome: Outcome = "cached"
+    error: str | None = None
+    posts: tuple[Post, ...] = ()
+    link: str | None = None  # the feed's own link to the site
+    fetched_at: float = 0.0  # when the copy shown was fetched (0: no copy)
+
+
+@dataclass(frozen=True)
+class FriendsList:
+    friends: tuple[Friend, ...] = ()
+    problems: tuple[str, ...] = ()
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """What one reader made of one input: responses, and what it skipped and why."""
+
+    responses: tuple[Response, ...] = ()
+    problems: tuple[str, ...] = ()
+    format: str = ""

@@ -1,0 +1,128 @@
+"""The moderation file: the owner's decisions and rules, and every held response.
+
+``reciprocity/moderation.toml`` in the site. The owner edits it to approve
+or block by id, author or domain; the plugin only ever adds to it, keeping
+the owner's own formatting and comments, so nothing held is ever lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .files import write_atomic
+from .model import DECISIONS, Response, Verdict
+from .moderation import Rules
+from .settings import ConfigError
+
+logger = logging.getLogger(__name__)
+
+HEADER = """\
+Responses that pelican-reciprocity held for moderation. Nothing here is ever
+deleted by the plugin. To publish one, set its status to "approved"; to keep
+it off the site for good, set it to "blocked". The [rules] apply to every
+future response too (names or URLs in *_authors, host names in *_domains).
+"""
+
+
+@dataclass
+class ModerationFile:
+    path: Path
+    decisions: dict[str, str] = field(default_factory=dict)
+    rules: Rules = field(default_factory=Rules)
+    document: Any = None
+    entries: dict[str, Any] = field(default_factory=dict)
+
+
+def load_moderation(path: Path) -> ModerationFile:
+    """Read the owner's file; a syntax error is a user mistake, named clearly."""
+    import tomlkit
+
+    result = ModerationFile(path=path)
+    if not path.exists():
+        doc = tomlkit.document()
+        for line in HEADER.splitlines():
+            doc.add(tomlkit.comment(line))
+        rules = tomlkit.table()
+        for key in ("approve_authors", "approve_domains", "block_authors", "block_domains"):
+            rules[key] = tomlkit.array()
+        rules["block_words"] = tomlkit.array()
+        doc["rules"] = rules
+        doc["response"] = tomlkit.aot()
+        result.document = doc
+        return result
+    try:
+        doc = tomlkit.parse(path.read_text(encoding="utf-8"))
+    except Exception as exc:  # tomlkit raises several kinds; all mean "fix the file"
+        raise ConfigError(f"{path}: cannot read the moderation file: {exc}") from None
+    result.document = doc
+    rules = doc.get("rules") or {}
+    result.rules = Rules(
+        **{
+            key: tuple(str(v) for v in rules.get(key, []) or [])
+            for key in (
+                "block_words",
+                "block_domains",
+                "block_authors",
+                "approve_domains",
+                "approve_authors",
+            )
+        }
+    )
+    for index, entry in enumerate(doc.get("response") or [], 1):
+        rid = str(entry.get("id") or "")
+        status = str(entry.get("status") or "held").strip().lower()
+        if not rid:
+            logger.warning("reciprocity: %s: response #%d has no id; ignored", path, index)
+            continue
+        if status not in DECISIONS:
+            logger.warning(
+                "reciprocity: %s: response %s has status %r (use held, approved or "
+                "blocked); treated as held",
+                path,
+                rid,
+                status,
+            )
+            status = "held"
+        result.decisions[rid] = status
+        result.entries[rid] = entry
+    return result
+
+
+def record_held(
+    moderation: ModerationFile,
+    held: Iterable[tuple[Response, Verdict, str]],
+) -> int:
+    """Add newly held responses to the file (never removing any); returns how
+    many were added. Writes only when something changed."""
+    import tomlkit
+
+    doc = moderation.document
+    if "response" not in doc:
+        doc["response"] = tomlkit.aot()
+    added = 0
+    for response, verdict, article in held:
+        if response.id in moderation.entries:
+            continue
+        entry = tomlkit.table()
+        entry["id"] = response.id
+        entry["status"] = "held"
+        entry["article"] = article
+        entry["author"] = response.author_name or "(anonymous)"
+        if response.author_url:
+            entry["author_url"] = response.author_url
+        if response.published:
+            entry["date"] = response.published.isoformat()
+        entry["source"] = response.source
+        entry["reasons"] = list(verdict.reasons)
+        entry["excerpt"] = response.excerpt_text[:300]
+        doc["response"].append(entry)
+        moderation.entries[response.id] = entry
+        moderation.decisions[response.id] = "held"
+        added += 1
+    if added:
+        write_atomic(moderation.path, tomlkit.dumps(doc).encode("utf-8"))
+    return added

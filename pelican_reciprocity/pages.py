@@ -1,0 +1,345 @@
+"""What the plugin adds to a Pelican site: article sections and its own pages.
+
+- :class:`Views` turns posts and friends into template views once per build
+  (and language), so 10,000 articles share them.
+- :func:`article_data` decides one article's highlights.
+- :func:`wrap_templates` adds the sections to each rendered article page in
+  memory, unless the theme placed them itself.
+- :class:`FriendsPageGenerator` writes the friends page, the thanks page,
+  the OPML blogroll and the stylesheet, with the theme's layout.
+- :func:`article_facts` tells the ledger what each article gave.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from jinja2 import ChoiceLoader, FileSystemLoader
+from pelican.generators import ArticlesGenerator, Generator
+
+from . import render, selection
+from .friends import friend_site
+from .i18n import Strings
+from .identity import friend_keys, person_key
+from .ledger import outbound_links
+from .model import ArticleFacts, FeedState, Friend
+from .settings import Config
+
+logger = logging.getLogger(__name__)
+
+#: The context key under which the friends page generator finds its work.
+PAGES_KEY = "reciprocity_pages"
+
+
+@dataclass
+class Views:
+    """Template views, built once per build and language and shared by every page."""
+
+    config: Config
+    friend_views: dict[str, render.FriendView] = field(default_factory=dict)
+    sites: dict[str, str] = field(default_factory=dict)  # friend key -> their site
+    css: str = ""
+    section_cache: dict[Any, str] = field(default_factory=dict)
+    _posts: dict[Any, render.PostView] = field(default_factory=dict)
+    _strings: dict[str, Strings] = field(default_factory=dict)
+    _words: dict[Any, dict[str, str]] = field(default_factory=dict)
+
+    def add_feeds(self, feeds: tuple[FeedState, ...]) -> None:
+        for state in feeds:
+            friend = state.friend
+            site = friend_site(friend, state.link)
+            self.sites[friend.key] = site
+            self.friend_views[friend.key] = render.friend_view(
+                friend, site, ok=state.outcome != "failed" or bool(state.posts), error=state.error
+            )
+
+    def friend_identities(self, friends: tuple[Friend, ...]) -> dict[str, str]:
+        """Keys ("url:…", "name:…") that identify each friend, for merging people."""
+        keys: dict[str, str] = {}
+        for friend in friends:
+            keys.update(friend_keys(friend, self.sites.get(friend.key) or friend.url))
+        return keys
+
+    def person_key(self, friend: Friend) -> str:
+        return person_key(self.sites.get(friend.key) or friend.url, friend.name)
+
+    def post(self, item: selection.Highlight, lang: str) -> render.PostView:
+        """One view per post (and language), shared by every article showing it."""
+        key = (item.post.key, item.curated, item.found, lang)
+        view = self._posts.get(key)
+        if view is None:
+            view = render.post_view(
+                item.post,
+                self.friend_views.get(item.post.friend),
+                self.strings(lang),
+                self.config.date_format,
+                curated=item.curated,
+                found=item.found,
+            )
+            self._posts[key] = view
+        return view
+
+    def strings(self, lang: str | None) -> Strings:
+        lang = lang or self.config.default_lang
+        if lang not in self._strings:
+            self._strings[lang] = Strings(lang, self.config.strings)
+        return self._strings[lang]
+
+    def headings(self, lang: str | None) -> dict[str, str]:
+        """Section headings in a language; a heading set in the settings wins."""
+        if ("headings", lang) not in self._words:
+            t, c = self.strings(lang), self.config
+            self._words[("headings", lang)] = {
+                "highlights": c.highlights_heading or t("Posts I'm highlighting"),
+                "automatic": c.auto_heading or t("From blogs I follow"),
+                "friends": c.friends_heading or t("Friends"),
+                "thanks": c.thanks_heading or t("Thank you"),
+                "responders": c.responders_heading or t("Everyone who responded"),
+            }
+        return self._words[("headings", lang)]
+
+    def words(self, lang: str | None) -> dict[str, str]:
+        if ("words", lang) not in self._words:
+            t = self.strings(lang)
+            self._words[("words", lang)] = {
+                "by": t("by"),
+                "friend": t("friend"),
+                "unavailable": t("Their feed could not be read just now."),
+                "subscribe": t("Subscribe to all of them (OPML)"),
+            }
+        return self._words[("words", lang)]
+
+    def friends_page(self, feeds: tuple[FeedState, ...], lang: str) -> list[render.FriendView]:
+        """Every friend with their newest posts, whatever their age."""
+        out = []
+        for state in feeds:
+            view = self.friend_views[state.friend.key]
+            posts = selection.latest(state.posts, self.config.friends_posts)
+            views = tuple(
+                render.post_view(p, view, self.strings(lang), self.config.date_format)
+                for p in posts
+            )
+            out.append(replace(view, posts=views))
+        return out
+
+
+def add_template_loader(generator: Generator) -> None:
+    """Our templates come after the theme's, so a theme or
+    THEME_TEMPLATES_OVERRIDES can replace any of them."""
+    loader = generator.env.loader
+    ours = FileSystemLoader(str(render.TEMPLATES))
+    if isinstance(loader, ChoiceLoader):
+        if not any(
+            isinstance(item, FileSystemLoader) and str(render.TEMPLATES) in item.searchpath
+            for item in loader.loaders
+        ):
+            loader.loaders.append(ours)
+    else:
+        generator.env.loader = ChoiceLoader([loader, ours])
+
+
+def all_articles(generator: ArticlesGenerator) -> list[Any]:
+    return [
+        *generator.articles,
+        *generator.translations,
+        *getattr(generator, "hidden_articles", []),
+        *getattr(generator, "hidden_translations", []),
+    ]
+
+
+def article_data(
+    article: Any, views: Views, index: selection.PostIndex, ranking: selection.Ranking
+) -> render.ArticleReciprocity:
+    """One article's highlights, curated and automatic."""
+    config = views.config
+    lang = str(getattr(article, "lang", "") or config.default_lang)
+    headings = views.headings(lang)
+    metadata = getattr(article, "metadata", {}) or {}
+    if selection.is_off(metadata.get("reciprocity", "on")):
+        return render.ArticleReciprocity(enabled=False, headings=headings, words=views.words(lang))
+    tags = [str(t) for t in getattr(article, "tags", []) or []]
+    curated, automatic, bad = selection.highlights_for(
+        metadata,
+        index=index,
+        ranking=ranking,
+        count=config.auto_count,
+        per_friend=config.auto_per_friend,
+        prefer_shared_tags=config.prefer_shared_tags,
+        article_tags=tags,
+    )
+    source = getattr(article, "source_path", article)
+    for piece in bad:
+        logger.warning(
+            "reciprocity: %s: Highlights: %r is not an http(s) address; ignored", source, piece
+        )
+    for item in curated:
+        if not item.found:
+            logger.warning(
+                "reciprocity: %s: highlighted %s is not in any friend's feed; "
+                "shown as a plain link",
+                source,
+                item.post.url,
+            )
+    return render.ArticleReciprocity(
+        curated=[views.post(h, lang) for h in curated],
+        automatic=[views.post(h, lang) for h in automatic],
+        headings=headings,
+        words=views.words(lang),
+        css=views.css,
+    )
+
+
+def with_section(views: Views, env: Any, page: str, context: dict[str, Any]) -> str:
+    """Add the plugin's sections to a rendered article page, except those the
+    theme already placed (and those with nothing to show)."""
+    article = context.get("article")
+    if article is None or context.get("output_file") != getattr(article, "save_as", None):
+        return page
+    data = getattr(article, "reciprocity", None)
+    if not isinstance(data, render.ArticleReciprocity) or not data:
+        return page
+    sections = []
+    for name in render.SECTIONS:
+        present = data.thanks if name == "thanks" else data.highlights
+        if present and not render.already_placed(page, name):
+            sections.append(_render_section(views, env, name, context, data))
+    if not sections:
+        return page
+    return render.inject(page, "\n".join(sections), getattr(article, "content", None))
+
+
+class _InjectingTemplate:
+    """The article template, with the section added to its output in memory,
+    so a 10,000-article site never re-reads the pages it has just written."""
+
+    def __init__(self, template: Any, views: Views, env: Any) -> None:
+        self._template = template
+        self._views = views
+        self._env = env
+
+    def render(self, *args: Any, **kwargs: Any) -> str:
+        page = self._template.render(*args, **kwargs)
+        context = args[0] if args and isinstance(args[0], dict) else kwargs
+        return with_section(self._views, self._env, page, context)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._template, name)
+
+
+def wrap_templates(generator: ArticlesGenerator, views: Views) -> None:
+    original = generator.get_template
+
+    def get_template(name: str) -> Any:
+        return _InjectingTemplate(original(name), views, generator.env)
+
+    generator.get_template = get_template  # type: ignore[method-assign]
+
+
+def _render_section(
+    views: Views, env: Any, name: str, context: dict[str, Any], data: render.ArticleReciprocity
+) -> str:
+    template = env.get_template(f"reciprocity/{name}.html")
+    ours = template.filename and str(render.TEMPLATES) in template.filename
+    key = (
+        (name, data.cache_key(), context.get("SITEURL")) if ours and name == "highlights" else None
+    )
+    if key is not None and key in views.section_cache:
+        return views.section_cache[key]
+    html = template.render(context).strip()
+    if key is not None:
+        views.section_cache[key] = html
+    return html
+
+
+@dataclass(frozen=True)
+class PagesToWrite:
+    """What the friends page generator writes, decided when the feeds are in."""
+
+    config: Config
+    friends: tuple[Friend, ...]
+    sites: dict[str, str]
+    css: str
+
+
+class FriendsPageGenerator(Generator):
+    """Writes friends/index.html, thanks/index.html and friends.opml with the
+    theme's layout, and the default stylesheet."""
+
+    def generate_context(self) -> None:
+        pass
+
+    def generate_output(self, writer: Any) -> None:
+        todo = self.context.get(PAGES_KEY)
+        if not isinstance(todo, PagesToWrite) or "reciprocity" not in self.context:
+            return
+        config = todo.config
+        relative = self.settings.get("RELATIVE_URLS", False)
+        if config.friends_save_as and todo.friends:
+            writer.write_file(
+                config.friends_save_as,
+                self.get_template("reciprocity/friends"),
+                self.context,
+                relative_urls=relative,
+                url=config.friends_url,
+                page_name="friends",
+            )
+        if todo.css:
+            # Linked once from every page, so the browser caches it.
+            target = Path(self.output_path) / todo.css
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(render.STYLESHEET, target)
+        if config.thanks_save_as and self.context["reciprocity"].get("responders"):
+            writer.write_file(
+                config.thanks_save_as,
+                self.get_template("reciprocity/responders"),
+                self.context,
+                relative_urls=relative,
+                url=config.thanks_url,
+                page_name="thanks",
+            )
+        if config.opml_save_as and todo.friends:
+            heading = self.context["reciprocity"]["headings"]["friends"]
+            title = f"{self.settings.get('SITENAME') or 'My site'}: {heading}"
+            body = render.opml(((f, todo.sites.get(f.key, "")) for f in todo.friends), title=title)
+            out = Path(self.output_path) / config.opml_save_as
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(body, encoding="utf-8")
+            logger.info('Writing "%s"', out)
+
+
+def article_facts(
+    articles: list[Any], views: Views, friends: tuple[Friend, ...]
+) -> list[ArticleFacts]:
+    """What each published article gave: its highlights and its links out."""
+    config = views.config
+    keys = {friend.key: views.person_key(friend) for friend in friends}
+    facts = []
+    for article in articles:
+        data = getattr(article, "reciprocity", None)
+        curated = automatic = ()
+        if isinstance(data, render.ArticleReciprocity):
+            curated = tuple(
+                (keys.get(v.friend.key, ""), str(v.url)) for v in data.curated if v.friend
+            )
+            automatic = tuple(
+                (keys.get(v.friend.key, ""), str(v.url)) for v in data.automatic if v.friend
+            )
+        url = str(article.url)
+        if config.siteurl:
+            url = config.siteurl.rstrip("/") + "/" + url
+        translated = getattr(article, "in_default_lang", True) is False
+        facts.append(
+            ArticleFacts(
+                key=str(article.slug) + (f"@{article.lang}" if translated else ""),
+                url=url,
+                date=getattr(article, "date", None),
+                curated=curated,
+                automatic=automatic,
+                links=tuple(outbound_links(getattr(article, "content", ""), config.siteurl)),
+            )
+        )
+    return facts

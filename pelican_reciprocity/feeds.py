@@ -32,6 +32,7 @@ class ParsedFeed:
     link: str | None = None
     format: str = ""
     problem: str | None = None  # why the body is unusable, or None
+    parser: str = ""  # which reader produced it: "etree", "feedparser" or "json"
     warnings: list[str] = field(default_factory=list)
 
 
@@ -96,6 +97,7 @@ def _parse_xml_feed(
         title=to_text(feed_meta.get("title")),
         link=link,
         format=str(parsed.get("version") or "xml"),
+        parser="feedparser",
     )
     if parsed.get("bozo"):
         result.warnings.append(f"malformed XML, read leniently ({_bozo(parsed)})")
@@ -256,7 +258,9 @@ def _etree_rss(
 ) -> ParsedFeed:
     link = absolute(_rss_any(channel, "link"), base)
     site_base = link or base
-    result = ParsedFeed(title=to_text(_rss_any(channel, "title")), link=link, format=fmt)
+    result = ParsedFeed(
+        title=to_text(_rss_any(channel, "title")), link=link, format=fmt, parser="etree"
+    )
     for item in items:
         guid = item.find("guid")
         guid_text = (guid.text or "").strip() if guid is not None and guid.text else ""
@@ -310,6 +314,7 @@ def _etree_atom(root: Any, base: str | None, words: int, now: datetime) -> Parse
         title=to_text(_atom_text(root.find(f"{_ATOM}title"))),
         link=link,
         format="atom10",
+        parser="etree",
     )
     site_base = link or feed_base
     for entry in root.findall(f"{_ATOM}entry"):
@@ -461,6 +466,7 @@ def _parse_json_feed(body: bytes, *, base: str | None, words: int, now: datetime
         title=to_text(_str(data.get("title"))),
         link=link,
         format="json" + str(data["version"]).rsplit("/", 1)[-1],
+        parser="json",
     )
     for item in items:
         if not isinstance(item, dict):

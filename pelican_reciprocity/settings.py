@@ -1,153 +1,92 @@
-"""One table of defaults and a frozen, validated configuration.
+"""Every setting declared once, checked once, frozen into one ``Config``.
 
 Modelled on Pelican's ``configure_settings``: read the user's settings once,
-check every value, and hand the rest of the plugin an immutable object so that
-no module has to re-validate or guess.
+check every value, and hand the rest of the plugin an immutable object. Each
+:class:`Setting` below is the single declaration of one ``RECIPROCITY_*``
+name: its default, its check, and its line in the README's settings table
+(``python -m pelican_reciprocity.settings`` prints that table; a test holds
+the README to it).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, make_dataclass
 from pathlib import Path
 from typing import Any
 
 PREFIX = "RECIPROCITY_"
-
-#: Every setting the plugin reads, with its default. The README table mirrors it.
-DEFAULTS: dict[str, Any] = {
-    "RECIPROCITY_FRIENDS": "friends.toml",
-    "RECIPROCITY_TIMEOUT": 10.0,
-    "RECIPROCITY_FETCH_DEADLINE": 60.0,
-    "RECIPROCITY_CONCURRENCY": 32,
-    "RECIPROCITY_MAX_BYTES": 10 * 1024 * 1024,
-    "RECIPROCITY_MAX_REDIRECTS": 5,
-    "RECIPROCITY_CACHE_PATH": None,
-    "RECIPROCITY_CACHE_TTL": 3600,
-    "RECIPROCITY_OFFLINE": False,
-    "RECIPROCITY_STRICT": False,
-    "RECIPROCITY_USER_AGENT": None,
-    "RECIPROCITY_AUTO_COUNT": 3,
-    "RECIPROCITY_AUTO_PER_FRIEND": 1,
-    "RECIPROCITY_AUTO_MAX_AGE_DAYS": 365,
-    "RECIPROCITY_PREFER_SHARED_TAGS": False,
-    "RECIPROCITY_SUMMARY_WORDS": 40,
-    "RECIPROCITY_INJECT": True,
-    "RECIPROCITY_DATE_FORMAT": None,
-    "RECIPROCITY_FRIENDS_SAVE_AS": "friends/index.html",
-    "RECIPROCITY_FRIENDS_URL": "friends/",
-    "RECIPROCITY_FRIENDS_POSTS": 3,
-    "RECIPROCITY_OPML_SAVE_AS": "friends.opml",
-    "RECIPROCITY_HIGHLIGHTS_HEADING": None,
-    "RECIPROCITY_AUTO_HEADING": None,
-    "RECIPROCITY_FRIENDS_HEADING": None,
-    "RECIPROCITY_STRINGS": {},
-    "RECIPROCITY_CSS": True,
-    "RECIPROCITY_COMMENTS_PATH": "comments",
-    "RECIPROCITY_RESPONSE_SOURCES": [],
-    "RECIPROCITY_WEBMENTION_IO_DOMAIN": "",
-    "RECIPROCITY_WEBMENTION_IO_API": "https://webmention.io/api/mentions.jf2",
-    "RECIPROCITY_MODERATION_FILE": "reciprocity/moderation.toml",
-    "RECIPROCITY_LEDGER_FILE": "reciprocity/ledger.json",
-    "RECIPROCITY_ALLOW_PRIVATE_ADDRESSES": False,
-    "RECIPROCITY_NOTIFY_INTERVAL": 1.0,
-    "RECIPROCITY_BLOCK_WORDS": [],
-    "RECIPROCITY_BLOCK_DOMAINS": [],
-    "RECIPROCITY_BLOCK_AUTHORS": [],
-    "RECIPROCITY_APPROVE_DOMAINS": [],
-    "RECIPROCITY_APPROVE_AUTHORS": [],
-    "RECIPROCITY_THANKS_SAVE_AS": "thanks/index.html",
-    "RECIPROCITY_THANKS_URL": "thanks/",
-    "RECIPROCITY_THANKS_HEADING": None,
-    "RECIPROCITY_RESPONDERS_HEADING": None,
-}
 
 
 class ConfigError(Exception):
     """A user mistake in the settings: the message names the setting."""
 
 
+#: A check turns the user's value into the Config value, or raises ConfigError.
+#: It sees the whole settings mapping and the values checked so far.
+Check = Callable[[str, Any, Mapping[str, Any], dict[str, Any]], Any]
+
+
 @dataclass(frozen=True)
-class Config:
-    friends: str | tuple[Mapping[str, Any], ...]
-    site_root: Path
-    timeout: float
-    fetch_deadline: float
-    concurrency: int
-    max_bytes: int
-    max_redirects: int
-    cache_path: Path
-    cache_ttl: float
-    offline: bool
-    strict: bool
-    user_agent: str
-    auto_count: int
-    auto_per_friend: int
-    auto_max_age_days: float
-    prefer_shared_tags: bool
-    summary_words: int
-    inject: bool
-    date_format: str | None
-    friends_save_as: str
-    friends_url: str
-    friends_posts: int
-    opml_save_as: str
-    highlights_heading: str | None
-    auto_heading: str | None
-    friends_heading: str | None
-    siteurl: str
-    author: str
-    comments_path: Path | None
-    response_sources: tuple[str, ...]
-    webmention_io_domain: str
-    webmention_io_api: str
-    moderation_file: Path
-    ledger_file: Path
-    allow_private_addresses: bool
-    notify_interval: float
-    block_words: tuple[str, ...]
-    block_domains: tuple[str, ...]
-    block_authors: tuple[str, ...]
-    approve_domains: tuple[str, ...]
-    approve_authors: tuple[str, ...]
-    thanks_save_as: str
-    thanks_url: str
-    strings: dict[str, Any]
-    css: bool
-    default_lang: str
-    thanks_heading: str | None
-    responders_heading: str | None
+class Setting:
+    name: str
+    default: Any
+    check: Check
+    help: str
+    shown: str = ""  # the default as the README shows it, when repr() is not right
+
+    @property
+    def field(self) -> str:
+        return self.name[len(PREFIX) :].lower()
+
+    def row(self) -> str:
+        shown = self.shown or _shown(self.default)
+        return f"| `{self.name}` | {shown} | {self.help} |"
 
 
-def _number(settings: Mapping[str, Any], key: str, *, integer: bool, minimum: float) -> Any:
-    value = settings.get(key, DEFAULTS[key])
-    kind = "a whole number" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(f"{key} must be {kind}, got {value!r}")
-    if integer and not isinstance(value, int):
-        raise ConfigError(f"{key} must be {kind}, got {value!r}")
-    if value < minimum:
-        raise ConfigError(f"{key} must be at least {minimum:g}, got {value!r}")
-    return value
+def _shown(value: Any) -> str:
+    if isinstance(value, str):
+        return f'`"{value}"`'
+    if isinstance(value, float) and value.is_integer() and value >= 10:
+        return f"`{int(value)}`"
+    return f"`{value!r}`"
 
 
-def _flag(settings: Mapping[str, Any], key: str) -> bool:
-    value = settings.get(key, DEFAULTS[key])
+# -- checks --------------------------------------------------------------------------
+
+
+def number(*, integer: bool = False, minimum: float = 0) -> Check:
+    def check(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> Any:
+        kind = "a whole number" if integer else "a number"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key} must be {kind}, got {value!r}")
+        if integer and not isinstance(value, int):
+            raise ConfigError(f"{key} must be {kind}, got {value!r}")
+        if value < minimum:
+            raise ConfigError(f"{key} must be at least {minimum:g}, got {value!r}")
+        return value if integer else float(value)
+
+    return check
+
+
+def flag(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{key} must be True or False, got {value!r}")
     return value
 
 
-def _text(settings: Mapping[str, Any], key: str, *, empty_ok: bool = True) -> str:
-    value = settings.get(key, DEFAULTS[key])
-    if not isinstance(value, str) or (not empty_ok and not value.strip()):
-        raise ConfigError(f"{key} must be a text string, got {value!r}")
-    return value
+def text(*, empty_ok: bool = True, strip: bool = False) -> Check:
+    def check(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> str:
+        if not isinstance(value, str) or (not empty_ok and not value.strip()):
+            raise ConfigError(f"{key} must be a text string, got {value!r}")
+        return value.strip() if strip else value
+
+    return check
 
 
-def _optional_text(settings: Mapping[str, Any], key: str) -> str | None:
-    value = settings.get(key, DEFAULTS[key])
+def optional_text(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> Any:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
@@ -157,13 +96,209 @@ def _optional_text(settings: Mapping[str, Any], key: str) -> str | None:
     return value
 
 
-def _strings(settings: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    value = settings.get(key, DEFAULTS[key])
+def strings(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> Any:
     if isinstance(value, str) or not isinstance(value, list | tuple):
         raise ConfigError(f"{key} must be a list of strings, got {value!r}")
     if not all(isinstance(v, str) and v.strip() for v in value):
         raise ConfigError(f"{key} must be a list of non-empty strings, got {value!r}")
     return tuple(v.strip() for v in value)
+
+
+def output_path(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> str:
+    value = text()(key, value, settings, done)
+    if value.startswith("/") or ".." in Path(value).parts:
+        raise ConfigError(f"{key} must be a path inside the output folder")
+    return value
+
+
+def friends_spec(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> Any:
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if isinstance(value, list | tuple):
+        for index, entry in enumerate(value, 1):
+            if not isinstance(entry, Mapping):
+                raise ConfigError(
+                    f"{key} entry {index} must be a dict with 'name' and 'feed', got {entry!r}"
+                )
+        return tuple(dict(e) for e in value)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f"{key} must be a path to a TOML or OPML file, or a list of dicts, got {value!r}"
+        )
+    return value
+
+
+def cache_folder(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> Path:
+    root = site_root_for(settings)
+    if value is None:
+        return Path(settings.get("CACHE_PATH") or root / "cache") / "reciprocity"
+    if not isinstance(value, str | os.PathLike):
+        raise ConfigError(f"{key} must be a path, got {value!r}")
+    path = Path(value)
+    return path if path.is_absolute() else root / path
+
+
+def offline(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> bool:
+    return flag(key, value, settings, done) or env_offline()
+
+
+def deadline(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> float:
+    """Never shorter than one feed's timeout."""
+    return max(number(minimum=0.1)(key, value, settings, done), done["timeout"])
+
+
+def user_agent(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> str:
+    if value is None:
+        from . import __version__
+
+        siteurl = str(settings.get("SITEURL") or "")
+        agent = f"pelican-reciprocity/{__version__}"
+        return agent + (f" (+{siteurl})" if siteurl.startswith(("http://", "https://")) else "")
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def overrides(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> Any:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(v, str)
+        or (isinstance(v, Mapping) and all(isinstance(x, str) for x in v.values()))
+        for v in value.values()
+    ):
+        raise ConfigError(
+            f"{key} must map English strings to replacements, optionally "
+            f"per language ({{'fr': {{...}}}}), got {value!r}"
+        )
+    return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in value.items()}
+
+
+def comments_folder(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> Any:
+    value = text()(key, value, settings, done)
+    if not value.strip():
+        return None
+    if Path(value).is_absolute() or ".." in Path(value).parts:
+        raise ConfigError(f"{key} must be a folder inside the content folder (PATH)")
+    return Path(settings.get("PATH") or ".") / value
+
+
+def site_file(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> Path:
+    """A file the owner keeps and commits: never inside content/ or output/."""
+    path = Path(text(empty_ok=False)(key, value, settings, done))
+    if not path.is_absolute():
+        path = site_root_for(settings) / path
+    content = Path(settings.get("PATH") or ".").resolve()
+    output = Path(settings.get("OUTPUT_PATH") or "output").resolve()
+    for folder, name in ((content, "content"), (output, "output")):
+        if path.resolve() == folder or folder in path.resolve().parents:
+            raise ConfigError(
+                f"{key} must be outside the {name} folder ({folder}), or Pelican would publish it"
+            )
+    return path
+
+
+# -- the table -------------------------------------------------------------------------
+
+S = Setting
+SETTINGS: tuple[Setting, ...] = (
+    S("RECIPROCITY_FRIENDS", "friends.toml", friends_spec, "TOML or OPML file, or a list of dicts"),
+    S("RECIPROCITY_TIMEOUT", 10.0, number(minimum=0.1),
+      "total seconds allowed per feed, however slowly it trickles"),
+    S("RECIPROCITY_FETCH_DEADLINE", 60.0, deadline, "bound on the whole fetch phase, in seconds"),
+    S("RECIPROCITY_CONCURRENCY", 100, number(integer=True, minimum=1),
+      "requests in flight at once (100 friends never wait for each other)"),
+    S("RECIPROCITY_MAX_BYTES", 10 * 1024 * 1024, number(integer=True, minimum=1024),
+      "body size cap (10 MiB), applied after decompression"),
+    S("RECIPROCITY_MAX_REDIRECTS", 5, number(integer=True), "redirects followed per feed"),
+    S("RECIPROCITY_CACHE_PATH", None, cache_folder, "where feed copies are kept",
+      shown="`<CACHE_PATH>/reciprocity`"),
+    S("RECIPROCITY_CACHE_TTL", 3600, number(),
+      "seconds during which a feed is not requested at all"),
+    S("RECIPROCITY_OFFLINE", False, offline,
+      "never touch the network (also: environment `RECIPROCITY_OFFLINE=1`)"),
+    S("RECIPROCITY_STRICT", False, flag, "make any feed failure stop the build (for CI)"),
+    S("RECIPROCITY_USER_AGENT", None, user_agent, "sent with every request",
+      shown="`pelican-reciprocity/<version> (+SITEURL)`"),
+    S("RECIPROCITY_AUTO_COUNT", 3, number(integer=True),
+      "automatic highlights per article (0 turns them off)"),
+    S("RECIPROCITY_AUTO_PER_FRIEND", 1, number(integer=True, minimum=1),
+      "at most this many automatic highlights from one friend"),
+    S("RECIPROCITY_AUTO_MAX_AGE_DAYS", 365, number(), "skip older posts (0: no limit)"),
+    S("RECIPROCITY_PREFER_SHARED_TAGS", False, flag,
+      "put posts sharing a tag with the article first"),
+    S("RECIPROCITY_SUMMARY_WORDS", 40, number(integer=True, minimum=1),
+      "summary length, counted after sanitising"),
+    S("RECIPROCITY_INJECT", True, flag, "insert the section into article pages automatically"),
+    S("RECIPROCITY_DATE_FORMAT", None, optional_text,
+      '`strftime` format for dates; `None`: the language\'s long form ("23 November 2026", '
+      '"23 novembre 2026")'),
+    S("RECIPROCITY_FRIENDS_SAVE_AS", "friends/index.html", output_path,
+      'friends page (`""` turns it off)'),
+    S("RECIPROCITY_FRIENDS_URL", "friends/", text(), "its URL"),
+    S("RECIPROCITY_FRIENDS_POSTS", 3, number(integer=True),
+      "latest posts listed per friend on that page"),
+    S("RECIPROCITY_OPML_SAVE_AS", "friends.opml", output_path, 'OPML blogroll (`""` turns it off)'),
+    S("RECIPROCITY_HIGHLIGHTS_HEADING", None, optional_text, "section heading",
+      shown="`None` (\"Posts I'm highlighting\", translated)"),
+    S("RECIPROCITY_AUTO_HEADING", None, optional_text, "automatic-highlights sub-heading",
+      shown='`None` ("From blogs I follow", translated)'),
+    S("RECIPROCITY_FRIENDS_HEADING", None, optional_text, "friends page heading",
+      shown='`None` ("Friends", translated)'),
+    S("RECIPROCITY_STRINGS", {}, overrides,
+      'replace any of the plugin\'s strings, e.g. `{"Thank you": "Cheers!"}` or per language '
+      '`{"fr": {"Thank you": "Merci !"}}`'),
+    S("RECIPROCITY_CSS", True, flag,
+      "link the small default stylesheet from pages with a section (`False`: style it in your "
+      "theme)"),
+    S("RECIPROCITY_COMMENTS_PATH", "comments", comments_folder,
+      'folder of comment files inside `PATH` (`""`: none)'),
+    S("RECIPROCITY_RESPONSE_SOURCES", [], strings,
+      "files or URLs of comment feeds, exports and webmention JSON"),
+    S("RECIPROCITY_WEBMENTION_IO_DOMAIN", "", text(strip=True),
+      "ask webmention.io for this domain's mentions (token in `WEBMENTION_IO_TOKEN`)"),
+    S("RECIPROCITY_WEBMENTION_IO_API", "https://webmention.io/api/mentions.jf2",
+      text(empty_ok=False), "the API address (tests point it elsewhere)"),
+    S("RECIPROCITY_MODERATION_FILE", "reciprocity/moderation.toml", site_file,
+      "held responses and your decisions, relative to the site root"),
+    S("RECIPROCITY_LEDGER_FILE", "reciprocity/ledger.json", site_file,
+      "the reciprocity ledger, relative to the site root"),
+    S("RECIPROCITY_NOTIFY_INTERVAL", 1.0, number(),
+      "seconds between two requests to one host from `notify`"),
+    S("RECIPROCITY_ALLOW_PRIVATE_ADDRESSES", False, flag,
+      "let redirects and `notify` reach loopback and private addresses (tests only)"),
+    S("RECIPROCITY_BLOCK_WORDS", [], strings, "block responses containing any of these"),
+    S("RECIPROCITY_BLOCK_DOMAINS", [], strings,
+      "block responders from these hosts (and subdomains)"),
+    S("RECIPROCITY_BLOCK_AUTHORS", [], strings, "block these names or URLs"),
+    S("RECIPROCITY_APPROVE_DOMAINS", [], strings, "always trust responders from these hosts"),
+    S("RECIPROCITY_APPROVE_AUTHORS", [], strings, "always trust these names or URLs"),
+    S("RECIPROCITY_THANKS_SAVE_AS", "thanks/index.html", output_path,
+      'the page of responders (`""` turns it off)'),
+    S("RECIPROCITY_THANKS_URL", "thanks/", text(), "its URL"),
+    S("RECIPROCITY_THANKS_HEADING", None, optional_text, "heading of the thanks section",
+      shown='`None` ("Thank you", translated)'),
+    S("RECIPROCITY_RESPONDERS_HEADING", None, optional_text, "heading of the responders page",
+      shown='`None` ("Everyone who responded", translated)'),
+)  # fmt: skip
+del S
+
+#: Every setting the plugin reads, with its default.
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS}
+
+#: Values taken from Pelican's own settings rather than from a RECIPROCITY_* name.
+DERIVED: tuple[tuple[str, Any], ...] = (
+    ("site_root", Path),
+    ("siteurl", str),
+    ("author", str),
+    ("default_lang", str),
+)
+
+Config = make_dataclass(
+    "Config",
+    [(s.field, Any) for s in SETTINGS] + list(DERIVED),
+    frozen=True,
+)
+Config.__module__ = __name__
+Config.__doc__ = "Every RECIPROCITY_* setting, checked, plus what comes from Pelican's own."
 
 
 def env_offline(environ: Mapping[str, str] | None = None) -> bool:
@@ -186,151 +321,30 @@ def site_root_for(settings: Mapping[str, Any]) -> Path:
     return content.parent
 
 
-def configure(settings: Mapping[str, Any]) -> Config:
-    """Validate every ``RECIPROCITY_*`` setting once; raise ConfigError on a mistake."""
+def configure(settings: Mapping[str, Any]) -> Any:
+    """Check every ``RECIPROCITY_*`` setting once; raise ConfigError on a mistake."""
     unknown = sorted(k for k in settings if k.startswith(PREFIX) and k not in DEFAULTS)
     if unknown:
         known = ", ".join(sorted(DEFAULTS))
         raise ConfigError(f"unknown setting {unknown[0]} (check the spelling; known: {known})")
-
-    friends = settings.get("RECIPROCITY_FRIENDS", DEFAULTS["RECIPROCITY_FRIENDS"])
-    if isinstance(friends, os.PathLike):
-        friends = os.fspath(friends)
-    if isinstance(friends, list | tuple):
-        for index, entry in enumerate(friends, 1):
-            if not isinstance(entry, Mapping):
-                raise ConfigError(
-                    f"RECIPROCITY_FRIENDS entry {index} must be a dict "
-                    f"with 'name' and 'feed', got {entry!r}"
-                )
-        friends = tuple(dict(e) for e in friends)
-    elif not isinstance(friends, str) or not friends.strip():
-        raise ConfigError(
-            "RECIPROCITY_FRIENDS must be a path to a TOML or OPML file, "
-            f"or a list of dicts, got {friends!r}"
-        )
-
-    site_root = site_root_for(settings)
-    cache_path = settings.get("RECIPROCITY_CACHE_PATH")
-    if cache_path is None:
-        cache_path = Path(settings.get("CACHE_PATH") or site_root / "cache")
-        cache_path = cache_path / "reciprocity"
-    elif isinstance(cache_path, str | os.PathLike):
-        cache_path = Path(cache_path)
-        if not cache_path.is_absolute():
-            cache_path = site_root / cache_path
-    else:
-        raise ConfigError(f"RECIPROCITY_CACHE_PATH must be a path, got {cache_path!r}")
-
-    siteurl = str(settings.get("SITEURL") or "")
-    from . import __version__
-
-    user_agent = settings.get("RECIPROCITY_USER_AGENT")
-    if user_agent is None:
-        user_agent = f"pelican-reciprocity/{__version__}"
-        if siteurl.startswith(("http://", "https://")):
-            user_agent += f" (+{siteurl})"
-    elif not isinstance(user_agent, str) or not user_agent.strip():
-        raise ConfigError(f"RECIPROCITY_USER_AGENT must be a non-empty string, got {user_agent!r}")
-
-    date_format = _optional_text(settings, "RECIPROCITY_DATE_FORMAT")
-    overrides = settings.get("RECIPROCITY_STRINGS", DEFAULTS["RECIPROCITY_STRINGS"])
-    if not isinstance(overrides, Mapping) or not all(
-        isinstance(v, str)
-        or (isinstance(v, Mapping) and all(isinstance(x, str) for x in v.values()))
-        for v in overrides.values()
-    ):
-        raise ConfigError(
-            "RECIPROCITY_STRINGS must map English strings to replacements, optionally "
-            f"per language ({{'fr': {{...}}}}), got {overrides!r}"
-        )
-    for key in (
-        "RECIPROCITY_FRIENDS_SAVE_AS",
-        "RECIPROCITY_OPML_SAVE_AS",
-        "RECIPROCITY_THANKS_SAVE_AS",
-    ):
-        value = _text(settings, key)
-        if value.startswith("/") or ".." in Path(value).parts:
-            raise ConfigError(f"{key} must be a path inside the output folder")
-
-    comments = _text(settings, "RECIPROCITY_COMMENTS_PATH")
-    comments_path = None
-    if comments.strip():
-        if Path(comments).is_absolute() or ".." in Path(comments).parts:
-            raise ConfigError(
-                "RECIPROCITY_COMMENTS_PATH must be a folder inside the content folder (PATH)"
-            )
-        comments_path = Path(settings.get("PATH") or ".") / comments
-    content = Path(settings.get("PATH") or ".").resolve()
-    output = Path(settings.get("OUTPUT_PATH") or "output").resolve()
-    site_files = {}
-    for key in ("RECIPROCITY_MODERATION_FILE", "RECIPROCITY_LEDGER_FILE"):
-        path = Path(_text(settings, key, empty_ok=False))
-        if not path.is_absolute():
-            path = site_root / path
-        for folder, name in ((content, "content"), (output, "output")):
-            if path.resolve() == folder or folder in path.resolve().parents:
-                raise ConfigError(
-                    f"{key} must be outside the {name} folder ({folder}), "
-                    "or Pelican would publish it"
-                )
-        site_files[key] = path
-    moderation = site_files["RECIPROCITY_MODERATION_FILE"]
-    sources = _strings(settings, "RECIPROCITY_RESPONSE_SOURCES")
-
-    timeout = _number(settings, "RECIPROCITY_TIMEOUT", integer=False, minimum=0.1)
-    deadline = _number(settings, "RECIPROCITY_FETCH_DEADLINE", integer=False, minimum=0.1)
+    done: dict[str, Any] = {}
+    for setting in SETTINGS:
+        value = settings.get(setting.name, setting.default)
+        done[setting.field] = setting.check(setting.name, value, settings, done)
     return Config(
-        friends=friends,
-        site_root=site_root,
-        timeout=float(timeout),
-        fetch_deadline=float(max(deadline, timeout)),
-        concurrency=_number(settings, "RECIPROCITY_CONCURRENCY", integer=True, minimum=1),
-        max_bytes=_number(settings, "RECIPROCITY_MAX_BYTES", integer=True, minimum=1024),
-        max_redirects=_number(settings, "RECIPROCITY_MAX_REDIRECTS", integer=True, minimum=0),
-        cache_path=cache_path,
-        cache_ttl=float(_number(settings, "RECIPROCITY_CACHE_TTL", integer=False, minimum=0)),
-        offline=_flag(settings, "RECIPROCITY_OFFLINE") or env_offline(),
-        strict=_flag(settings, "RECIPROCITY_STRICT"),
-        user_agent=user_agent,
-        auto_count=_number(settings, "RECIPROCITY_AUTO_COUNT", integer=True, minimum=0),
-        auto_per_friend=_number(settings, "RECIPROCITY_AUTO_PER_FRIEND", integer=True, minimum=1),
-        auto_max_age_days=float(
-            _number(settings, "RECIPROCITY_AUTO_MAX_AGE_DAYS", integer=False, minimum=0)
-        ),
-        prefer_shared_tags=_flag(settings, "RECIPROCITY_PREFER_SHARED_TAGS"),
-        summary_words=_number(settings, "RECIPROCITY_SUMMARY_WORDS", integer=True, minimum=1),
-        inject=_flag(settings, "RECIPROCITY_INJECT"),
-        date_format=date_format,
-        friends_save_as=_text(settings, "RECIPROCITY_FRIENDS_SAVE_AS"),
-        friends_url=_text(settings, "RECIPROCITY_FRIENDS_URL"),
-        friends_posts=_number(settings, "RECIPROCITY_FRIENDS_POSTS", integer=True, minimum=0),
-        opml_save_as=_text(settings, "RECIPROCITY_OPML_SAVE_AS"),
-        highlights_heading=_optional_text(settings, "RECIPROCITY_HIGHLIGHTS_HEADING"),
-        auto_heading=_optional_text(settings, "RECIPROCITY_AUTO_HEADING"),
-        friends_heading=_optional_text(settings, "RECIPROCITY_FRIENDS_HEADING"),
-        siteurl=siteurl,
+        **done,
+        site_root=site_root_for(settings),
+        siteurl=str(settings.get("SITEURL") or ""),
         author=str(settings.get("AUTHOR") or ""),
-        comments_path=comments_path,
-        response_sources=sources,
-        webmention_io_domain=_text(settings, "RECIPROCITY_WEBMENTION_IO_DOMAIN").strip(),
-        webmention_io_api=_text(settings, "RECIPROCITY_WEBMENTION_IO_API", empty_ok=False),
-        moderation_file=moderation,
-        ledger_file=site_files["RECIPROCITY_LEDGER_FILE"],
-        allow_private_addresses=_flag(settings, "RECIPROCITY_ALLOW_PRIVATE_ADDRESSES"),
-        notify_interval=float(
-            _number(settings, "RECIPROCITY_NOTIFY_INTERVAL", integer=False, minimum=0)
-        ),
-        block_words=_strings(settings, "RECIPROCITY_BLOCK_WORDS"),
-        block_domains=_strings(settings, "RECIPROCITY_BLOCK_DOMAINS"),
-        block_authors=_strings(settings, "RECIPROCITY_BLOCK_AUTHORS"),
-        approve_domains=_strings(settings, "RECIPROCITY_APPROVE_DOMAINS"),
-        approve_authors=_strings(settings, "RECIPROCITY_APPROVE_AUTHORS"),
-        thanks_save_as=_text(settings, "RECIPROCITY_THANKS_SAVE_AS"),
-        thanks_url=_text(settings, "RECIPROCITY_THANKS_URL"),
-        strings={k: (dict(v) if isinstance(v, Mapping) else v) for k, v in overrides.items()},
         default_lang=str(settings.get("DEFAULT_LANG") or "en"),
-        css=_flag(settings, "RECIPROCITY_CSS"),
-        thanks_heading=_optional_text(settings, "RECIPROCITY_THANKS_HEADING"),
-        responders_heading=_optional_text(settings, "RECIPROCITY_RESPONDERS_HEADING"),
     )
+
+
+def readme_table() -> str:
+    """The README's settings table, from the declarations above."""
+    lines = ["| setting | default | meaning |", "|---|---|---|"]
+    return "\n".join(lines + [s.row() for s in SETTINGS]) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(readme_table())

@@ -54,8 +54,22 @@ def friends(site: Path) -> list[dict]:
     return tomllib.loads((site / "friends.toml").read_text(encoding="utf-8"))["friends"]
 
 
-def test_console_script_is_installed():
-    assert COMMAND, "pip install -e . should put pelican-reciprocity on PATH"
+def test_console_script_is_declared_by_the_package():
+    from importlib.metadata import entry_points
+
+    scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
+    assert scripts.get("pelican-reciprocity") == "pelican_reciprocity.cli:main"
+
+
+def test_cli_module_runs_with_python_m():
+    done = subprocess.run(
+        [sys.executable, "-m", "pelican_reciprocity.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "import-opml" in done.stdout
 
 
 def test_add_a_home_page_finds_its_feed_and_keeps_comments(site, feed_server):

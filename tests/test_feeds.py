@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 from helpers import rss
@@ -190,5 +191,12 @@ def test_fast_path_matches_feedparser_on_generated_rss(items):
     body = rss("Gen", entries).encode("utf-8")
     fast = parse(body)
     slow = parse_feed(body, base="https://friend.example/feed.xml", now=NOW, fast=False)
+    assert slow.parser == "feedparser"
+    try:
+        ET.fromstring(body)
+    except ET.ParseError:
+        pass  # not well-formed: the fast path rightly hands it to feedparser
+    else:
+        assert fast.parser == "etree"
     assert [(p.url, p.date) for p in fast.posts] == [(p.url, p.date) for p in slow.posts]
     assert [p.title.split() for p in fast.posts] == [p.title.split() for p in slow.posts]

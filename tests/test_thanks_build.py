@@ -44,7 +44,9 @@ def write_thread(site, slug="tomato-seed", thread=THREAD):
     folder = site / "content" / "comments" / slug
     folder.mkdir(parents=True, exist_ok=True)
     for i, (name, url, text) in enumerate(thread, 1):
-        meta = [f"author: {name}", f"date: 2026-11-{i:02d} 10:00"]
+        # A title makes each file a valid Pelican article: only the plugin's
+        # exclusion of the comments folder keeps them from being published.
+        meta = [f"title: Comment {i}", f"author: {name}", f"date: 2026-11-{i:02d} 10:00"]
         if url:
             meta.append(f"website: {url}")
         (folder / f"{i:03d}.md").write_text(
@@ -72,7 +74,7 @@ def test_thread_of_fourteen_thanks_twelve_and_holds_two(tmp_path, monkeypatch, c
     assert "Follower Shop" not in html and "SEO Guy" not in html
     assert "cheap-followers" not in html and "seo.example" not in html
     # comment files are not turned into articles of their own
-    assert not list((site / "output").glob("00*.html"))
+    assert not list((site / "output").rglob("comment-*.html"))
     # the moderation file: outside content/ and output/, holding both, with reasons
     moderation = site / "reciprocity" / "moderation.toml"
     data = tomllib.loads(moderation.read_text(encoding="utf-8"))

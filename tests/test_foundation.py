@@ -1,0 +1,273 @@
+"""The foundation: one identity, explicit nesting, the fetch job, one policy."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from helpers import build, make_site, page, posts, rss
+
+from pelican_reciprocity import job as job_module
+from pelican_reciprocity import plugin
+from pelican_reciprocity.identity import is_owner, same_site
+from pelican_reciprocity.model import Response
+from pelican_reciprocity.moderation import moderate
+from pelican_reciprocity.netpolicy import PolicyError, Redirects, check_address, pin
+from pelican_reciprocity.refresh import FetchSettings, Work
+
+
+def response(**fields) -> Response:
+    base = {"id": "r1", "kind": "comment", "target": "slug:post", "author_name": "Reader"}
+    return Response(**{**base, **fields})
+
+
+# -- identity -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["bookmark", "like", "repost", "mention", "comment"])
+def test_a_spammers_response_of_any_kind_is_held(kind):
+    spam = response(kind=kind, author_name="Buy instagram followers")
+    verdicts = moderate([spam], article_texts={}, article_of={"r1": "post"})
+    assert verdicts["r1"].status == "held"
+    assert any("spam phrase" in reason for reason in verdicts["r1"].reasons)
+
+
+def test_the_owner_is_recognised_by_host_equality_never_a_prefix():
+    site = "https://example.com"
+    neighbour = response(author_name="Neighbour", author_url="https://example.community/me")
+    assert not is_owner(neighbour, author="Me", siteurl=site)
+    assert is_owner(response(author_url="https://www.example.com/about"), author="", siteurl=site)
+    assert is_owner(response(author_name="me"), author="Me", siteurl=site)
+    assert not same_site("https://example.community/", site)
+    assert same_site("http://EXAMPLE.com/x", "https://www.example.com/")
+
+
+def test_a_responder_whose_host_merely_starts_like_the_site_is_thanked(tmp_path, monkeypatch):
+    site = make_site(
+        tmp_path,
+        friends=None,
+        articles=[{"title": "Post", "slug": "post"}],
+        settings={"SITEURL": "https://example.com"},
+    )
+    folder = site / "content" / "comments" / "post"
+    folder.mkdir(parents=True)
+    (folder / "1.md").write_text(
+        "author: Neighbour\nwebsite: https://example.community/\n\nLovely post, thank you.\n",
+        encoding="utf-8",
+    )
+    build(site, monkeypatch)
+    assert "Neighbour" in page(site, "post.html")
+
+
+# -- the fetch job --------------------------------------------------------------------
+
+
+def _count_jobs(monkeypatch) -> list[object]:
+    started: list[object] = []
+    original = job_module.Job.start.__func__
+
+    def counting(cls, settings, work):
+        job = original(cls, settings, work)
+        started.append(job)
+        return job
+
+    monkeypatch.setattr(job_module.Job, "start", classmethod(counting))
+    return started
+
+
+def test_a_cold_build_fetches_in_a_child_and_a_warm_or_offline_one_starts_none(
+    tmp_path, monkeypatch, feed_server
+):
+    feed_server.add("a", rss("A", posts("a")))
+    site = make_site(tmp_path, friends=[{"name": "A", "feed": feed_server.url("/feed/a")}])
+    started = _count_jobs(monkeypatch)
+    build(site, monkeypatch)
+    assert len(started) == 1
+    assert "a post 0" in page(site, "friends/index.html")
+    assert feed_server.requests == 1
+    build(site, monkeypatch)  # warm: everything fresh in the cache
+    assert len(started) == 1 and feed_server.requests == 1
+    build(site, monkeypatch, RECIPROCITY_CACHE_TTL=0, RECIPROCITY_OFFLINE=True)
+    assert len(started) == 1 and feed_server.requests == 1
+    assert "a post 0" in page(site, "friends/index.html")
+
+
+def test_a_child_that_dies_costs_only_itself(tmp_path, monkeypatch, feed_server, caplog):
+    feed_server.add("a", rss("A", posts("a")))
+    site = make_site(tmp_path, friends=[{"name": "A", "feed": feed_server.url("/feed/a")}])
+    build(site, monkeypatch)  # a good copy in the cache
+    real_start = job_module.Job.start.__func__
+
+    def dying(cls, settings, work):
+        job = real_start(cls, settings, work)
+        job.process.kill()
+        return job
+
+    monkeypatch.setattr(job_module.Job, "start", classmethod(dying))
+    caplog.set_level(logging.WARNING)
+    build(site, monkeypatch, RECIPROCITY_CACHE_TTL=0)
+    assert "a post 0" in page(site, "friends/index.html")
+    assert any("fetch job ended" in r.getMessage() for r in caplog.records)
+
+
+def test_a_child_that_hangs_is_stopped_at_the_deadline(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(job_module, "GRACE", 0.5)
+    settings = FetchSettings(cache_path=str(tmp_path), fetch_deadline=0.5)
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    job = job_module.Job(process, tmp_path / "job", settings.fetch_deadline)
+    (tmp_path / "job").mkdir()
+    caplog.set_level(logging.WARNING)
+    assert job.result() is None
+    assert process.poll() is not None
+    assert any("did not finish" in r.getMessage() for r in caplog.records)
+
+
+def test_the_job_reports_through_a_file(tmp_path, feed_server):
+    feed_server.add("a", rss("A", posts("a")))
+    settings = FetchSettings(cache_path=str(tmp_path / "cache"), timeout=5, fetch_deadline=10)
+    from pelican_reciprocity.model import Friend
+
+    work = Work(friends=(Friend(name="A", feed=feed_server.url("/feed/a")),))
+    job = job_module.Job.start(settings, work)
+    assert job is not None
+    report = job.result()
+    assert report is not None
+    assert report.feeds[feed_server.url("/feed/a")] == ("updated", None)
+    assert report.requests == 1
+    assert not job.folder.exists()
+
+
+# -- explicit nesting -----------------------------------------------------------------
+
+
+def test_two_builds_in_two_threads_keep_their_own_runs(tmp_path, monkeypatch, feed_server):
+    """Build B starting while A waits for its feeds must not end A's run."""
+    feed_server.add("a", rss("A", posts("a")))
+    feed_server.add("b", rss("B", posts("b")))
+    sites = []
+    for name, route in (("one", "/slow/1.5/a"), ("two", "/feed/b")):
+        sites.append(
+            make_site(tmp_path / name, friends=[{"name": name, "feed": feed_server.url(route)}])
+        )
+    from pelican import Pelican
+    from pelican.settings import read_settings
+
+    monkeypatch.chdir(tmp_path)
+    settings = [
+        read_settings(
+            str(site / "pelicanconf.py"),
+            override={
+                "PATH": str(site / "content"),
+                "OUTPUT_PATH": str(site / "output"),
+                "CACHE_PATH": str(site / "cache"),
+                "RECIPROCITY_FRIENDS": str(site / "friends.toml"),
+                "RECIPROCITY_LEDGER_FILE": str(site / "reciprocity" / "ledger.json"),
+                "RECIPROCITY_MODERATION_FILE": str(site / "reciprocity" / "moderation.toml"),
+            },
+        )
+        for site in sites
+    ]
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            Pelican(settings[index]).run()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    first = threading.Thread(target=run, args=(0,))
+    first.start()
+    second = threading.Thread(target=run, args=(1,))
+    second.start()
+    first.join(60)
+    second.join(60)
+    assert not errors
+    for site, word in zip(sites, ("a post 0", "b post 0"), strict=True):
+        assert word in (site / "output" / "friends" / "index.html").read_text(encoding="utf-8")
+        assert (site / "output" / "friends.opml").is_file()
+        assert list((site / "output").rglob("reciprocity.css"))
+    assert not plugin._RUNS
+
+
+def test_an_inherited_run_is_used_only_while_its_build_is_live(tmp_path, monkeypatch):
+    site = make_site(tmp_path, friends=[{"name": "A", "feed": "https://a.example/feed"}])
+    from pelican import Pelican
+    from pelican.settings import read_settings
+
+    monkeypatch.chdir(site)
+    parent = Pelican(
+        read_settings(str(site / "pelicanconf.py"), override={"RECIPROCITY_OFFLINE": True})
+    )
+    parent_run = plugin.start_run(parent)
+    assert parent_run is not None
+    child = Pelican({**parent.settings})  # as i18n_subsites copies the settings
+    child_run = plugin.start_run(child)
+    assert child_run is not None and child_run.parent is parent_run
+    plugin.finish_run(child)
+    plugin.finish_run(parent)
+    again = Pelican({**parent.settings, plugin.RUN_KEY: parent_run.id})
+    later = plugin.start_run(again)  # the parent's run is over: no nesting
+    assert later is not None and later.parent is None
+    plugin.finish_run(again)
+    assert not plugin._RUNS
+
+
+def test_no_module_walks_the_interpreter_stack():
+    package = Path(plugin.__file__).parent
+    for path in package.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "_getframe" not in text and "inspect.stack" not in text, path.name
+
+
+# -- the command line -----------------------------------------------------------------
+
+
+def test_export_opml_without_an_author_or_heading_names_the_site(tmp_path, monkeypatch):
+    from pelican_reciprocity.cli import main
+
+    site = make_site(tmp_path, friends=[{"name": "A", "feed": "https://a.example/feed"}])
+    monkeypatch.chdir(site)
+    out = site / "friends-out.opml"
+    assert main(["-s", "pelicanconf.py", "export-opml", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "<title>Test site: Friends</title>" in text
+    assert "None" not in text
+
+
+# -- one HTTP policy ------------------------------------------------------------------
+
+
+def test_redirects_are_followed_by_one_rule():
+    chain = Redirects("https://a.example/feed", limit=2)
+    assert chain.follow(200, None) is None
+    assert chain.follow(301, "/new") == "https://a.example/new"
+    assert chain.permanent
+    assert chain.follow(302, "https://b.example/x") == "https://b.example/x"
+    assert not chain.permanent
+    with pytest.raises(PolicyError, match="too many"):
+        chain.follow(301, "/again")
+    for bad in ("javascript:alert(1)", "http://127.0.0.1:99999/", "file:///etc/passwd"):
+        with pytest.raises(PolicyError):
+            Redirects("https://a.example/", limit=5).follow(302, bad)
+
+
+def test_the_guard_refuses_private_addresses_and_pins_the_checked_one(monkeypatch):
+    import socket
+
+    answers = {"public.example": "93.184.216.34", "inside.example": "10.0.0.7"}
+
+    def fake(host, port, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers[host], port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    assert check_address("https://public.example/x", allow_private=False) == "93.184.216.34"
+    with pytest.raises(PolicyError, match="non-public"):
+        check_address("https://inside.example/", allow_private=False)
+    url, headers, extensions = pin("https://public.example:8443/x?y=1", "93.184.216.34")
+    assert url == "https://93.184.216.34:8443/x?y=1"
+    assert headers == {"Host": "public.example:8443"}
+    assert extensions == {"sni_hostname": b"public.example"}

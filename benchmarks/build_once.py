@@ -38,7 +38,10 @@ def main() -> None:
     settings = read_settings("pelicanconf.py")
     Pelican(settings).run()
     elapsed = time.perf_counter() - started
+    # The fetch job runs in a child process: count its peak too (the sum is an
+    # upper bound on what the build held at once).
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_kib += resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(json.dumps({"elapsed": elapsed, "rss_mib": rss_kib / 1024, "summary": handler.lines}))
 
 

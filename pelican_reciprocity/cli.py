@@ -32,6 +32,7 @@ from .render import opml
 from .settings import ConfigError
 from .site_settings import Site, load_site
 from .urls import normalise
+from .webmention import Sender, is_local_site
 
 OK, PROBLEMS, USAGE = 0, 1, 2
 
@@ -246,8 +247,6 @@ def cmd_report(site: Site, args: argparse.Namespace, out: Any) -> int:
 
 
 def cmd_notify(site: Site, args: argparse.Namespace, out: Any) -> int:
-    from .webmention import Sender, is_local_site
-
     config = site.config
     if is_local_site(config.siteurl):
         raise ConfigError(

@@ -10,9 +10,12 @@ import calendar
 import contextlib
 import json
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from html import escape
 from typing import Any
+from urllib.parse import urljoin
 
 from .model import Post
 from .sanitize import summarise, to_text, truncate_text
@@ -202,7 +205,6 @@ _MEDIA = ("{http://search.yahoo.com/mrss/}", "{http://www.rssboard.org/media-rss
 
 
 def _parse_etree(body: bytes, *, base: str | None, words: int, now: datetime) -> ParsedFeed | None:
-    import xml.etree.ElementTree as ET
 
     if b"<!DOCTYPE" in body[:1024] or b"<!ENTITY" in body[:4096]:
         return None  # entity tricks and HTML entities: leave them to feedparser
@@ -276,7 +278,7 @@ def _etree_rss(
         )
         date = None
         for name in ("pubDate", f"{_DC}date", f"{_ATOM}published", f"{_ATOM}updated"):
-            date = _any_date(_text(item, name))
+            date = any_date(_text(item, name))
             if date:
                 break
         body = (
@@ -306,7 +308,6 @@ def _etree_rss(
 
 
 def _etree_atom(root: Any, base: str | None, words: int, now: datetime) -> ParsedFeed:
-    from urllib.parse import urljoin
 
     feed_base = _join(base, root.get(_XML_BASE))
     link = _atom_link(root, feed_base)
@@ -330,7 +331,7 @@ def _etree_atom(root: Any, base: str | None, words: int, now: datetime) -> Parse
                 None,
             )  # fmt: skip
             url = absolute(enclosure, entry_base or site_base)
-        date = _any_date(_text(entry, f"{_ATOM}published")) or _any_date(
+        date = any_date(_text(entry, f"{_ATOM}published")) or any_date(
             _text(entry, f"{_ATOM}updated")
         )
         summary = entry.find(f"{_ATOM}summary")
@@ -357,7 +358,6 @@ def _etree_atom(root: Any, base: str | None, words: int, now: datetime) -> Parse
 
 
 def _join(base: str | None, relative: str | None) -> str | None:
-    from urllib.parse import urljoin
 
     if not relative:
         return base
@@ -381,7 +381,6 @@ def _markup(element: Any) -> str:
         return ""
     if not len(element):
         return _repair((element.text or "").strip())
-    import xml.etree.ElementTree as ET
 
     inner = (element.text or "") + "".join(
         ET.tostring(child, encoding="unicode", method="html") for child in element
@@ -395,8 +394,6 @@ def _atom_text(element: Any) -> str:
         return ""
     kind = (element.get("type") or "text").lower()
     if kind == "xhtml":
-        import xml.etree.ElementTree as ET
-
         div = element[0] if len(element) else element
         inner = (div.text or "") + "".join(
             ET.tostring(child, encoding="unicode", method="html") for child in div
@@ -410,8 +407,6 @@ def _atom_html(element: Any) -> str:
         return ""
     text = _atom_text(element)
     if (element.get("type") or "text").lower() == "text":
-        from html import escape
-
         return escape(text)
     return text
 
@@ -436,7 +431,7 @@ def _etree_image(item: Any, base: str | None) -> str | None:
     return None
 
 
-def _any_date(value: str) -> datetime | None:
+def any_date(value: str) -> datetime | None:
     """RFC 822, W3C/ISO 8601 and the odd formats feedparser knows."""
     if not value:
         return None
@@ -478,8 +473,6 @@ def _parse_json_feed(body: bytes, *, base: str | None, words: int, now: datetime
         )
         body_html = _str(item.get("summary")) or _str(item.get("content_html"))
         if not body_html and _str(item.get("content_text")):
-            from html import escape
-
             body_html = escape(_str(item.get("content_text")))
         tags = item.get("tags") if isinstance(item.get("tags"), list) else []
         result.posts.append(
@@ -511,7 +504,7 @@ def _iso_date(value: Any) -> datetime | None:
     try:
         date = datetime.fromisoformat(text)
     except ValueError:
-        return _any_date(value)  # RFC 822 and friends
+        return any_date(value)  # RFC 822 and friends
     if date.tzinfo is None:
         date = date.replace(tzinfo=UTC)
     return date.astimezone(UTC)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -252,8 +253,6 @@ class Session:
     requests: int = field(default=0)
 
     async def __aenter__(self) -> Session:
-        import logging
-
         import httpx
 
         # httpx logs every request URL at INFO; a URL can carry a secret (the

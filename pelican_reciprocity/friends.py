@@ -121,8 +121,6 @@ def make_friend(entry: Any, base_dir: Path) -> tuple[Friend | None, str | None]:
     note_html = (
         clean_html(markdown.markdown(note), rel="noopener", keep_relative=True) if note else ""
     )
-    if not url and not feed.startswith("file:"):
-        url = ""  # learned from the feed's own <link> when it is fetched
     return (
         Friend(
             name=name.strip(),

@@ -9,6 +9,7 @@ string, for every language or per language.
 
 from __future__ import annotations
 
+import gettext
 import io
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -30,8 +31,6 @@ def base_language(lang: str | None) -> str:
 @lru_cache(maxsize=32)
 def catalog(lang: str) -> Any:
     """The compiled catalog for a language (NullTranslations when none ships)."""
-    import gettext
-
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 

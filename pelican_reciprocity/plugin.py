@@ -31,7 +31,16 @@ from .friends import load_friends, resolve_feed
 from .identity import Directory
 from .job import Job
 from .model import FriendsList
-from .refresh import FetchSettings, Gathered, Work, collect, due, fetch, log_failures
+from .refresh import (
+    FetchSettings,
+    Gathered,
+    Snapshot,
+    Work,
+    collect,
+    fetch,
+    log_failures,
+    snapshot,
+)
 from .settings import Config, ConfigError, configure
 
 logger = logging.getLogger(__name__)
@@ -58,6 +67,7 @@ class Run:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     parent: Run | None = None  # the enclosing build (i18n_subsites)
     job: Job | None = None
+    before: Snapshot | None = None  # the cache as this build found it
     gathered: Gathered | None = None
     index: selection.PostIndex | None = None
     ranking: selection.Ranking | None = None
@@ -69,10 +79,14 @@ class Run:
 
     def start(self) -> None:
         """Start fetching beside Pelican's reading, unless nothing is due."""
-        if self.parent is None and due(self.settings, self.work):
+        if self.parent is not None:
+            return
+        self.before = snapshot(self.settings, self.work)
+        if self.before.due:
             self.job = Job.start(self.settings, self.work)
             if self.job is None:  # no child process to be had: fetch here, later
-                self.gathered = collect(self.settings, self.work, fetch(self.settings, self.work))
+                report = fetch(self.settings, self.work)
+                self.gathered = collect(self.settings, self.work, report)
 
     def wait(self) -> Gathered:
         """The feeds, once: from the parent build, the job, or the cache."""
@@ -82,7 +96,7 @@ class Run:
             else:
                 report = self.job.result() if self.job is not None else None
                 self.job = None
-                self.gathered = collect(self.settings, self.work, report)
+                self.gathered = collect(self.settings, self.work, report, self.before)
         if self.index is None or self.ranking is None:
             if self.parent is not None and self.parent.index is not None:
                 self.index, self.ranking = self.parent.index, self.parent.ranking

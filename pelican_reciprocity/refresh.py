@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlencode, urlsplit
 
 from .cache import CacheEntry, FeedCache
 from .feeds import assign_first_seen, parse_feed
+from .fetch import FetchRequest, Limits, Session, gather, late
 from .files import write_atomic
 from .health import age_text
 from .model import OUTCOMES, FeedState, Friend, Outcome
@@ -66,8 +67,6 @@ class FetchSettings:
         return cls(cache_path=str(config.cache_path), **values)
 
     def limits(self) -> Any:
-        from .fetch import Limits
-
         return Limits(
             timeout=self.timeout,
             max_bytes=self.max_bytes,
@@ -261,16 +260,24 @@ def _webmention_due(settings: FetchSettings, *, now: float, force: bool) -> bool
     return force or now - checked >= settings.cache_ttl
 
 
-def due(settings: FetchSettings, work: Work, *, force: bool = False) -> bool:
-    """Is there anything to ask any server? A warm or offline build says no,
-    and then no fetch (and no child process) is started."""
+@dataclass
+class Snapshot:
+    """The cache as a build found it, and whether any server is due a request."""
+
+    feeds: dict[str, CacheEntry | None]
+    sources: dict[str, CacheEntry | None]
+    due: bool
+
+
+def snapshot(settings: FetchSettings, work: Work, *, force: bool = False) -> Snapshot:
+    """Read the cache once and decide: a warm or offline build finds nothing
+    due, and then no fetch (and no child process) is started."""
     now = time.time()
-    feeds, sources = _caches(settings)
-    return bool(
-        _plan((f.feed for f in work.friends), feeds, settings, now=now, force=force).due
-        or _plan(work.sources, sources, settings, now=now, force=force).due
-        or _webmention_due(settings, now=now, force=force)
-    )
+    feed_cache, source_cache = _caches(settings)
+    feeds = _plan((f.feed for f in work.friends), feed_cache, settings, now=now, force=force)
+    sources = _plan(work.sources, source_cache, settings, now=now, force=force)
+    due = bool(feeds.due or sources.due or _webmention_due(settings, now=now, force=force))
+    return Snapshot(feeds.entries, sources.entries, due)
 
 
 def apply_result(
@@ -409,7 +416,6 @@ def _run(
     """One event loop, one client, one deadline for every request of the job."""
     if not (feeds or sources or token):
         return 0
-    from .fetch import FetchRequest, Session, gather, late
 
     def requests(items: list[Due]) -> list[FetchRequest]:
         return [FetchRequest(d.url, d.etag, d.last_modified) for d in items]
@@ -457,8 +463,6 @@ async def _webmentions(
     for mentions newer than the newest one held (``since_id``). The token is
     sent in the request and never written to the cache or a log line.
     """
-    from .fetch import FetchRequest
-
     store = _webmention_store(settings)
     state = _load_webmentions(store)
     children: list[dict[str, Any]] = state["children"]
@@ -504,8 +508,6 @@ async def _webmentions(
 
 def scrub(text: str, token: str) -> str:
     """Remove a secret from a message, raw and URL-encoded alike."""
-    from urllib.parse import quote, quote_plus
-
     for form in {token, quote(token, safe=""), quote_plus(token)}:
         if form:
             text = text.replace(form, "***")
@@ -519,17 +521,29 @@ def _int(value: Any) -> int:
         return 0
 
 
-def collect(settings: FetchSettings, work: Work, report: JobReport | None = None) -> Gathered:
+def collect(
+    settings: FetchSettings,
+    work: Work,
+    report: JobReport | None = None,
+    before: Snapshot | None = None,
+) -> Gathered:
     """Read what the build shows from the cache: never the network.
 
     ``report`` is the fetch's (None when nothing was fetched): it says which
-    feeds were updated and which failed just now.
+    feeds were updated and which failed just now. Entries in ``before`` that
+    the fetch did not touch are used as they are, not read again.
     """
     report = report or JobReport()
     feed_cache, source_cache = _caches(settings)
+
+    def load(cache: FeedCache, url: str, held: dict[str, CacheEntry | None], fresh: Any) -> Any:
+        if before is not None and url in held and url not in fresh:
+            return held[url]
+        return cache.load(url)
+
     states = []
     for friend in work.friends:
-        entry = feed_cache.load(friend.feed)
+        entry = load(feed_cache, friend.feed, before.feeds if before else {}, report.feeds)
         outcome, error = report.feeds.get(friend.feed) or _unfetched(friend, entry, settings)
         states.append(
             FeedState(
@@ -543,7 +557,7 @@ def collect(settings: FetchSettings, work: Work, report: JobReport | None = None
         )
     sources: dict[str, tuple[bytes | None, str | None]] = {}
     for url in dict.fromkeys(work.sources):
-        entry = source_cache.load(url)
+        entry = load(source_cache, url, before.sources if before else {}, report.sources)
         error = report.sources.get(url, entry.error if entry else None)
         if entry is None and error is None:
             error = "offline, and no cached copy" if settings.offline else "no cached copy"

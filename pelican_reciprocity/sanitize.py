@@ -66,6 +66,8 @@ def to_text(fragment: str | None) -> str:
     """Plain text of an HTML (or text) fragment: tags gone, entities decoded."""
     if not fragment:
         return ""
+    if "<" not in fragment and "&" not in fragment:
+        return _SPACE.sub(" ", fragment).strip()  # plain already: most titles and tags
     stripped = nh3.clean(fragment, tags=set(), clean_content_tags=set(_DROP_WITH_CONTENT))
     # nh3 escapes what it keeps; entities may have been double-encoded by
     # the feed itself ("&amp;amp;"), so unescape until stable (bounded).
@@ -77,9 +79,10 @@ def to_text(fragment: str | None) -> str:
     return _SPACE.sub(" ", stripped).strip()
 
 
-#: Raw HTML read per summary word before trying the whole body: a 50 KB post
-#: needs only its first few kilobytes for a 40-word summary.
-_CHARS_PER_WORD = 40
+#: Raw HTML read per summary word before trying more of the body: a 50 KB
+#: post needs only its first kilobyte for a 40-word summary. Two tries, the
+#: second generous enough for markup-heavy HTML, then the whole body.
+_PREFIXES = ((256, 12), (1024, 40))
 
 
 _TAG = re.compile(r"<[^>]*>")
@@ -100,8 +103,10 @@ def summarise(fragment: str | None, words: int, *, base: str | None = None) -> t
     words; the result is the same as sanitising the whole body.
     """
     fragment = fragment or ""
-    limit = 1024 + words * _CHARS_PER_WORD
-    if len(fragment) > limit:
+    for fixed, per_word in _PREFIXES:
+        limit = fixed + words * per_word
+        if len(fragment) <= limit:
+            break
         safe = clean_html(fragment[:limit], base=base)
         text = safe_text(safe)
         if len(text.split()) > words + 1:

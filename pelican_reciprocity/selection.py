@@ -136,33 +136,6 @@ def _newest_first(post: Post) -> tuple[float, str, str]:
     return (-(post.date.timestamp() if post.date else 0.0), post.friend, post.url)
 
 
-def recent(
-    posts: Iterable[Post],
-    *,
-    as_of: datetime,
-    count: int,
-    per_friend: int,
-    max_age_days: float,
-    exclude: Iterable[str] = (),
-    tags: Iterable[str] = (),
-    prefer_shared_tags: bool = False,
-) -> list[Post]:
-    """The automatic "from blogs I follow" picks.
-
-    Newest first, at most ``per_friend`` from one friend, nothing older than
-    ``max_age_days`` (0 means no limit). Ties break on friend, then URL. With
-    ``prefer_shared_tags``, posts sharing more tags with the article come first.
-    """
-    ranking = Ranking(posts, as_of=as_of, max_age_days=max_age_days)
-    return ranking.pick(
-        count=count,
-        per_friend=per_friend,
-        exclude=exclude,
-        tags=tags,
-        prefer_shared_tags=prefer_shared_tags,
-    )
-
-
 def latest(posts: Iterable[Post], count: int) -> list[Post]:
     """A friend's newest posts, whatever their age (for the friends page)."""
     ordered = sorted(posts, key=lambda p: (-(p.date.timestamp() if p.date else 0.0), p.url))

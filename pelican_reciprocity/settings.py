@@ -17,6 +17,8 @@ from dataclasses import dataclass, make_dataclass
 from pathlib import Path
 from typing import Any
 
+from . import __version__
+
 PREFIX = "RECIPROCITY_"
 
 
@@ -149,8 +151,6 @@ def deadline(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, 
 
 def user_agent(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> str:
     if value is None:
-        from . import __version__
-
         siteurl = str(settings.get("SITEURL") or "")
         agent = f"pelican-reciprocity/{__version__}"
         return agent + (f" (+{siteurl})" if siteurl.startswith(("http://", "https://")) else "")

@@ -16,10 +16,12 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .feeds import any_date
 from .model import KINDS, ReadResult, Response
 from .sanitize import clean_html, safe_text, to_text, truncate_safe_html, truncate_text
 from .urls import absolute, is_web_url
@@ -111,9 +113,7 @@ def _date(value: Any) -> datetime | None:
     try:
         date = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        from .feeds import _any_date
-
-        return _any_date(text)
+        return any_date(text)
     return date if date.tzinfo else date.replace(tzinfo=UTC)
 
 
@@ -216,8 +216,6 @@ def render_body(body: str, suffix: str) -> str:
             )
             return parts["body"]
         except Exception:  # docutils is lenient, but a comment must never stop a build
-            from html import escape
-
             return f"<p>{escape(body)}</p>"
     import markdown
 
@@ -266,8 +264,6 @@ def read_webmentions(data: Any, origin: str) -> ReadResult:
         content = entry.get("content") if isinstance(entry.get("content"), dict) else {}
         html = _s(content.get("html"))
         if not html and _s(content.get("text")):
-            from html import escape
-
             html = escape(_s(content.get("text")))
         target = _s(entry.get("wm-target"))
         if not target:

@@ -271,3 +271,71 @@ def test_the_guard_refuses_private_addresses_and_pins_the_checked_one(monkeypatc
     assert url == "https://93.184.216.34:8443/x?y=1"
     assert headers == {"Host": "public.example:8443"}
     assert extensions == {"sni_hostname": b"public.example"}
+
+
+# -- the shape of the package ---------------------------------------------------------
+
+LAYERS = {
+    "top": {"plugin", "cli"},
+    "io": {
+        "job", "refresh", "fetch", "netpolicy", "webmention", "discovery", "feeds", "sources",
+        "friends", "friends_file", "cache", "files", "moderation_file", "ledger_file",
+        "acknowledge", "pages", "site_settings", "terminal",
+    },
+    "decisions": {
+        "selection", "schedule", "matching", "moderation", "ledger", "notify", "health",
+        "thanks", "render",
+    },
+    "bottom": {"model", "identity", "settings", "urls", "sanitize", "i18n"},
+}  # fmt: skip
+RANK = {name: rank for rank, layer in enumerate(LAYERS.values()) for name in layer}
+
+
+def _package_imports() -> dict[str, set[str]]:
+    import ast
+
+    package = Path(plugin.__file__).parent
+    graph = {}
+    for path in package.glob("*.py"):
+        if path.stem in ("__init__", "__main__"):
+            continue
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found |= {node.module} if node.module else {a.name for a in node.names}
+        graph[path.stem] = {name for name in found if name != "__version__"}
+    return graph
+
+
+def test_every_module_has_a_layer_and_imports_point_down():
+    graph = _package_imports()
+    assert set(graph) == set(RANK), "a module was added or removed: place it in LAYERS"
+    for module, imports in graph.items():
+        for imported in imports:
+            assert RANK[imported] >= RANK[module], f"{module} imports {imported} (upward)"
+            if RANK[module] == RANK["model"]:
+                assert RANK[imported] == RANK["model"], f"{module} imports {imported}"
+
+
+def test_there_is_no_import_cycle():
+    graph = _package_imports()
+    state: dict[str, int] = {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for imported in graph[module]:
+            assert state.get(imported) != 1, "cycle: " + " -> ".join([*path, imported])
+            if imported not in state:
+                visit(imported, [*path, imported])
+        state[module] = 2
+
+    for module in graph:
+        if module not in state:
+            visit(module, [module])
+
+
+def test_the_top_layer_stays_thin():
+    package = Path(plugin.__file__).parent
+    for name in ("plugin", "cli"):
+        lines = (package / f"{name}.py").read_text(encoding="utf-8").count("\n")
+        assert lines < 400, f"{name}.py has {lines} lines"

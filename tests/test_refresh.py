@@ -11,7 +11,8 @@ from helpers import posts, rss
 
 from pelican_reciprocity.cache import CacheEntry, FeedCache
 from pelican_reciprocity.model import Friend
-from pelican_reciprocity.refresh import log_failures, plan, refresh
+from pelican_reciprocity.refresh import log_failures, refresh
+from pelican_reciprocity.schedule import FAILED_RETRY, Due, Held, plan, slow_first
 from pelican_reciprocity.settings import configure
 
 
@@ -111,15 +112,25 @@ def test_undated_posts_keep_their_first_seen_date(feed_server, tmp_path):
 
 
 def test_plan_is_pure_and_follows_the_rules():
-    friend = Friend(name="A", feed="https://a.example/feed")
-    entry = CacheEntry(url=friend.feed, checked_at=1000, fetched_at=1000, etag='"x"')
-    assert plan(friend, None, now=1000, ttl=60, offline=False).etag is None
-    assert plan(friend, entry, now=1030, ttl=60, offline=False) is None
-    request = plan(friend, entry, now=1100, ttl=60, offline=False)
-    assert request.etag == '"x"'
-    assert plan(friend, entry, now=9999, ttl=60, offline=True) is None
-    waiting = CacheEntry(url=friend.feed, checked_at=1, fetched_at=1, retry_after=5000)
-    assert plan(friend, waiting, now=4000, ttl=60, offline=False) is None
+    url = "https://a.example/feed"
+    held = Held(checked_at=1000, fetched_at=1000, etag='"x"')
+    assert plan(url, None, now=1000, ttl=60, offline=False) == Due(url)
+    assert plan(url, held, now=1030, ttl=60, offline=False) is None
+    assert plan(url, held, now=1100, ttl=60, offline=False) == Due(url, '"x"')
+    assert plan(url, held, now=1030, ttl=60, offline=False, force=True) == Due(url, '"x"')
+    assert plan(url, held, now=9999, ttl=60, offline=True) is None
+    assert plan(url, held, now=9999, ttl=60, offline=True, force=True) is None
+    waiting = Held(checked_at=1, fetched_at=1, retry_after=5000)
+    assert plan(url, waiting, now=4000, ttl=60, offline=False) is None
+    failed = Held(checked_at=1000, fetched_at=900, error="HTTP 500")
+    assert plan(url, failed, now=1000 + FAILED_RETRY + 1, ttl=86400, offline=False) is not None
+    # a local file is read again only when it changed, online or not
+    local = "file:///site/feed.xml"
+    stamped = Held(checked_at=1, fetched_at=1, etag="file:1:2")
+    assert (
+        plan(local, stamped, now=5, ttl=60, offline=True, local=True, file_stamp="file:1:2") is None
+    )
+    assert plan(local, stamped, now=5, ttl=60, offline=True, local=True, file_stamp="file:3:2")
 
 
 def test_parallel_writers_never_leave_a_broken_entry(tmp_path):
@@ -151,18 +162,12 @@ def test_parallel_writers_never_leave_a_broken_entry(tmp_path):
 
 
 def test_feeds_that_timed_out_start_first():
-    from pelican_reciprocity.fetch import FetchRequest
-    from pelican_reciprocity.refresh import slow_first
-
-    requests = [FetchRequest(f"https://f{i}.example/feed") for i in range(4)]
-    entries = {
-        "https://f2.example/feed": CacheEntry(
-            url="https://f2.example/feed", error="timed out after 10 s"
-        ),
-        "https://f3.example/feed": CacheEntry(url="https://f3.example/feed", error="HTTP 500"),
+    due = [Due(f"https://f{i}.example/feed") for i in range(4)]
+    held = {
+        "https://f2.example/feed": Held(error="timed out after 10 s"),
+        "https://f3.example/feed": Held(error="HTTP 500"),
     }
-    ordered = [r.url for r in slow_first(requests, entries)]
-    assert ordered == [
+    assert [d.url for d in slow_first(due, held)] == [
         "https://f2.example/feed",
         "https://f0.example/feed",
         "https://f1.example/feed",

@@ -176,40 +176,45 @@ def post(friend: str, n: int, days: float, tags=()) -> Post:
     )
 
 
+def recent(posts, *, as_of, max_age_days, **pick):
+    """The automatic picks for one article, as the build makes them."""
+    return selection.Ranking(posts, as_of=as_of, max_age_days=max_age_days).pick(**pick)
+
+
 def test_recent_is_newest_first_one_per_friend():
     pool = [post("a", 1, 1), post("a", 2, 0.5), post("b", 1, 3), post("c", 1, 2)]
-    picked = selection.recent(pool, as_of=AS_OF, count=3, per_friend=1, max_age_days=365)
+    picked = recent(pool, as_of=AS_OF, count=3, per_friend=1, max_age_days=365)
     assert [p.title for p in picked] == ["a2", "c1", "b1"]
 
 
 def test_recent_skips_old_posts_and_respects_count():
     pool = [post("a", 1, 400), post("b", 1, 10)]
-    picked = selection.recent(pool, as_of=AS_OF, count=3, per_friend=1, max_age_days=365)
+    picked = recent(pool, as_of=AS_OF, count=3, per_friend=1, max_age_days=365)
     assert [p.title for p in picked] == ["b1"]
-    everything = selection.recent(pool, as_of=AS_OF, count=3, per_friend=1, max_age_days=0)
+    everything = recent(pool, as_of=AS_OF, count=3, per_friend=1, max_age_days=0)
     assert len(everything) == 2
-    assert selection.recent(pool, as_of=AS_OF, count=0, per_friend=1, max_age_days=0) == []
+    assert recent(pool, as_of=AS_OF, count=0, per_friend=1, max_age_days=0) == []
 
 
 def test_ties_break_deterministically():
     pool = [post("b", 1, 1), post("a", 1, 1), post("c", 1, 1)]
     for order in (pool, pool[::-1]):
-        picked = selection.recent(order, as_of=AS_OF, count=3, per_friend=1, max_age_days=0)
+        picked = recent(order, as_of=AS_OF, count=3, per_friend=1, max_age_days=0)
         assert [p.friend for p in picked] == ["a", "b", "c"]
 
 
 def test_more_shared_tags_rank_higher_then_newest():
     pool = [post("a", 1, 1, ["x"]), post("b", 1, 2, ["x", "y"]), post("c", 1, 3, ["x"])]
     kwargs = dict(as_of=AS_OF, count=3, per_friend=1, max_age_days=0, tags=["x", "y"])
-    picked = selection.recent(pool, prefer_shared_tags=True, **kwargs)
+    picked = recent(pool, prefer_shared_tags=True, **kwargs)
     assert [p.friend for p in picked] == ["b", "a", "c"]
 
 
 def test_shared_tags_preferred_when_asked():
     pool = [post("a", 1, 1, ["cats"]), post("b", 1, 5, ["seeds"])]
     kwargs = dict(as_of=AS_OF, count=1, per_friend=1, max_age_days=0, tags=["Seeds"])
-    assert selection.recent(pool, **kwargs)[0].friend == "a"
-    assert selection.recent(pool, prefer_shared_tags=True, **kwargs)[0].friend == "b"
+    assert recent(pool, **kwargs)[0].friend == "a"
+    assert recent(pool, prefer_shared_tags=True, **kwargs)[0].friend == "b"
 
 
 def test_curated_resolve_and_unknown_stays_plain():

@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -85,13 +85,23 @@ class CacheEntry:
 
 
 def post_to_json(post: Post) -> dict[str, Any]:
-    data = asdict(post)
     # The normalised keys are stored too: recomputing them for every post of
     # every friend on each warm build costs more than reading them.
-    data["key"], data["loose_key"] = post.key, post.loose_key
-    data["date"] = post.date.isoformat() if post.date else None
-    data["tags"] = list(post.tags)
-    return data
+    return {
+        "title": post.title,
+        "url": post.url,
+        "date": post.date.isoformat() if post.date else None,
+        "summary_html": post.summary_html,
+        "summary_text": post.summary_text,
+        "image": post.image,
+        "tags": list(post.tags),
+        "friend": post.friend,
+        "dated": post.dated,
+        "source_html": post.source_html,
+        "source_base": post.source_base,
+        "key": post.key,
+        "loose_key": post.loose_key,
+    }
 
 
 def post_from_json(data: dict[str, Any]) -> Post:
@@ -106,6 +116,8 @@ def post_from_json(data: dict[str, Any]) -> Post:
         tags=tuple(str(t) for t in data.get("tags") or ()),
         friend=str(data.get("friend") or ""),
         dated=bool(data.get("dated", True)),
+        source_html=str(data.get("source_html") or ""),
+        source_base=data.get("source_base") or None,
     )
     for name in ("key", "loose_key"):  # seed the cached properties
         if isinstance(data.get(name), str):
@@ -147,7 +159,8 @@ class FeedCache:
 
     def save(self, entry: CacheEntry) -> None:
         path = self.path_for(entry.url)
-        data = json.dumps(entry.to_json(), ensure_ascii=False, sort_keys=True, indent=1)
+        # Compact: an entry is rebuilt, never edited, and a warm build reads them all.
+        data = json.dumps(entry.to_json(), ensure_ascii=False, separators=(",", ":"))
         try:
             # No fsync: a cache entry lost to a power cut is simply refetched,
             # and 1,000 fsyncs would cost seconds on a cold build.

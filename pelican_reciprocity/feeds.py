@@ -47,18 +47,58 @@ def parse_feed(
     summary_words: int = 40,
     now: datetime | None = None,
     fast: bool = True,
+    summaries: int | None = None,
+    friend: str = "",
 ) -> ParsedFeed:
     """Parse any supported feed format; ``base`` resolves relative links.
 
+    Only the newest ``summaries`` posts are summarised now (None: all of
+    them); the rest keep a short raw prefix to summarise if ever shown.
+    ``friend`` is the key of the friend whose feed this is.
     ``fast=False`` skips the ElementTree path (the tests compare the two).
     """
     now = now or datetime.now(UTC)
     head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"{") or "json" in content_type.lower():
-        return _parse_json_feed(body, base=base, words=summary_words, now=now)
-    return _parse_xml_feed(
-        body, base=base, content_type=content_type, words=summary_words, now=now, fast=fast
+        result = _parse_json_feed(body, base=base, words=summary_words, now=now)
+    else:
+        result = _parse_xml_feed(
+            body, base=base, content_type=content_type, words=summary_words, now=now, fast=fast
+        )
+    result.posts = summarise_newest(result.posts, summary_words, summaries, friend)
+    return result
+
+
+#: What a post that is summarised later keeps of its raw HTML: enough for the
+#: summary in all but markup-heavy posts, and no bigger than a summary itself.
+LATER_PREFIX = (256, 12)
+
+
+def summarise_newest(
+    posts: list[Post], words: int, count: int | None, friend: str = ""
+) -> list[Post]:
+    """Summarise the newest ``count`` posts (undated ones count as newest);
+    the others keep a bounded prefix of their raw HTML. Order is kept, and
+    each post is stamped with its friend's key in the same pass."""
+    order = sorted(
+        range(len(posts)),
+        key=lambda i: -(posts[i].date.timestamp() if posts[i].date else float("inf")),
     )
+    now_ones = set(order if count is None else order[:count])
+    fixed, per_word = LATER_PREFIX
+    out = []
+    for index, post in enumerate(posts):
+        if not post.source_html:
+            out.append(replace(post, friend=friend) if friend else post)
+        elif index in now_ones:
+            html, text = summarise(post.source_html, words, base=post.source_base)
+            out.append(
+                replace(post, summary_html=html, summary_text=text, source_html="", friend=friend)
+            )
+        else:
+            prefix = post.source_html[: fixed + words * per_word]
+            out.append(replace(post, source_html=prefix, friend=friend))
+    return out
 
 
 # -- XML feeds (feedparser) -------------------------------------------------
@@ -238,7 +278,7 @@ _CP1252 = {
 
 def _repair(text: str) -> str:
     """Undo double-encoded UTF-8 and map C1 characters, as feedparser does."""
-    if not text:
+    if not text or text.isascii():
         return text
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         text = text.encode("iso-8859-1").decode("utf-8")
@@ -527,10 +567,13 @@ def _make_post(
 ) -> Post | None:
     if not url:
         return None
-    summary_html, summary_text = summarise(_str(body), words, base=base)
+    source = _str(body)
+    summary_html = summary_text = ""
     plain_title = to_text(_str(title))
-    if not plain_title:
+    if not plain_title:  # the summary gives the title: summarise now
+        summary_html, summary_text = summarise(source, words, base=base)
         plain_title = truncate_text(summary_text, TITLE_WORDS) or _title_from_url(url)
+        source = ""
     if date is not None and date > now + FUTURE_SLACK:
         date = None
     clean_tags: list[str] = []
@@ -547,6 +590,8 @@ def _make_post(
         image=image,
         tags=tuple(clean_tags[:MAX_TAGS]),
         dated=date is not None,
+        source_html=source,
+        source_base=base if source else None,
     )
 
 

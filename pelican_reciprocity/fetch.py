@@ -10,7 +10,6 @@ http, https and file are spoken. Failures come back as results with an
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import logging
 import time
@@ -23,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from .netpolicy import Decoder, PolicyError, Redirects, TooBig, check_address, pin
 
-if TYPE_CHECKING:  # imported lazily: a warm build never needs an HTTP client
+if TYPE_CHECKING:  # imported lazily: only the fetch job needs an event loop and a client
     import httpx
 
 ACCEPT = (
@@ -105,6 +104,8 @@ async def fetch_one(
 ) -> FetchResult:
     """Fetch one URL within ``limits.timeout`` seconds in total. Never raises
     for anything the server does: every failure is the result's ``error``."""
+    import asyncio
+
     import httpx
 
     try:
@@ -138,6 +139,8 @@ async def _fetch_http(
     limits: Limits,
     result: FetchResult,
 ) -> None:
+    import asyncio
+
     headers = {
         "User-Agent": limits.user_agent,
         "Accept": ACCEPT,
@@ -242,17 +245,25 @@ def _describe(exc: httpx.HTTPError) -> str:
     return f"{kind} ({detail})" if detail and detail != kind else kind
 
 
+#: Connections per client pool: httpcore scans its whole pool on every change,
+#: so many small pools (sharing one TLS context) cost less than one big one.
+POOL = 10
+
+
 @dataclass
 class Session:
-    """One HTTP client and one concurrency limit for everything a job fetches."""
+    """One concurrency limit and one TLS context for everything a job fetches."""
 
     limits: Limits
     concurrency: int = 32
-    client: Any = None
+    clients: list[Any] = field(default_factory=list)
     gate: Any = None
-    requests: int = field(default=0)
+    requests: int = 0
+    _active: list[int] = field(default_factory=list)
 
     async def __aenter__(self) -> Session:
+        import asyncio
+
         import httpx
 
         # httpx logs every request URL at INFO; a URL can carry a secret (the
@@ -262,19 +273,33 @@ class Session:
         self.gate = asyncio.Semaphore(self.concurrency)
         timeout = httpx.Timeout(self.limits.timeout, connect=min(self.limits.timeout, 10.0))
         # Friends' feeds are on different hosts: idle keep-alive connections
-        # would only make httpcore's pool scan longer lists on every request.
-        pool = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=0)
-        self.client = httpx.AsyncClient(
-            timeout=timeout, limits=pool, follow_redirects=False, trust_env=True
-        )
+        # would only make the pools scan longer lists on every request.
+        size = min(POOL, self.concurrency)
+        pool = httpx.Limits(max_connections=size, max_keepalive_connections=0)
+        tls = httpx.create_ssl_context(trust_env=True)
+        self.clients = [
+            httpx.AsyncClient(
+                timeout=timeout, limits=pool, follow_redirects=False, trust_env=True, verify=tls
+            )
+            for _ in range(-(-self.concurrency // size))
+        ]
+        self._active = [0] * len(self.clients)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.client.aclose()
+        for client in self.clients:
+            await client.aclose()
 
     async def get(self, request: FetchRequest) -> FetchResult:
         async with self.gate:
-            result = await fetch_one(self.client, request, self.limits)
+            # The least busy pool always has a free connection: the gate lets
+            # no more requests in than all the pools hold together.
+            pool = min(range(len(self.clients)), key=self._active.__getitem__)
+            self._active[pool] += 1
+            try:
+                result = await fetch_one(self.clients[pool], request, self.limits)
+            finally:
+                self._active[pool] -= 1
         self.requests += result.requests
         return result
 
@@ -287,6 +312,8 @@ async def gather(
     """Fetch every request through the session; ``on_result`` sees each result
     as soon as it arrives, so the caller can parse it and drop the body while
     other feeds are still downloading. Cancelled with the caller's deadline."""
+    import asyncio
+
     results: dict[str, FetchResult] = {}
 
     async def one(request: FetchRequest) -> None:
@@ -314,6 +341,8 @@ def fetch_all_sync(
 ) -> dict[str, FetchResult]:
     """Fetch everything (``concurrency`` at a time) within ``deadline``, on a
     private event loop; what the deadline cuts off comes back as an error."""
+    import asyncio
+
     requests = list(requests)
     if not requests:
         return {}

@@ -2,12 +2,18 @@
 
 The build starts the job at its earliest signal and waits for it only where
 it first needs posts. The child fetches, parses and writes the cache on the
-second core, free of the build's interpreter lock, and reports back in a
-small JSON file. The parent then reads the cache (:func:`refresh.collect`).
+second core, free of the build's interpreter lock, and hands back its report
+and the entries it changed in one file in a private folder.
 
+On Linux, a build with no other thread forks: the child starts at once with
+everything already imported, says "ready" through a pipe as soon as its
+result is written, and writes the cache after that, while Pelican writes the
+site (the build reaps it at ``finalized``). Elsewhere, or beside other
+threads (tests, ``pelican --listen``), it starts a fresh interpreter
+(``python -m pelican_reciprocity.job``) and the build waits for it to exit.
 A child that dies, hangs or says nothing costs at most the deadline (plus a
-short grace), and the build goes on with the last good copies. Only this
-module knows there is a child; nothing here is shared between threads.
+short grace), and the build goes on with the last good copies. Nothing here
+is shared between threads.
 """
 
 from __future__ import annotations
@@ -15,36 +21,57 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import pickle
+import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .refresh import FetchSettings, JobReport, Work, fetch
+from .refresh import FetchSettings, JobReport, Touched, Work, fetch, save_touched
 
 logger = logging.getLogger(__name__)
 
 #: How long past the fetch deadline the build waits for the child to report.
 GRACE = 5.0
+RESULT = "result.pickle"
 
 
 @dataclass
 class Job:
     """A running fetch: the child process and where it will report."""
 
-    process: subprocess.Popen[bytes]
+    pid: int
     folder: Path
     deadline: float
+    process: subprocess.Popen[bytes] | None = None  # None: a forked child
+    ready: int | None = None  # a forked child's pipe: a byte when its result is in
+    started: float = field(default_factory=time.monotonic)
+    returncode: int | None = None
 
     @classmethod
     def start(cls, settings: FetchSettings, work: Work) -> Job | None:
         """Start the child, or return None (and say why) when it cannot start."""
         folder = Path(tempfile.mkdtemp(prefix="reciprocity-job-"))
-        spec = {"settings": asdict(settings), "work": work.to_json()}
-        (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
         try:
+            if _can_fork():
+                ready, told = os.pipe()
+                pid = os.fork()
+                if pid == 0:  # the child: never returns
+                    os.close(ready)
+                    _forked_child(folder, settings, work, told)
+                os.close(told)
+                return cls(pid, folder, settings.fetch_deadline, ready=ready)
+            spec = {"settings": asdict(settings), "work": work.to_json()}
+            (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
             with (folder / "log.txt").open("wb") as log:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "pelican_reciprocity.job", str(folder)],
@@ -53,24 +80,21 @@ class Job:
                     stderr=log,
                     close_fds=True,
                 )
+            return cls(process.pid, folder, settings.fetch_deadline, process)
         except OSError as exc:
             logger.warning("reciprocity: cannot start the fetch job (%s); fetching here", exc)
             shutil.rmtree(folder, ignore_errors=True)
             return None
-        return cls(process, folder, settings.fetch_deadline)
 
-    def result(self) -> JobReport | None:
-        """Wait for the child (within the deadline) and read its report.
+    def result(self) -> tuple[JobReport, Touched] | None:
+        """Wait for the child (within the deadline) and read what it found.
 
-        None, with one WARNING, when the child hung, died or left no report:
+        None, with one WARNING, when the child hung, died or left no result:
         the caller then uses the cache as it is.
         """
         try:
-            try:
-                self.process.wait(timeout=self.deadline + GRACE)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            if not self._wait(self.deadline + GRACE):
+                self.finish()
                 logger.warning(
                     "reciprocity: the fetch job did not finish within %g s; "
                     "using the last good copies",
@@ -78,28 +102,89 @@ class Job:
                 )
                 return None
             try:
-                data = json.loads((self.folder / "report.json").read_text(encoding="utf-8"))
-                return JobReport.from_json(data)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+                report, touched = pickle.loads((self.folder / RESULT).read_bytes())
+            except Exception as exc:  # no result, or a damaged one: the child failed
                 log = _tail(self.folder / "log.txt")
                 logger.warning(
                     "reciprocity: the fetch job ended (exit code %s) without a report (%s)%s; "
                     "using the last good copies",
-                    self.process.returncode,
+                    self.returncode,
                     exc,
                     f": {log}" if log else "",
                 )
                 return None
+            logger.debug(
+                "reciprocity: the fetch job took %.2f s, %.2f s of it fetching and parsing",
+                time.monotonic() - self.started,
+                report.elapsed,
+            )
+            return report, touched
         finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                (self.folder / RESULT).unlink()
 
-    def cancel(self) -> None:
-        """Stop a job whose build ended without waiting for it."""
-        with contextlib.suppress(OSError):
-            self.process.kill()
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
-            self.process.wait(timeout=5)
+    def done(self) -> bool:
+        """Is the result in (or the child gone)? Never waits."""
+        if self.process is not None:
+            return self.process.poll() is not None
+        assert self.ready is not None
+        return bool(select.select([self.ready], [], [], 0)[0])
+
+    def _wait(self, timeout: float) -> bool:
+        """Wait for the result (or the child's end); False if neither came in time."""
+        if self.process is not None:
+            try:
+                self.returncode = self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            return True
+        assert self.ready is not None
+        # A byte: the result is in. End of file: the child is gone without one.
+        if not select.select([self.ready], [], [], timeout)[0]:
+            return False
+        if os.read(self.ready, 1) != b"1":
+            self._reap(block=True)
+        return True
+
+    def _reap(self, *, block: bool) -> bool:
+        """Collect a forked child's exit status; True once it has ended."""
+        if self.returncode is not None:
+            return True
+        try:
+            done, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return True
+        if done:
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return bool(done)
+
+    def finish(self, timeout: float = 0.0) -> None:
+        """End the job: let a child that is still writing the cache finish
+        (within ``timeout``), else stop it; then clean up."""
+        if self.process is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.returncode = self.process.wait(timeout=timeout)
+            if self.returncode is None:
+                self.process.kill()
+                self.returncode = self.process.wait()
+        else:
+            end = time.monotonic() + timeout
+            while not self._reap(block=False) and time.monotonic() < end:
+                time.sleep(0.01)
+            if self.returncode is None:
+                with contextlib.suppress(OSError):
+                    os.kill(self.pid, signal.SIGKILL)
+                self._reap(block=True)
+            if self.ready is not None:
+                os.close(self.ready)
+                self.ready = None
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _can_fork() -> bool:
+    """Fork only where it is safe: Linux (macOS system libraries are not
+    fork-safe), and no other thread that could hold a lock at fork time."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
 def _tail(path: Path, limit: int = 600) -> str:
@@ -110,16 +195,49 @@ def _tail(path: Path, limit: int = 600) -> str:
     return text[-limit:].replace("\n", " | ")
 
 
+def _write_result(folder: Path, report: JobReport, touched: Touched) -> None:
+    """Hand back the report and the changed entries, atomically."""
+    tmp = folder / (RESULT + ".tmp")
+    tmp.write_bytes(pickle.dumps((report, touched), protocol=pickle.HIGHEST_PROTOCOL))
+    tmp.replace(folder / RESULT)
+
+
+def _forked_child(folder: Path, settings: FetchSettings, work: Work, told: int) -> Any:
+    """The forked child: quiet, on its own, and it never returns to Pelican.
+
+    It hands over its result first and writes the cache after, so the build
+    does not wait for disk writes it does not need."""
+    code = 1
+    try:
+        log = os.open(folder / "log.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for item in [logging.root, *logging.Logger.manager.loggerDict.values()]:
+            if isinstance(item, logging.Logger):
+                item.handlers.clear()
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+        touched = Touched()
+        _write_result(folder, fetch(settings, work, touched=touched, save=False), touched)
+        os.write(told, b"1")
+        os.close(told)
+        save_touched(settings, touched)
+        code = 0
+    except BaseException:  # the parent reads the log; the child must still exit
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
 def main(argv: list[str]) -> int:
-    """The child: read the spec, fetch, write the report atomically."""
+    """The child started as ``python -m pelican_reciprocity.job FOLDER``."""
     folder = Path(argv[0])
     spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    report = fetch(FetchSettings(**spec["settings"]), Work.from_json(spec["work"]))
-    out = folder / "report.json"
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report.to_json()), encoding="utf-8")
-    tmp.replace(out)
+    touched = Touched()
+    report = fetch(FetchSettings(**spec["settings"]), Work.from_json(spec["work"]), touched=touched)
+    _write_result(folder, report, touched)
     return 0
 
 

@@ -71,6 +71,11 @@ class Post:
     tags: tuple[str, ...] = ()
     friend: str = ""  # key of the Friend whose feed carried it
     dated: bool = True  # False when the date is the time we first saw it
+    #: A post no page is likely to show keeps a short prefix of its raw,
+    #: unsanitised HTML instead of a summary; it is summarised (sanitised
+    #: first) only if a page does show it. Never rendered as it is.
+    source_html: str = ""
+    source_base: str | None = None  # resolves the prefix's relative links
 
     @cached_property
     def key(self) -> str:

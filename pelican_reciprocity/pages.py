@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 #: The context key under which the friends page generator finds its work.
 PAGES_KEY = "reciprocity_pages"
+#: ... and the decisions still waiting for the feeds, when they came in late.
+DEFERRED_KEY = "reciprocity_deferred"
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Views:
     """Template views, built once per build and language and shared by every page."""
 
     config: Config
+    output_path: str = ""
     friend_views: dict[str, render.FriendView] = field(default_factory=dict)
     sites: dict[str, str] = field(default_factory=dict)  # friend key -> their site
     css: str = ""
@@ -79,6 +83,7 @@ class Views:
                 self.config.date_format,
                 curated=item.curated,
                 found=item.found,
+                words=self.config.summary_words,
             )
             self._posts[key] = view
         return view
@@ -120,7 +125,13 @@ class Views:
             view = self.friend_views[state.friend.key]
             posts = selection.latest(state.posts, self.config.friends_posts)
             views = tuple(
-                render.post_view(p, view, self.strings(lang), self.config.date_format)
+                render.post_view(
+                    p,
+                    view,
+                    self.strings(lang),
+                    self.config.date_format,
+                    words=self.config.summary_words,
+                )
                 for p in posts
             )
             out.append(replace(view, posts=views))
@@ -193,11 +204,102 @@ def article_data(
     )
 
 
+class Deferred:
+    """The decisions that wait for the feeds, taken once, at the first thing
+    that needs them, and the article pages written before that.
+
+    Those pages get their sections from :meth:`patch`: the same function
+    adds them to the same rendered page, so the bytes are those an
+    in-memory injection would have written.
+    """
+
+    def __init__(self, settle: Callable[[], None]) -> None:
+        self._settle = settle
+        self.settled = False
+        self.pages: list[tuple[Path, dict[str, Any], Views, Any]] = []
+
+    def settle(self) -> None:
+        if not self.settled:
+            self.settled = True
+            self._settle()
+
+    def keep(self, path: Path, context: dict[str, Any], views: Views, env: Any) -> None:
+        self.pages.append((path, context, views, env))
+
+    def patch(self) -> None:
+        """Give the pages written before the feeds came in their sections."""
+        self.settle()
+        for path, context, views, env in self.pages:
+            try:
+                page = path.read_text(encoding="utf-8")
+            except OSError:
+                continue  # not written (WRITE_SELECTED), or removed since
+            done = with_section(views, env, page, context)
+            if done != page:
+                path.write_text(done, encoding="utf-8")
+        self.pages.clear()
+
+
+class Pending:
+    """``article.reciprocity`` before the feeds are in: the first look waits."""
+
+    def __init__(self, article: Any, deferred: Deferred) -> None:
+        self._article = article
+        self._deferred = deferred
+
+    def _real(self) -> Any:
+        self._deferred.settle()
+        return self._article.reciprocity  # replaced by the real value when settled
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+    def __bool__(self) -> bool:
+        return bool(self._real())
+
+
+class LazyGlobals(Mapping[str, Any]):
+    """The global ``reciprocity`` before the feeds are in: what needs them
+    waits on first use; the rest (URLs, headings) is there at once."""
+
+    KEYS = (
+        "friends", "headings", "words", "css", "lang", "friends_url", "opml_url",
+        "thanks_url", "responders", "as_of",
+    )  # fmt: skip
+
+    def __init__(self, now: dict[str, Any], deferred: Deferred) -> None:
+        self._now = now
+        self._later: dict[str, Any] | None = None
+        self._deferred = deferred
+
+    def fill(self, values: dict[str, Any]) -> None:
+        self._later = values
+
+    def __getitem__(self, key: str) -> Any:
+        if self._later is None and key not in self._now:
+            self._deferred.settle()
+        return (self._later if self._later is not None else self._now)[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.KEYS)
+
+    def __len__(self) -> int:
+        return len(self.KEYS)
+
+
+def _article_page(context: dict[str, Any]) -> Any:
+    """The article whose own page this is, or None (index pages list articles too)."""
+    article = context.get("article")
+    if article is None or context.get("output_file") != getattr(article, "save_as", None):
+        return None
+    return article
+
+
 def with_section(views: Views, env: Any, page: str, context: dict[str, Any]) -> str:
     """Add the plugin's sections to a rendered article page, except those the
     theme already placed (and those with nothing to show)."""
-    article = context.get("article")
-    if article is None or context.get("output_file") != getattr(article, "save_as", None):
+    article = _article_page(context)
+    if article is None:
         return page
     data = getattr(article, "reciprocity", None)
     if not isinstance(data, render.ArticleReciprocity) or not data:
@@ -216,25 +318,34 @@ class _InjectingTemplate:
     """The article template, with the section added to its output in memory,
     so a 10,000-article site never re-reads the pages it has just written."""
 
-    def __init__(self, template: Any, views: Views, env: Any) -> None:
+    def __init__(self, template: Any, views: Views, env: Any, later: Deferred | None) -> None:
         self._template = template
         self._views = views
         self._env = env
+        self._later = later
 
     def render(self, *args: Any, **kwargs: Any) -> str:
         page = self._template.render(*args, **kwargs)
         context = args[0] if args and isinstance(args[0], dict) else kwargs
+        if self._later is not None and not self._later.settled:
+            if _article_page(context) is not None:  # sections once the feeds are in
+                path = Path(self._views.output_path) / str(context["output_file"])
+                self._later.keep(path, context, self._views, self._env)
+            return page
         return with_section(self._views, self._env, page, context)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._template, name)
 
 
-def wrap_templates(generator: ArticlesGenerator, views: Views) -> None:
+def wrap_templates(
+    generator: ArticlesGenerator, views: Views, later: Deferred | None = None
+) -> None:
     original = generator.get_template
+    views.output_path = str(generator.output_path)
 
     def get_template(name: str) -> Any:
-        return _InjectingTemplate(original(name), views, generator.env)
+        return _InjectingTemplate(original(name), views, generator.env, later)
 
     generator.get_template = get_template  # type: ignore[method-assign]
 
@@ -273,6 +384,9 @@ class FriendsPageGenerator(Generator):
         pass
 
     def generate_output(self, writer: Any) -> None:
+        later = self.context.get(DEFERRED_KEY)
+        if isinstance(later, Deferred):
+            later.patch()  # waits for the feeds, if nothing has yet
         todo = self.context.get(PAGES_KEY)
         if not isinstance(todo, PagesToWrite) or "reciprocity" not in self.context:
             return

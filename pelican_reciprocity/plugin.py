@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from .refresh import (
     FetchSettings,
     Gathered,
     Snapshot,
+    Touched,
     Work,
     collect,
     fetch,
@@ -64,7 +64,7 @@ class Run:
     friends: FriendsList
     owner: weakref.ref[Any]
     work: Work
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=lambda: os.urandom(16).hex())
     parent: Run | None = None  # the enclosing build (i18n_subsites)
     job: Job | None = None
     before: Snapshot | None = None  # the cache as this build found it
@@ -84,9 +84,10 @@ class Run:
         self.before = snapshot(self.settings, self.work)
         if self.before.due:
             self.job = Job.start(self.settings, self.work)
-            if self.job is None:  # no child process to be had: fetch here, later
-                report = fetch(self.settings, self.work)
-                self.gathered = collect(self.settings, self.work, report)
+            if self.job is None:  # no child process to be had: fetch here, now
+                touched = Touched()
+                report = fetch(self.settings, self.work, touched=touched)
+                self.gathered = collect(self.settings, self.work, report, touched=touched)
 
     def wait(self) -> Gathered:
         """The feeds, once: from the parent build, the job, or the cache."""
@@ -94,9 +95,9 @@ class Run:
             if self.parent is not None:
                 self.gathered = self.parent.wait()
             else:
-                report = self.job.result() if self.job is not None else None
-                self.job = None
-                self.gathered = collect(self.settings, self.work, report, self.before)
+                found = self.job.result() if self.job is not None else None
+                report, touched = found if found is not None else (None, None)
+                self.gathered = collect(self.settings, self.work, report, self.before, touched)
         if self.index is None or self.ranking is None:
             if self.parent is not None and self.parent.index is not None:
                 self.index, self.ranking = self.parent.index, self.parent.ranking
@@ -109,6 +110,12 @@ class Run:
                     max_age_days=self.config.auto_max_age_days,
                 )
         return self.gathered
+
+    def ready(self) -> bool:
+        """Can the feeds be had now without waiting?"""
+        if self.gathered is not None or self.parent is not None:
+            return True
+        return self.job is None or self.job.done()
 
     def live_for(self, pelican: Any) -> bool:
         owner = self.owner()
@@ -154,7 +161,7 @@ def start_run(pelican: Any) -> Run | None:
     for stale in [k for k, r in _RUNS.items() if r.owner() is None]:
         dead = _RUNS.pop(stale)
         if dead.job is not None:
-            dead.job.cancel()
+            dead.job.finish()
     if not _enabled(settings):
         return None
     config = configure(settings)
@@ -242,17 +249,56 @@ def add_template_loader(generator: Generator) -> None:
 
 @_stop_on_user_error
 def prepare(generators: list[Generator]) -> None:
-    """all_generators_finalized: where posts are first needed. Wait for the
-    feeds, then decide every article's sections. Runs after Pelican's content
-    cache is saved, so nothing here is frozen into it."""
+    """all_generators_finalized: where posts are first needed. Runs after
+    Pelican's content cache is saved, so nothing here is frozen into it.
+
+    When the feeds are in (or strict mode must know now), decide every
+    article's sections at once. Otherwise let Pelican write on, and decide at
+    the first thing that needs the feeds: a template reading the plugin's
+    values, or the friends page generator, which also gives the article pages
+    written meanwhile their sections (see :class:`pages.Deferred`).
+    """
     run = _run_for(generators[0].settings) if generators else None
     if run is None:
         return
     config = run.config
-    gathered = run.wait()
-    assert run.index is not None and run.ranking is not None
     static = str(generators[0].settings.get("THEME_STATIC_DIR") or "theme").strip("/")
     views = pages.Views(config, css=f"{static}/reciprocity.css" if config.css else "")
+    context = generators[0].context
+    site_lang = str(generators[0].settings.get("DEFAULT_LANG") or config.default_lang)
+    has_friends = bool(run.friends.friends)
+    now = {
+        "headings": views.headings(site_lang),
+        "words": views.words(site_lang),
+        "css": views.css,
+        "lang": site_lang,
+        "friends_url": config.friends_url if config.friends_save_as and has_friends else "",
+        "opml_url": config.opml_save_as if has_friends else "",
+    }
+    settle = functools.partial(_settle, run, generators, views, now)
+    if run.ready() or config.strict:
+        deferred = None
+        settle()
+    else:
+        deferred = pages.Deferred(_stop_on_user_error(settle))
+        context[pages.DEFERRED_KEY] = deferred
+        context["reciprocity"] = pages.LazyGlobals(now, deferred)
+        for generator in generators:
+            if isinstance(generator, ArticlesGenerator):
+                for article in pages.all_articles(generator):
+                    article.reciprocity = pages.Pending(article, deferred)
+    if config.inject:
+        for generator in generators:
+            if isinstance(generator, ArticlesGenerator):
+                pages.wrap_templates(generator, views, deferred)
+
+
+def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict[str, Any]) -> None:
+    """Wait for the feeds, then decide every article's sections, thank the
+    responders and update the ledger."""
+    config = run.config
+    gathered = run.wait()
+    assert run.index is not None and run.ranking is not None
     views.add_feeds(gathered.feeds)
     log_failures(gathered)
     logger.info("%s", gathered.summary())
@@ -261,21 +307,13 @@ def prepare(generators: list[Generator]) -> None:
         raise ReciprocityError(
             f"RECIPROCITY_STRICT is on and {len(gathered.failed)} feed(s) failed: {names}"
         )
-
     context = generators[0].context
-    site_lang = str(generators[0].settings.get("DEFAULT_LANG") or config.default_lang)
-    has_friends = bool(run.friends.friends)
     context[pages.PAGES_KEY] = pages.PagesToWrite(
         config, run.friends.friends, dict(views.sites), views.css
     )
-    context["reciprocity"] = {
-        "friends": views.friends_page(gathered.feeds, site_lang),
-        "headings": views.headings(site_lang),
-        "words": views.words(site_lang),
-        "css": views.css,
-        "lang": site_lang,
-        "friends_url": config.friends_url if config.friends_save_as and has_friends else "",
-        "opml_url": config.opml_save_as if has_friends else "",
+    values = {
+        **now,
+        "friends": views.friends_page(gathered.feeds, now["lang"]),
         "thanks_url": "",
         "responders": [],
         "as_of": gathered.as_of,
@@ -289,21 +327,24 @@ def prepare(generators: list[Generator]) -> None:
     for generator in generators:
         if not isinstance(generator, ArticlesGenerator):
             continue
-        if config.inject:
-            pages.wrap_templates(generator, views)
         articles = pages.all_articles(generator)
         for article in articles:
             article.reciprocity = pages.article_data(article, views, run.index, run.ranking)
         friends = views.friend_identities(run.friends.friends)
         if responses_wanted:
             run.acknowledged = acknowledge(
-                config, gathered, articles, friends, views.strings, site_lang
+                config, gathered, articles, friends, views.strings, now["lang"]
             )
-            context["reciprocity"]["responders"] = run.acknowledged.responders
+            values["responders"] = run.acknowledged.responders
             if config.thanks_save_as and run.acknowledged.people:
-                context["reciprocity"]["thanks_url"] = config.thanks_url
+                values["thanks_url"] = config.thanks_url
         if run.parent is None:
             _update_ledger(run, views, [*generator.articles, *generator.translations])
+    lazy = context.get("reciprocity")
+    if isinstance(lazy, pages.LazyGlobals):
+        lazy.fill(values)
+    else:
+        context["reciprocity"] = values
 
 
 def _update_ledger(run: Run, views: pages.Views, articles: list[Any]) -> None:
@@ -323,10 +364,11 @@ def _update_ledger(run: Run, views: pages.Views, articles: list[Any]) -> None:
 
 
 def finish_run(pelican: Any) -> None:
-    """finalized: the build is over; its run ends here (and any job with it)."""
+    """finalized: the build is over; its run ends here, and its job: a child
+    still writing the cache may finish (it has had the whole write phase)."""
     run = _RUNS.pop(pelican.settings.pop(RUN_KEY, None) or "", None)
     if run is not None and run.job is not None:
-        run.job.cancel()
+        run.job.finish(timeout=run.config.fetch_deadline if run.gathered else 0.0)
 
 
 _CONNECTED = False

@@ -10,13 +10,12 @@ Two halves, so the network can run in a process of its own:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,16 +54,21 @@ class FetchSettings:
     cache_ttl: float = 3600.0
     offline: bool = False
     summary_words: int = 40
+    summaries: int = 3  # posts per feed summarised as they are parsed (the newest)
     allow_private: bool = False
     webmention_io_domain: str = ""
     webmention_io_api: str = ""
 
     @classmethod
     def from_config(cls, config: Config) -> FetchSettings:
-        names = cls.__dataclass_fields__
-        values = {n: getattr(config, n) for n in names if n not in ("cache_path", "allow_private")}
-        values["allow_private"] = config.allow_private_addresses
-        return cls(cache_path=str(config.cache_path), **values)
+        derived = {
+            "cache_path": str(config.cache_path),
+            "allow_private": config.allow_private_addresses,
+            # the friends page shows the newest few, automatic picks the newest
+            "summaries": max(config.friends_posts, config.auto_per_friend, 1),
+        }
+        same = {n: getattr(config, n) for n in cls.__dataclass_fields__ if n not in derived}
+        return cls(**same, **derived)
 
     def limits(self) -> Any:
         return Limits(
@@ -122,6 +126,14 @@ class JobReport:
             requests=int(data.get("requests") or 0),
             elapsed=float(data.get("elapsed") or 0.0),
         )
+
+
+@dataclass
+class Touched:
+    """The cache entries a fetch wrote, handed back so they need not be read again."""
+
+    feeds: dict[str, CacheEntry] = field(default_factory=dict)
+    sources: dict[str, CacheEntry] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -288,6 +300,7 @@ def apply_result(
     now: float,
     summary_words: int,
     file_stamp: str | None = None,
+    summaries: int | None = None,
 ) -> tuple[CacheEntry, Outcome, str | None]:
     """Fold one fetch result into the feed's cache entry (parses only on a 200)."""
     entry = entry or CacheEntry(url=friend.feed)
@@ -313,6 +326,8 @@ def apply_result(
         content_type=result.content_type,
         summary_words=summary_words,
         now=nowdt,
+        summaries=summaries,
+        friend=friend.key,
     )
     if parsed.problem:
         entry.error = parsed.problem
@@ -320,7 +335,7 @@ def apply_result(
     for warning in parsed.warnings:
         logger.debug("reciprocity: feed of %s: %s", friend.name, warning)
     posts, first_seen = assign_first_seen(parsed.posts, entry.first_seen, nowdt)
-    entry.posts = [replace(p, friend=friend.key) for p in posts]
+    entry.posts = posts
     entry.first_seen = first_seen
     entry.title = parsed.title
     entry.link = parsed.link
@@ -338,11 +353,15 @@ def fetch(
     *,
     force: bool = False,
     progress: Callable[[Friend], None] | None = None,
+    touched: Touched | None = None,
+    save: bool = True,
 ) -> JobReport:
     """Ask every server that is due, under one deadline; parse and cache what
     changed. Never raises for a server's or a feed's fault.
 
     ``force`` ignores the TTL; ``progress`` is told about each feed fetched.
+    With ``save=False`` the changed entries are only put in ``touched``, for
+    the caller to hand over first and write with :func:`save_touched` after.
     """
     started = time.monotonic()
     now = time.time()
@@ -366,8 +385,12 @@ def fetch(
                 now=now,
                 summary_words=settings.summary_words,
                 file_stamp=feeds.stamps.get(friend.feed),
+                summaries=settings.summaries,
             )
-            feed_cache.save(entry)
+            if save:
+                feed_cache.save(entry)
+            if touched is not None:
+                touched.feeds[friend.feed] = entry
         except Exception as exc:  # one feed's bug must not cost the others
             logger.debug("reciprocity: error reading %s", friend.feed, exc_info=True)
             outcome, error = "failed", f"could not be read ({type(exc).__name__}: {exc})"
@@ -388,7 +411,10 @@ def fetch(
                 entry.etag = sources.stamps.get(result.url) if local else result.etag
                 entry.last_modified = None if local else result.last_modified
             entry.fetched_at, entry.error = now, None
-        source_cache.save(entry)
+        if save:
+            source_cache.save(entry)
+        if touched is not None:
+            touched.sources[result.url] = entry
         source_errors[result.url] = result.error
 
     errors: dict[str, str | None] = {}
@@ -414,6 +440,8 @@ def _run(
     errors: dict[str, str | None],
 ) -> int:
     """One event loop, one client, one deadline for every request of the job."""
+    import asyncio  # only the fetch job needs an event loop
+
     if not (feeds or sources or token):
         return 0
 
@@ -506,6 +534,15 @@ async def _webmentions(
     errors["webmention"] = error
 
 
+def save_touched(settings: FetchSettings, touched: Touched) -> None:
+    """Write the entries a fetch changed (see ``fetch(save=False)``)."""
+    feed_cache, source_cache = _caches(settings)
+    for entry in touched.feeds.values():
+        feed_cache.save(entry)
+    for entry in touched.sources.values():
+        source_cache.save(entry)
+
+
 def scrub(text: str, token: str) -> str:
     """Remove a secret from a message, raw and URL-encoded alike."""
     for form in {token, quote(token, safe=""), quote_plus(token)}:
@@ -526,24 +563,31 @@ def collect(
     work: Work,
     report: JobReport | None = None,
     before: Snapshot | None = None,
+    touched: Touched | None = None,
 ) -> Gathered:
     """Read what the build shows from the cache: never the network.
 
     ``report`` is the fetch's (None when nothing was fetched): it says which
-    feeds were updated and which failed just now. Entries in ``before`` that
-    the fetch did not touch are used as they are, not read again.
+    feeds were updated and which failed just now. The entries the fetch wrote
+    (``touched``) and those it left alone (``before``) are used as they are,
+    not read again.
     """
     report = report or JobReport()
+    touched = touched or Touched()
     feed_cache, source_cache = _caches(settings)
 
-    def load(cache: FeedCache, url: str, held: dict[str, CacheEntry | None], fresh: Any) -> Any:
-        if before is not None and url in held and url not in fresh:
+    def load(cache: FeedCache, url: str, kind: str, fresh: Any) -> Any:
+        written = getattr(touched, kind)
+        if url in written:
+            return written[url]
+        held = getattr(before, kind) if before is not None else {}
+        if url in held and url not in fresh:
             return held[url]
         return cache.load(url)
 
     states = []
     for friend in work.friends:
-        entry = load(feed_cache, friend.feed, before.feeds if before else {}, report.feeds)
+        entry = load(feed_cache, friend.feed, "feeds", report.feeds)
         outcome, error = report.feeds.get(friend.feed) or _unfetched(friend, entry, settings)
         states.append(
             FeedState(
@@ -557,7 +601,7 @@ def collect(
         )
     sources: dict[str, tuple[bytes | None, str | None]] = {}
     for url in dict.fromkeys(work.sources):
-        entry = load(source_cache, url, before.sources if before else {}, report.sources)
+        entry = load(source_cache, url, "sources", report.sources)
         error = report.sources.get(url, entry.error if entry else None)
         if entry is None and error is None:
             error = "offline, and no cached copy" if settings.offline else "no cached copy"
@@ -607,7 +651,9 @@ def refresh(
     """Fetch what is due in this process, then collect: for the command line."""
     settings = FetchSettings.from_config(config)
     work = Work(friends=tuple(friends), sources=tuple(sources))
-    return collect(settings, work, fetch(settings, work, force=force, progress=progress))
+    touched = Touched()
+    report = fetch(settings, work, force=force, progress=progress, touched=touched)
+    return collect(settings, work, report, touched=touched)
 
 
 def log_failures(gathered: Gathered) -> None:

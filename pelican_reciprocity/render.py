@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 
 from .i18n import Strings
 from .model import Friend, Post
+from .sanitize import summarise
 from .urls import is_web_url
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -89,15 +90,19 @@ def post_view(
     *,
     curated: bool = False,
     found: bool = True,
+    words: int = 40,
 ) -> PostView:
+    summary_html, summary_text = post.summary_html, post.summary_text
+    if post.source_html and not summary_html:  # parsed, but summarised only now
+        summary_html, summary_text = summarise(post.source_html, words, base=post.source_base)
     return PostView(
         title=escape(post.title),
         url=safe_url(post.url),
         date=post.date,
         date_iso=escape(post.date.date().isoformat()) if post.date else Markup(""),
         date_text=escape(strings.date(post.date, date_format)),
-        summary=Markup(post.summary_html),  # sanitised by feeds.parse_feed
-        summary_text=escape(post.summary_text),
+        summary=Markup(summary_html),  # sanitised by summarise()
+        summary_text=escape(summary_text),
         image=safe_url(post.image),
         tags=tuple(escape(t) for t in post.tags),
         friend=friend,

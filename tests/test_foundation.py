@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -104,7 +107,7 @@ def test_a_child_that_dies_costs_only_itself(tmp_path, monkeypatch, feed_server,
 
     def dying(cls, settings, work):
         job = real_start(cls, settings, work)
-        job.process.kill()
+        os.kill(job.pid, signal.SIGKILL)
         return job
 
     monkeypatch.setattr(job_module.Job, "start", classmethod(dying))
@@ -118,7 +121,7 @@ def test_a_child_that_hangs_is_stopped_at_the_deadline(tmp_path, monkeypatch, ca
     monkeypatch.setattr(job_module, "GRACE", 0.5)
     settings = FetchSettings(cache_path=str(tmp_path), fetch_deadline=0.5)
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    job = job_module.Job(process, tmp_path / "job", settings.fetch_deadline)
+    job = job_module.Job(process.pid, tmp_path / "job", settings.fetch_deadline, process)
     (tmp_path / "job").mkdir()
     caplog.set_level(logging.WARNING)
     assert job.result() is None
@@ -134,10 +137,14 @@ def test_the_job_reports_through_a_file(tmp_path, feed_server):
     work = Work(friends=(Friend(name="A", feed=feed_server.url("/feed/a")),))
     job = job_module.Job.start(settings, work)
     assert job is not None
-    report = job.result()
-    assert report is not None
+    found = job.result()
+    assert found is not None
+    report, touched = found
     assert report.feeds[feed_server.url("/feed/a")] == ("updated", None)
+    assert touched.feeds[feed_server.url("/feed/a")].posts[0].title == "a post 0"
     assert report.requests == 1
+    job.finish(timeout=10)
+    assert job.returncode == 0
     assert not job.folder.exists()
 
 
@@ -339,3 +346,125 @@ def test_the_top_layer_stays_thin():
     for name in ("plugin", "cli"):
         lines = (package / f"{name}.py").read_text(encoding="utf-8").count("\n")
         assert lines < 400, f"{name}.py has {lines} lines"
+
+
+FORKED = """
+import json, sys, time
+from pelican_reciprocity import job
+from pelican_reciprocity.model import Friend
+from pelican_reciprocity.refresh import FetchSettings, Work
+
+assert job._can_fork()
+settings = FetchSettings(cache_path=sys.argv[1], timeout=5, fetch_deadline=10)
+running = job.Job.start(settings, Work(friends=(Friend(name="A", feed=sys.argv[2]),)))
+assert running.process is None  # forked, not a new interpreter
+report, touched = running.result()
+running.finish(timeout=10)
+assert running.returncode == 0
+# the child wrote the cache after handing its result over
+from pelican_reciprocity.cache import FeedCache
+assert FeedCache(sys.argv[1]).load(sys.argv[2]).posts[0].title == "a post 0"
+print(json.dumps(report.feeds))
+job.GRACE = 0.2
+job.fetch = lambda *args, **kwargs: time.sleep(60)  # the next child hangs
+quick = FetchSettings(cache_path=sys.argv[1], fetch_deadline=0.3)
+hung = job.Job.start(quick, Work(friends=(Friend(name="A", feed=sys.argv[2]),)))
+started = time.monotonic()
+print(json.dumps([hung.result() is None, time.monotonic() - started < 5]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the job forks only on Linux")
+def test_a_forked_job_reports_and_a_hung_one_is_stopped(tmp_path, feed_server):
+    """Without other threads (as in `pelican content`), the job forks."""
+    url = feed_server.add("a", rss("A", posts("a")))
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED, str(tmp_path / "cache"), url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.strip().splitlines()
+    assert json.loads(first) == {url: ["updated", None]}
+    assert json.loads(second) == [True, True]
+
+
+# -- feeds that come in while Pelican writes ------------------------------------------
+
+
+def _deferred_pages(monkeypatch) -> list[int]:
+    """How many pages each build left for the friends page generator to finish."""
+    from pelican_reciprocity import pages
+
+    counts: list[int] = []
+    original = pages.Deferred.patch
+
+    def counting(self):
+        counts.append(len(self.pages))
+        original(self)
+
+    monkeypatch.setattr(pages.Deferred, "patch", counting)
+    return counts
+
+
+def _same_tree(a: Path, b: Path) -> None:
+    files_a = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
+    assert files_a == files_b
+    for name in files_a:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("sidebar", [False, True])
+def test_late_feeds_give_the_pages_early_feeds_give(tmp_path, monkeypatch, feed_server, sidebar):
+    """Cold, the feeds arrive after Pelican has read the articles: article pages
+    written meanwhile get their sections afterwards (or, when the theme reads
+    the plugin's values on every page, the first page waits). Warm, everything
+    is known at once. Both give byte-identical sites."""
+    feed_server.add("a", rss("A", posts("a")))
+    feed_server.add("b", rss("B", posts("b", host="b.example")))
+    overrides = tmp_path / "overrides"
+    overrides.mkdir()
+    if sidebar:
+        import pelican
+
+        simple = Path(pelican.__file__).parent / "themes" / "simple" / "templates"
+        base = (simple / "base.html").read_text(encoding="utf-8")
+        base = base.replace(
+            "<body>",
+            '<body><p id="blogroll">{{ reciprocity.friends|length }} friends, '
+            '<a href="{{ SITEURL }}/{{ reciprocity.friends_url }}">all</a></p>',
+        )
+        (overrides / "base.html").write_text(base, encoding="utf-8")
+    site = make_site(
+        tmp_path / "site",
+        friends=[
+            {"name": "A", "feed": feed_server.url("/slow/1/a")},
+            {"name": "B", "feed": feed_server.url("/feed/b")},
+        ],
+        articles=[
+            {"title": "One", "slug": "one", "meta": {"Highlights": "https://friend.example/a/1/"}},
+            {"title": "Two", "slug": "two"},
+            {"title": "Three", "slug": "three"},
+        ],
+        settings={
+            "THEME": "simple",
+            "RELATIVE_URLS": True,
+            "THEME_TEMPLATES_OVERRIDES": [str(overrides)],
+        },
+    )
+    counts = _deferred_pages(monkeypatch)
+    build(site, monkeypatch)
+    assert len(counts) == 1  # cold: the job was still running when posts were first needed
+    assert counts[0] == (0 if sidebar else 3)
+    html = page(site, "one.html")
+    assert html.count('class="reciprocity-highlights"') == 1
+    assert "a post 1" in html and "b post 0" in html
+    if sidebar:
+        assert "2 friends" in html
+    cold = tmp_path / "cold"
+    os.rename(site / "output", cold)
+    build(site, monkeypatch)  # warm: no job, nothing deferred
+    assert len(counts) == 1
+    _same_tree(cold, site / "output")

@@ -456,7 +456,7 @@ def main() -> None:
         "--concurrency",
         type=int,
         default=0,
-        help="RECIPROCITY_CONCURRENCY for the plugin's builds (default: the plugin's own, 32)",
+        help="RECIPROCITY_CONCURRENCY for the plugin's builds (default: the plugin's own)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, one run each")
     parser.add_argument("--keep", action="store_true", help="keep the generated sites")
@@ -480,7 +480,9 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for r in ROWS:
         print("| " + " | ".join(r) + " |")
-    concurrency = args.concurrency or "the default 32"
+    from pelican_reciprocity.settings import DEFAULTS
+
+    concurrency = args.concurrency or f"the default {DEFAULTS['RECIPROCITY_CONCURRENCY']}"
     print(
         f"\n(total {time.perf_counter() - started:.0f} s, median of {args.repeat} run(s), "
         f"RECIPROCITY_CONCURRENCY {concurrency})"

@@ -213,8 +213,9 @@ class Deferred:
     in-memory injection would have written.
     """
 
-    def __init__(self, settle: Callable[[], None]) -> None:
+    def __init__(self, settle: Callable[[], None], ready: Callable[[], bool]) -> None:
         self._settle = settle
+        self._ready = ready
         self.settled = False
         self.pages: list[tuple[Path, dict[str, Any], Views, Any]] = []
 
@@ -222,6 +223,12 @@ class Deferred:
         if not self.settled:
             self.settled = True
             self._settle()
+
+    def settled_now(self) -> bool:
+        """Settle as soon as the feeds are in (without waiting); True once settled."""
+        if not self.settled and self._ready():
+            self.settle()
+        return self.settled
 
     def keep(self, path: Path, context: dict[str, Any], views: Views, env: Any) -> None:
         self.pages.append((path, context, views, env))
@@ -327,7 +334,7 @@ class _InjectingTemplate:
     def render(self, *args: Any, **kwargs: Any) -> str:
         page = self._template.render(*args, **kwargs)
         context = args[0] if args and isinstance(args[0], dict) else kwargs
-        if self._later is not None and not self._later.settled:
+        if self._later is not None and not self._later.settled_now():
             if _article_page(context) is not None:  # sections once the feeds are in
                 path = Path(self._views.output_path) / str(context["output_file"])
                 self._later.keep(path, context, self._views, self._env)

@@ -280,7 +280,7 @@ def prepare(generators: list[Generator]) -> None:
         deferred = None
         settle()
     else:
-        deferred = pages.Deferred(_stop_on_user_error(settle))
+        deferred = pages.Deferred(_stop_on_user_error(settle), run.ready)
         context[pages.DEFERRED_KEY] = deferred
         context["reciprocity"] = pages.LazyGlobals(now, deferred)
         for generator in generators:

@@ -97,9 +97,18 @@ class Strings:
         )
 
 
+#: Babel's English long form ("November 23, 2026"), without importing Babel.
+_ENGLISH_MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July", "August",
+    "September", "October", "November", "December",
+)  # fmt: skip
+
+
 @lru_cache(maxsize=4096)
 def _long_date(day: Any, lang: str) -> str:
     """Babel's long date, cached: the same few dates repeat on every page."""
+    if lang == "en":
+        return f"{_ENGLISH_MONTHS[day.month - 1]} {day.day}, {day.year}"
     from babel.dates import format_date
 
     try:

@@ -328,3 +328,16 @@ def test_every_catalog_translates_every_string():
         assert set(messages) == english, lang
         for string in messages.values():
             assert all(string) if isinstance(string, tuple) else string, lang
+
+
+def test_english_long_dates_match_babel_without_importing_it():
+    from datetime import date
+
+    from babel.dates import format_date
+
+    from pelican_reciprocity.i18n import _long_date
+
+    for month in range(1, 13):
+        for day in (1, 9, 28):
+            when = date(2026, month, day)
+            assert _long_date(when, "en") == format_date(when, format="long", locale="en")

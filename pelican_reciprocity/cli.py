@@ -85,8 +85,8 @@ def cmd_remove(site: Site, args: argparse.Namespace, out: Any) -> int:
 def _rows(site: Site, friends: list[Friend]) -> list[dict[str, Any]]:
     cache = FeedCache(site.config.cache_path)
     now = time.time()
-    ttl = site.config.cache_ttl
-    return [health.row(f, cache.load(f.feed), ttl=ttl, now=now) for f in friends]
+    ttl, age = site.config.cache_ttl, site.config.auto_max_age_days
+    return [health.row(f, cache.load(f.feed), ttl=ttl, now=now, max_age_days=age) for f in friends]
 
 
 def cmd_list(site: Site, args: argparse.Namespace, out: Any) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import email.utils
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -164,9 +165,7 @@ def _parse_xml_feed(
             _make_post(
                 title=entry.get("title"),
                 url=url,
-                date=_struct_date(entry.get("published_parsed"))
-                or _struct_date(entry.get("updated_parsed"))
-                or _struct_date(entry.get("created_parsed")),
+                date=_entry_date(entry),
                 body=html_body,
                 base=site_base,
                 image=_xml_image(entry, site_base),
@@ -196,6 +195,31 @@ def _not_a_feed(body: bytes) -> str:
 
 def _looks_like_url(value: Any) -> bool:
     return isinstance(value, str) and value.strip().lower().startswith(("http://", "https://", "/"))
+
+
+#: No blog post is older than this; an earlier date is a placeholder or a bug.
+EARLIEST_YEAR = 1990
+
+
+def sane_date(date: datetime | None, now: datetime) -> datetime | None:
+    """The date, or None when it cannot be right: before 1990, or further in
+    the future than a clock can be wrong (so a "2099" post cannot pin itself
+    to the top of every page)."""
+    if date is None or date.year < EARLIEST_YEAR or date.year > now.year + 1:
+        return None
+    try:
+        return None if date > now + FUTURE_SLACK else date
+    except OverflowError:  # an offset that pushes it past what datetime holds
+        return None
+
+
+def _entry_date(entry: Any) -> datetime | None:
+    """A feedparser entry's date, with the offset its author gave."""
+    for name in ("published", "updated", "created"):
+        date = any_date(entry.get(name)) or _struct_date(entry.get(f"{name}_parsed"))
+        if date is not None:
+            return date
+    return None
 
 
 def _struct_date(value: Any) -> datetime | None:
@@ -472,12 +496,25 @@ def _etree_image(item: Any, base: str | None) -> str | None:
 
 
 def any_date(value: str) -> datetime | None:
-    """RFC 822, W3C/ISO 8601 and the odd formats feedparser knows."""
-    if not value:
+    """A date as its author wrote it: ISO 8601, RFC 822, or the odd formats
+    feedparser knows. The offset is kept, so a post shows on its author's
+    day; ordering uses the instant, which the offset does not change."""
+    if not value or not isinstance(value, str):
         return None
-    from feedparser.datetimes import _parse_date
+    text = value.strip()
+    date: datetime | None = None
+    with contextlib.suppress(ValueError):
+        date = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if date is None:
+        with contextlib.suppress(TypeError, ValueError, IndexError, OverflowError):
+            date = email.utils.parsedate_to_datetime(text)
+    if date is None:
+        from feedparser.datetimes import _parse_date
 
-    return _struct_date(_parse_date(value))
+        date = _struct_date(_parse_date(text))
+    if date is not None and date.tzinfo is None:
+        date = date.replace(tzinfo=UTC)
+    return date
 
 
 # -- JSON Feed ----------------------------------------------------------------
@@ -538,16 +575,7 @@ def _str(value: Any) -> str:
 
 
 def _iso_date(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    try:
-        date = datetime.fromisoformat(text)
-    except ValueError:
-        return any_date(value)  # RFC 822 and friends
-    if date.tzinfo is None:
-        date = date.replace(tzinfo=UTC)
-    return date.astimezone(UTC)
+    return any_date(value) if isinstance(value, str) else None
 
 
 # -- shared -------------------------------------------------------------------
@@ -574,8 +602,7 @@ def _make_post(
         summary_html, summary_text = summarise(source, words, base=base)
         plain_title = truncate_text(summary_text, TITLE_WORDS) or _title_from_url(url)
         source = ""
-    if date is not None and date > now + FUTURE_SLACK:
-        date = None
+    date = sane_date(date, now)
     clean_tags: list[str] = []
     for tag in tags:
         text = to_text(_str(tag))

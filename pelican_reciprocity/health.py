@@ -20,7 +20,9 @@ def age_text(seconds: float) -> str:
     return "just now"
 
 
-def status(friend: Friend, entry: Any, *, ttl: float, now: float) -> tuple[str, str]:
+def status(
+    friend: Friend, entry: Any, *, ttl: float, now: float, max_age_days: float = 0
+) -> tuple[str, str]:
     """(status, detail) for one friend, from its cache entry (or None)."""
     if entry is None:
         return "not fetched", "run `pelican-reciprocity fetch`"
@@ -32,18 +34,26 @@ def status(friend: Friend, entry: Any, *, ttl: float, now: float) -> tuple[str, 
     if entry.moved_to and entry.moved_to != friend.feed:
         return "moved permanently", entry.moved_to
     dates = [p.date for p in entry.posts if p.date]
-    if not dates or (now - max(dates).timestamp()) > STALE_AFTER_DAYS * 86400:
-        return "no posts for 6 months", (
-            f"latest {max(dates).date().isoformat()}" if dates else "no posts"
-        )
+    age = (now - max(dates).timestamp()) / 86400 if dates else None
+    shown = age is not None and (not max_age_days or age <= max_age_days)
+    if age is None or age > STALE_AFTER_DAYS:
+        detail = f"latest {max(dates).date().isoformat()}" if dates else "no posts"
+        if not shown:
+            detail += (
+                f"; older than RECIPROCITY_AUTO_MAX_AGE_DAYS ({max_age_days:g}), so none of "
+                "their posts appears on articles (only on the friends page)"
+            )
+        return "no posts for 6 months", detail
     if now - entry.fetched_at > ttl:
         return "stale cache", f"fetched {age_text(now - entry.fetched_at)}"
     return "ok", ""
 
 
-def row(friend: Friend, entry: Any, *, ttl: float, now: float) -> dict[str, Any]:
+def row(
+    friend: Friend, entry: Any, *, ttl: float, now: float, max_age_days: float = 0
+) -> dict[str, Any]:
     """One friend's line in `list` and `check` (and their --json)."""
-    state, detail = status(friend, entry, ttl=ttl, now=now)
+    state, detail = status(friend, entry, ttl=ttl, now=now, max_age_days=max_age_days)
     newest = latest(entry.posts, 1) if entry else []
     return {
         "name": friend.name,

@@ -330,6 +330,8 @@ def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict
         articles = pages.all_articles(generator)
         for article in articles:
             article.reciprocity = pages.article_data(article, views, run.index, run.ranking)
+        if config.auto_count and (why := selection.why_empty(run.ranking, config)):
+            logger.warning("reciprocity: %s", why)
         friends = views.friend_identities(run.friends.friends)
         if responses_wanted:
             run.acknowledged = acknowledge(

@@ -86,12 +86,16 @@ _PREFIXES = ((256, 12), (1024, 40))
 
 
 _TAG = re.compile(r"<[^>]*>")
+#: Tags that separate words; inline ones (links, emphasis) do not: "Druaga1's".
+_BLOCK = re.compile(r"</?(?:p|br|li|ol|ul|blockquote|pre)\b[^>]*>", re.I)
+#: A sentence's own stop is dropped before the ellipsis: "Tuscany…", not "Tuscany.…".
+_STOPS = ".,;:"
 
 
 def safe_text(safe: str) -> str:
     """Plain text of HTML that :func:`clean_html` already made safe: its tags
     are plain allowlisted markup, so a regex is enough (and much cheaper)."""
-    text = html.unescape(_TAG.sub(" ", safe))
+    text = html.unescape(_TAG.sub("", _BLOCK.sub(" ", safe)))
     return _SPACE.sub(" ", text).strip()
 
 
@@ -151,10 +155,13 @@ def truncate_safe_html(safe: str, words: int, end: str = "…") -> str:
     out: list[str] = []
     open_tags: list[str] = []
     count = 0
+    in_word = False  # text glued across inline tags is one word: "Druaga1</a>'s"
     for token in _TOKEN.split(safe):
         if not token:
             continue
         if token.startswith("<"):
+            if _BLOCK.match(token):
+                in_word = False
             name = token[1:].split(None, 1)[0].rstrip("/>").lower() if len(token) > 2 else ""
             if token.startswith("</"):
                 name = token[2:-1].strip().lower()
@@ -168,9 +175,13 @@ def truncate_safe_html(safe: str, words: int, end: str = "…") -> str:
             continue
         pieces = re.split(r"(\s+)", token)
         for piece in pieces:
-            if piece and not piece.isspace():
+            if piece and not piece.isspace() and in_word:
+                pass  # the rest of a word already counted
+            elif piece and not piece.isspace():
                 if count == words:
                     _trim_tail(out, open_tags)
+                    if out and not out[-1].startswith("<"):
+                        out[-1] = out[-1].rstrip(_STOPS) or out[-1]
                     closing: list[str] = []
                     while out and out[-1].startswith("</"):
                         closing.insert(0, out.pop())
@@ -179,6 +190,8 @@ def truncate_safe_html(safe: str, words: int, end: str = "…") -> str:
                     out.extend(f"</{tag}>" for tag in reversed(open_tags))
                     return "".join(out)
                 count += 1
+            if piece:
+                in_word = not piece.isspace()
             out.append(piece)
     return "".join(out)
 
@@ -187,4 +200,4 @@ def truncate_text(text: str, words: int) -> str:
     parts = text.split()
     if len(parts) <= words:
         return " ".join(parts)
-    return " ".join(parts[:words]) + "…"
+    return " ".join(parts[:words]).rstrip(_STOPS) + "…"

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from .model import Post
 from .urls import is_web_url, normalise
@@ -89,8 +90,14 @@ class Ranking:
     """
 
     def __init__(self, posts: Iterable[Post], *, as_of: datetime, max_age_days: float) -> None:
+        posts = list(posts)
         cutoff = as_of - timedelta(days=max_age_days) if max_age_days > 0 else None
         candidates = [p for p in posts if cutoff is None or (p.date and p.date >= cutoff)]
+        dates = [p.date for p in posts if p.date]
+        #: The newest post of all, shown or not: says why nothing is shown.
+        self.freshest: datetime | None = max(dates) if dates else None
+        self.too_old = bool(posts) and not candidates
+        self.as_of = as_of
         self.ordered: list[Post] = sorted(candidates, key=_newest_first)
         self.by_tag: dict[str, list[int]] = {}
         for position, post in enumerate(self.ordered):
@@ -163,3 +170,16 @@ def highlights_for(
         prefer_shared_tags=prefer_shared_tags,
     )
     return chosen, [Highlight(p, curated=False) for p in automatic], bad
+
+
+def why_empty(ranking: Ranking, config: Any) -> str | None:
+    """Never silently empty: why no article gets automatic highlights, when
+    every friend post is older than the age window (or None)."""
+    if not ranking.too_old:
+        return None
+    age = f"{(ranking.as_of - ranking.freshest).days} days" if ranking.freshest else "too"
+    return (
+        f"no article shows automatic highlights: the freshest friend post is {age} old, "
+        f"older than RECIPROCITY_AUTO_MAX_AGE_DAYS ({config.auto_max_age_days:g}); raise it, "
+        "or set it to 0 for no limit"
+    )

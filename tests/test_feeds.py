@@ -6,6 +6,7 @@ import json
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
+import pytest
 from helpers import rss
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -200,3 +201,52 @@ def test_fast_path_matches_feedparser_on_generated_rss(items):
         assert fast.parser == "etree"
     assert [(p.url, p.date) for p in fast.posts] == [(p.url, p.date) for p in slow.posts]
     assert [p.title.split() for p in fast.posts] == [p.title.split() for p in slow.posts]
+
+
+NEW_YEAR_FEEDS = {
+    "atom": (
+        '<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>'
+        '<link href="https://x.example/"/><entry><title>Eve</title>'
+        '<link href="https://x.example/eve"/><id>https://x.example/eve</id>'
+        "<published>2025-12-31T00:00:00+01:00</published></entry></feed>"
+    ),
+    "rss": (
+        '<rss version="2.0"><channel><title>T</title><link>https://x.example/</link>'
+        "<item><title>Eve</title><link>https://x.example/eve</link>"
+        "<pubDate>Wed, 31 Dec 2025 00:00:00 +0100</pubDate></item></channel></rss>"
+    ),
+    "json": (
+        '{"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": '
+        '[{"id": "1", "url": "https://x.example/eve", "title": "Eve", '
+        '"date_published": "2025-12-31T00:00:00+01:00"}]}'
+    ),
+}
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("kind", sorted(NEW_YEAR_FEEDS))
+def test_a_post_shows_on_its_authors_day_in_every_language(kind, fast):
+    """Midnight at +01:00 on 31 December is the 31st where it was written,
+    though it is still the 30th in UTC; ordering uses the instant."""
+    from pelican_reciprocity.i18n import Strings
+    from pelican_reciprocity.render import post_view
+
+    body = NEW_YEAR_FEEDS[kind].encode()
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    post = parse_feed(body, base="https://x.example/", now=now, fast=fast).posts[0]
+    assert post.date.timestamp() == datetime(2025, 12, 30, 23, tzinfo=UTC).timestamp()
+    english = post_view(post, None, Strings("en"), None)
+    assert (str(english.date_iso), str(english.date_text)) == ("2025-12-31", "December 31, 2025")
+    german = post_view(post, None, Strings("de"), None)
+    assert str(german.date_text) == "31. Dezember 2025"
+
+
+@pytest.mark.parametrize(
+    "written", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-12:00", "1970-01-01T00:00:00Z"]
+)
+def test_impossible_dates_are_unknown_not_fatal(written):
+    body = NEW_YEAR_FEEDS["atom"].replace("2025-12-31T00:00:00+01:00", written).encode()
+    post = parse_feed(body, base="https://x.example/", now=datetime(2026, 1, 5, tzinfo=UTC)).posts[
+        0
+    ]
+    assert post.date is None

@@ -341,3 +341,17 @@ def test_english_long_dates_match_babel_without_importing_it():
         for day in (1, 9, 28):
             when = date(2026, month, day)
             assert _long_date(when, "en") == format_date(when, format="long", locale="en")
+
+
+def test_summaries_read_cleanly_where_markup_was():
+    from pelican_reciprocity.sanitize import summarise, truncate_text
+
+    html = (
+        '<p>I watched <a href="https://x.example/">Druaga1</a>\'s video on '
+        "<em>Pelican</em> 1, and Tuscany. Then many more words follow here.</p>"
+    )
+    safe, text = summarise(html, 9)
+    assert text == "I watched Druaga1's video on Pelican 1, and Tuscany…"
+    assert safe.endswith("and Tuscany…</p>")  # the HTML is cut at the same word
+    assert summarise("<p>One two.</p><p>Three four five</p>", 3)[1] == "One two. Three…"
+    assert truncate_text("We went to Tuscany. And then", 4) == "We went to Tuscany…"

@@ -381,11 +381,45 @@ class PagesToWrite:
     friends: tuple[Friend, ...]
     sites: dict[str, str]
     css: str
+    responders: tuple[Any, ...] = ()
+
+
+def _ours(template: Any) -> bool:
+    return bool(template.filename) and str(render.TEMPLATES) in template.filename
+
+
+def site_pages(generator: Generator, todo: PagesToWrite, context: dict[str, Any]) -> list[Any]:
+    """The friends and thanks pages as real pages of the site: Pelican
+    ``Page`` objects shown through the theme's ``page.html``, with the
+    theme's wrapper, title and menu handling. A theme's own full-page
+    template (one that extends ``base.html``) is left to render as before."""
+    from pelican.contents import Page
+    from pelican.utils import get_relative_path, path_to_url
+
+    config = todo.config
+    made = []
+    wanted = (
+        ("friends", config.friends_save_as, config.friends_url, bool(todo.friends)),
+        ("responders", config.thanks_save_as, config.thanks_url, bool(todo.responders)),
+    )
+    for name, save_as, url, present in wanted:
+        template = generator.get_template(f"reciprocity/{name}")
+        if not (save_as and present and _ours(template)):
+            continue
+        relative = generator.settings.get("RELATIVE_URLS", False)
+        siteurl = path_to_url(get_relative_path(save_as)) if relative else context.get("SITEURL")
+        content = template.render({**context, "SITEURL": siteurl or "", "output_file": save_as})
+        heading = context["reciprocity"]["headings"][
+            "friends" if name == "friends" else "responders"
+        ]
+        metadata = {"title": heading, "slug": name, "save_as": save_as, "url": url}
+        made.append(Page(content, metadata=metadata, settings=generator.settings, context=context))
+    return made
 
 
 class FriendsPageGenerator(Generator):
-    """Writes friends/index.html, thanks/index.html and friends.opml with the
-    theme's layout, and the default stylesheet."""
+    """Writes the friends and thanks pages (through the theme's page.html),
+    friends.opml, and the default stylesheet."""
 
     def generate_context(self) -> None:
         pass
@@ -399,29 +433,32 @@ class FriendsPageGenerator(Generator):
             return
         config = todo.config
         relative = self.settings.get("RELATIVE_URLS", False)
-        if config.friends_save_as and todo.friends:
-            writer.write_file(
-                config.friends_save_as,
-                self.get_template("reciprocity/friends"),
-                self.context,
-                relative_urls=relative,
-                url=config.friends_url,
-                page_name="friends",
-            )
+        listed = {page.save_as for page in self.context.get("pages") or ()}
+        for page in site_pages(self, todo, self.context):
+            if page.save_as not in listed:  # a listed page is written with the others
+                writer.write_file(
+                    page.save_as,
+                    self.get_template(page.template),
+                    self.context,
+                    page=page,
+                    relative_urls=relative,
+                    url=page.url,
+                )
+        for name, save_as, url, present in (
+            ("friends", config.friends_save_as, config.friends_url, bool(todo.friends)),
+            ("responders", config.thanks_save_as, config.thanks_url, bool(todo.responders)),
+        ):
+            template = self.get_template(f"reciprocity/{name}")
+            if save_as and present and not _ours(template):  # the theme's own whole page
+                writer.write_file(
+                    save_as, template, self.context, relative_urls=relative, url=url,
+                    page_name=name,
+                )  # fmt: skip
         if todo.css:
             # Linked once from every page, so the browser caches it.
             target = Path(self.output_path) / todo.css
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(render.STYLESHEET, target)
-        if config.thanks_save_as and self.context["reciprocity"].get("responders"):
-            writer.write_file(
-                config.thanks_save_as,
-                self.get_template("reciprocity/responders"),
-                self.context,
-                relative_urls=relative,
-                url=config.thanks_url,
-                page_name="thanks",
-            )
         if config.opml_save_as and todo.friends:
             heading = self.context["reciprocity"]["headings"]["friends"]
             title = f"{self.settings.get('SITENAME') or 'My site'}: {heading}"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pelican import signals
-from pelican.generators import ArticlesGenerator, Generator
+from pelican.generators import ArticlesGenerator, Generator, PagesGenerator
 
 from . import ledger_file, pages, selection
 from .acknowledge import Acknowledged, acknowledge
@@ -276,7 +276,7 @@ def prepare(generators: list[Generator]) -> None:
         "opml_url": config.opml_save_as if has_friends else "",
     }
     settle = functools.partial(_settle, run, generators, views, now)
-    if run.ready() or config.strict:
+    if run.ready() or config.strict or config.menu:
         deferred = None
         settle()
     else:
@@ -308,9 +308,6 @@ def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict
             f"RECIPROCITY_STRICT is on and {len(gathered.failed)} feed(s) failed: {names}"
         )
     context = generators[0].context
-    context[pages.PAGES_KEY] = pages.PagesToWrite(
-        config, run.friends.friends, dict(views.sites), views.css
-    )
     values = {
         **now,
         "friends": views.friends_page(gathered.feeds, now["lang"]),
@@ -333,7 +330,7 @@ def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict
         if config.auto_count and (why := selection.why_empty(run.ranking, config)):
             logger.warning("reciprocity: %s", why)
         friends = views.friend_identities(run.friends.friends)
-        if responses_wanted:
+        if responses_wanted or any((a.metadata or {}).get("thanks") for a in articles):
             run.acknowledged = acknowledge(
                 config, gathered, articles, friends, views.strings, now["lang"]
             )
@@ -347,6 +344,14 @@ def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict
         lazy.fill(values)
     else:
         context["reciprocity"] = values
+    todo = pages.PagesToWrite(
+        config, run.friends.friends, dict(views.sites), views.css, tuple(values["responders"])
+    )
+    context[pages.PAGES_KEY] = todo
+    if config.menu:  # listed with the site's own pages: menus and sitemaps see them
+        for generator in generators:
+            if isinstance(generator, PagesGenerator):
+                generator.pages.extend(pages.site_pages(generator, todo, context))
 
 
 def _update_ledger(run: Run, views: pages.Views, articles: list[Any]) -> None:

@@ -274,6 +274,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("RECIPROCITY_THANKS_SAVE_AS", "thanks/index.html", output_path,
       'the page of responders (`""` turns it off)'),
     S("RECIPROCITY_THANKS_URL", "thanks/", text(), "its URL"),
+    S("RECIPROCITY_MENU", False, flag,
+      "list the friends and thanks pages with the site's pages, so the theme's menu "
+      "(`DISPLAY_PAGES_ON_MENU`) and sitemap plugins show them"),
     S("RECIPROCITY_THANKS_HEADING", None, optional_text, "heading of the thanks section",
       shown='`None` ("Thank you", translated)'),
     S("RECIPROCITY_RESPONDERS_HEADING", None, optional_text, "heading of the responders page",

@@ -58,3 +58,60 @@ def test_no_warning_when_a_friend_posted_recently(tmp_path, monkeypatch, caplog)
     caplog.set_level(logging.INFO)
     build(site, monkeypatch)
     assert not any("no article shows" in w for w in reciprocity_records(caplog, logging.WARNING))
+
+
+WRAPPED_PAGE = """{% extends "base.html" %}
+{% block title %}{{ page.title|striptags }} | {{ SITENAME }}{% endblock %}
+{% block content %}
+<section id="content" class="content"><h1 class="wrapped-title">{{ page.title }}</h1>
+{{ page.content }}
+</section>
+{% endblock %}
+"""
+
+
+def _pages_site(tmp_path, **settings):
+    from helpers import posts
+
+    feed = tmp_path / "f.xml"
+    feed.write_text(rss("F", posts("f"), link="https://friend.example/"), encoding="utf-8")
+    overrides = tmp_path / "overrides"
+    overrides.mkdir()
+    (overrides / "page.html").write_text(WRAPPED_PAGE, encoding="utf-8")
+    site = make_site(
+        tmp_path / "site",
+        friends=[{"name": "F", "feed": feed.as_uri()}],
+        articles=[
+            {"title": "Hello", "slug": "hello", "meta": {"Thanks": "Lena <https://lena.example/>"}}
+        ],
+        settings={"THEME_TEMPLATES_OVERRIDES": [str(overrides)], **settings},
+    )
+    return site
+
+
+def test_friends_and_thanks_pages_are_pages_of_the_theme(tmp_path, monkeypatch):
+    """A theme whose page.html adds the content wrapper wraps the plugin's pages too."""
+    site = _pages_site(tmp_path)
+    build(site, monkeypatch)
+    for name, title, section in (
+        ("friends/index.html", "Friends", "reciprocity-friends"),
+        ("thanks/index.html", "Everyone who responded", "reciprocity-responders"),
+    ):
+        html = page(site, name)
+        wrapper = html.index('<section id="content" class="content">')
+        assert html.index(f'class="{section}"') > wrapper
+        assert f'<h1 class="wrapped-title">{title}</h1>' in html
+        assert f"<title>{title} | Test site</title>" in html
+    assert "f post 0" in page(site, "friends/index.html")
+    assert "Lena" in page(site, "thanks/index.html")
+    assert 'href="/friends/"' not in page(site, "hello.html")  # not in the menu unless asked
+
+
+def test_the_menu_lists_the_plugin_pages_when_asked(tmp_path, monkeypatch):
+    site = _pages_site(tmp_path, RECIPROCITY_MENU=True, DISPLAY_PAGES_ON_MENU=True)
+    build(site, monkeypatch)
+    article = page(site, "hello.html")
+    assert 'href="/friends/"' in article and 'href="/thanks/"' in article
+    html = page(site, "friends/index.html")
+    assert html.count('class="reciprocity-friends"') == 1
+    assert html.index('class="reciprocity-friends"') > html.index('<section id="content"')

@@ -61,10 +61,11 @@ def cmd_add(site: Site, args: argparse.Namespace, out: Any) -> int:
     except NoFeed as exc:
         raise Problem(str(exc)) from None
     site_url = found.link if found.link and found.link.startswith("http") else ""
-    duplicate = friends_file.duplicate_of(site.friends(), found.feed, site_url)
-    if duplicate:
-        raise ConfigError(f"not added: {duplicate}")
-    name = args.name or found.title or urlsplit(found.feed).hostname or found.feed
+    listed = [(f, known) for f, known, _ in site.sites(site.friends())]
+    duplicate = friends_file.duplicate_of(listed, found.feed, site_url)
+    if duplicate and not args.force:
+        raise ConfigError(f"not added: {duplicate} (--force adds it anyway)")
+    name = args.name or found.name or urlsplit(found.feed).hostname or found.feed
     friends_file.append(doc, name, found.feed, site_url, args.tag)
     friends_file.write_document(path, doc)
     print(f"added {name} ({found.feed}) to {path}", file=out)
@@ -164,7 +165,8 @@ def cmd_import_opml(site: Site, args: argparse.Namespace, out: Any) -> int:
         if problem or friend is None:
             skipped.append(f"{label}: {problem}")
             continue
-        duplicate = friends_file.duplicate_of(friends, friend.feed, friend.url)
+        listed = [(f, f.url) for f in friends]
+        duplicate = friends_file.duplicate_of(listed, friend.feed, friend.url)
         if duplicate:
             skipped.append(f"{label}: duplicate ({duplicate})")
             continue
@@ -311,7 +313,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add = command("add", cmd_add, "add a friend by feed or home-page URL")
     add.add_argument("url")
-    add.add_argument("--name", help="their name (default: the feed's title)")
+    add.add_argument(
+        "--name", help="their name (default: the feed's author, else the site's name or title)"
+    )
+    add.add_argument("--force", action="store_true", help="add a second feed for a listed site")
     add.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
     command("remove", cmd_remove, "remove a friend by name or URL").add_argument(
         "friend", metavar="NAME|URL"

@@ -1,14 +1,16 @@
 """Find the feed behind an address, as a careful reader would.
 
 Given a feed, check that it parses; given a home page, follow its
-``<link rel="alternate">`` feeds, then the usual feed paths. Every address
-that a page names is a third party's choice, so it goes through the same
-fetcher and policy as the build's own requests.
+``<link rel="alternate">`` feeds, then the usual feed paths, first beside the
+page (a blog in a subfolder), then at the host's root. Every address a page
+names is a third party's choice, so it goes through the same fetcher and
+policy as the build's own requests.
 """
 
 from __future__ import annotations
 
 import contextlib
+import html
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -18,13 +20,14 @@ from urllib.parse import urljoin, urlsplit
 from .feeds import parse_feed
 from .fetch import FetchRequest, FetchResult, Limits, fetch_all_sync
 
+#: The usual places of a feed, tried relative to the page, then at the root.
 COMMON_FEED_PATHS = (
-    "/feed/",
-    "/atom.xml",
-    "/feed.xml",
-    "/index.xml",
-    "/rss.xml",
-    "/feeds/posts/default",
+    "feed/",
+    "atom.xml",
+    "feed.xml",
+    "index.xml",
+    "rss.xml",
+    "feeds/posts/default",
 )
 FEED_TYPES = (
     "application/rss+xml",
@@ -45,39 +48,63 @@ class Found:
     title: str
     link: str | None
     posts: tuple[Any, ...]
+    author: str = ""  # the feed's author, when it names a person
+    site_name: str = ""  # the home page's own name (og:site_name; a <title> names a page)
+
+    @property
+    def name(self) -> str:
+        """Who this is: the person, else their site, else the feed's title."""
+        return self.author or self.site_name or self.title
 
 
-class _Alternates(HTMLParser):
+class _Page(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.links: list[str] = []
+        self.site_name = ""
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag not in ("link", "a"):
-            return
         attr = {k.lower(): (v or "") for k, v in attrs}
-        rels = attr.get("rel", "").lower().split()
-        kind = attr.get("type", "").lower().split(";")[0].strip()
-        if "alternate" in rels and kind in FEED_TYPES and attr.get("href"):
-            self.links.append(attr["href"])
+        if tag == "meta" and attr.get("property", "").lower() == "og:site_name":
+            self.site_name = self.site_name or attr.get("content", "").strip()
+        elif tag in ("link", "a"):
+            rels = attr.get("rel", "").lower().split()
+            kind = attr.get("type", "").lower().split(";")[0].strip()
+            if "alternate" in rels and kind in FEED_TYPES and attr.get("href"):
+                self.links.append(attr["href"])
 
 
-def feed_links(html: str, base: str) -> list[str]:
-    """The feeds a page advertises, as absolute http(s) addresses only."""
-    parser = _Alternates()
+def read_page(text: str, base: str) -> tuple[list[str], str]:
+    """The feeds a page advertises (absolute http(s) addresses only), and its name."""
+    parser = _Page()
     with contextlib.suppress(Exception):  # a broken page may still have given its links
-        parser.feed(html)
+        parser.feed(text)
     links = []
     for href in parser.links:
         with contextlib.suppress(ValueError):
             url = urljoin(base, href.strip())
             if urlsplit(url).scheme.lower() in ("http", "https"):
                 links.append(url)
-    return links
+    return links, html.unescape(parser.site_name)[:200]
+
+
+def feed_links(text: str, base: str) -> list[str]:
+    return read_page(text, base)[0]
 
 
 def _get(url: str, limits: Limits, deadline: float) -> FetchResult:
     return fetch_all_sync([FetchRequest(url)], limits, deadline=deadline)[url]
+
+
+def fallbacks(page: str) -> list[str]:
+    """The usual feed paths beside the page first (a blog in a subfolder),
+    then at the host's root."""
+    parts = urlsplit(page)
+    folder = parts.path if parts.path.endswith("/") else parts.path.rsplit("/", 1)[0] + "/"
+    origin = f"{parts.scheme}://{parts.netloc}"
+    nearby = [origin + folder + path for path in COMMON_FEED_PATHS]
+    root = [origin + "/" + path for path in COMMON_FEED_PATHS]
+    return list(dict.fromkeys(nearby + root))
 
 
 def discover(url: str, limits: Limits, deadline: float) -> Found:
@@ -88,29 +115,38 @@ def discover(url: str, limits: Limits, deadline: float) -> Found:
     body, where = first.body or b"", first.final_url or url
     parsed = parse_feed(body, base=where, content_type=first.content_type)
     if not parsed.problem:
-        return Found(where, parsed.title, parsed.link, tuple(parsed.posts))
+        return Found(where, parsed.title, parsed.link, tuple(parsed.posts), parsed.author)
     if url.startswith("file:"):
         raise NoFeed(f"{url} is {parsed.problem}")
-    tried: list[str] = []
     text = body.decode("utf-8", errors="replace")
-    candidates = feed_links(text, where)
-    origin = f"{urlsplit(where).scheme}://{urlsplit(where).netloc}"
-    candidates += [origin + path for path in COMMON_FEED_PATHS]
-    for candidate in dict.fromkeys(candidates):
-        tried.append(candidate)
+    advertised, site_name = read_page(text, where)
+    failures: list[str] = []
+    for candidate in dict.fromkeys([*advertised, *fallbacks(where)]):
         result = _get(candidate, limits, deadline)
-        if result.error or not result.body:
-            continue
-        feed = parse_feed(
-            result.body, base=result.final_url or candidate, content_type=result.content_type
-        )
-        if not feed.problem:
-            return Found(
-                result.final_url or candidate, feed.title, feed.link or where, tuple(feed.posts)
+        feed = None
+        if not result.error and result.body:
+            feed = parse_feed(
+                result.body, base=result.final_url or candidate, content_type=result.content_type
             )
+        if feed is not None and not feed.problem:
+            return Found(
+                result.final_url or candidate,
+                feed.title,
+                feed.link or where,
+                tuple(feed.posts),
+                feed.author,
+                site_name,
+            )
+        if candidate in advertised:
+            reason = result.error or (feed.problem if feed else "an empty answer")
+            failures.append(f"{candidate} ({reason})")
+    if failures:
+        raise NoFeed(
+            f"{url} advertises {len(failures)} feed(s), but none could be read: "
+            + "; ".join(failures)
+        )
     what = "an HTML page" if re.search(r"<html", text[:2000], re.I) else "not a feed"
-    paths = ", ".join(urlsplit(c).path for c in tried[-len(COMMON_FEED_PATHS) :])
     raise NoFeed(
-        f'{url} is {what} with no feed: no <link rel="alternate"> feed, and none of '
-        f"{paths} answered with one"
+        f'{url} is {what} that advertises no feed (no <link rel="alternate">), and none of '
+        f"{', '.join(COMMON_FEED_PATHS)} (beside it or at the root) answered with one"
     )

@@ -38,6 +38,7 @@ class ParsedFeed:
     problem: str | None = None  # why the body is unusable, or None
     parser: str = ""  # which reader produced it: "etree", "feedparser" or "json"
     warnings: list[str] = field(default_factory=list)
+    author: str = ""  # the feed's own author, when it names one (a person's name)
 
 
 def parse_feed(
@@ -142,6 +143,7 @@ def _parse_xml_feed(
         link=link,
         format=str(parsed.get("version") or "xml"),
         parser="feedparser",
+        author=to_text(_str(feed_meta.get("author"))),
     )
     if parsed.get("bozo"):
         result.warnings.append(f"malformed XML, read leniently ({_bozo(parsed)})")
@@ -325,7 +327,11 @@ def _etree_rss(
     link = absolute(_rss_any(channel, "link"), base)
     site_base = link or base
     result = ParsedFeed(
-        title=to_text(_rss_any(channel, "title")), link=link, format=fmt, parser="etree"
+        title=to_text(_rss_any(channel, "title")),
+        link=link,
+        format=fmt,
+        parser="etree",
+        author=_person(_text(channel, f"{_DC}creator") or _rss_any(channel, "managingEditor")),
     )
     for item in items:
         guid = item.find("guid")
@@ -380,6 +386,7 @@ def _etree_atom(root: Any, base: str | None, words: int, now: datetime) -> Parse
         link=link,
         format="atom10",
         parser="etree",
+        author=to_text(_text(root, f"{_ATOM}author/{_ATOM}name")),
     )
     site_base = link or feed_base
     for entry in root.findall(f"{_ATOM}entry"):
@@ -539,6 +546,7 @@ def _parse_json_feed(body: bytes, *, base: str | None, words: int, now: datetime
         link=link,
         format="json" + str(data["version"]).rsplit("/", 1)[-1],
         parser="json",
+        author=to_text(_json_author(data)),
     )
     for item in items:
         if not isinstance(item, dict):
@@ -568,6 +576,20 @@ def _parse_json_feed(body: bytes, *, base: str | None, words: int, now: datetime
         )
     result.posts = _dedupe(result.posts)
     return result
+
+
+def _person(value: str) -> str:
+    """A name from RSS's "ben@x.example (Ben Adams)"; an address alone is no name."""
+    text = to_text(value)
+    if "(" in text and text.endswith(")"):
+        return text[text.index("(") + 1 : -1].strip()
+    return "" if "@" in text else text
+
+
+def _json_author(data: dict[str, Any]) -> str:
+    authors = data.get("authors") if isinstance(data.get("authors"), list) else []
+    author = authors[0] if authors else data.get("author")
+    return _str(author.get("name")) if isinstance(author, dict) else ""
 
 
 def _str(value: Any) -> str:

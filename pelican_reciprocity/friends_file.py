@@ -6,12 +6,15 @@ is kept.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .files import write_atomic
 from .friends import resolve_feed
+from .identity import site_host
 from .model import Friend
 from .settings import ConfigError
 from .urls import normalise
@@ -38,16 +41,37 @@ def read_document(path: Path) -> Any:
 def write_document(path: Path, doc: Any) -> None:
     import tomlkit
 
-    write_atomic(path, tomlkit.dumps(doc).encode("utf-8"))
+    text = re.sub(r"(?<=[^\n])\n(\[\[friends\]\])", r"\n\n\1", tomlkit.dumps(doc))
+    write_atomic(path, text.encode("utf-8"))
 
 
-def duplicate_of(friends: Sequence[Friend], feed: str, url: str) -> str | None:
-    """Why a new feed or site is already on the list, or None."""
-    for friend in friends:
+#: Where feeds usually live below their site: stripped to find the site.
+_FEED_TAILS = re.compile(
+    r"/(?:feed/?|atom\.xml|feed\.xml|index\.xml|rss\.xml|rss/?|feeds/posts/default)$", re.I
+)
+
+
+def blog_root(site: str) -> str:
+    """One blog's place: its host and first folder (two feeds of it share this)."""
+    parts = urlsplit(site)
+    path = _FEED_TAILS.sub("/", parts.path or "/")
+    folder = path if path.endswith("/") else path.rsplit("/", 1)[0] + "/"
+    return site_host(site) + "/" + folder.strip("/").split("/", 1)[0]
+
+
+def duplicate_of(listed: Iterable[tuple[Friend, str]], feed: str, site: str) -> str | None:
+    """Why a new feed is already on the list, or None. ``listed`` pairs each
+    friend with their site as the build knows it (or empty)."""
+    for friend, _known in listed:
         if normalise(friend.feed) == normalise(feed):
             return f"{friend.name} already has the feed {friend.feed}"
-        if url and friend.url and normalise(friend.url) == normalise(url):
-            return f"{friend.name} already has the site {friend.url}"
+    here = blog_root(site or feed)
+    for friend, known in listed:
+        if blog_root(known or friend.url or friend.feed) == here:
+            return (
+                f"{friend.name} is already listed for that site ({known or friend.feed}), "
+                f"with the feed {friend.feed}"
+            )
     return None
 
 

@@ -47,6 +47,7 @@ class _Server(ThreadingHTTPServer):
 class FeedServer:
     def __init__(self) -> None:
         self.bodies: dict[str, tuple[bytes, str]] = {}
+        self.paths: dict[str, tuple[int, bytes, str]] = {}  # any path: status, body, type
         self.hits: Counter[str] = Counter()
         self.conditional: Counter[str] = Counter()
         self.stop = threading.Event()
@@ -98,6 +99,15 @@ class FeedServer:
         self.bodies[name] = (body, content_type)
         return self.url(f"/feed/{name}")
 
+    def put(
+        self, path: str, body: bytes | str, content_type: str = "text/html", status: int = 200
+    ) -> str:
+        """Serve ``body`` at exactly ``path``; returns its URL."""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        self.paths[path] = (status, body, content_type)
+        return self.url(path)
+
     def start(self) -> FeedServer:
         self.thread.start()
         return self
@@ -118,6 +128,9 @@ class FeedServer:
     # -- routes -------------------------------------------------------------------
     def route(self, h: BaseHTTPRequestHandler) -> None:
         path = h.path.split("?", 1)[0]
+        if path in self.paths:
+            status, body, kind = self.paths[path]
+            return self.plain(h, status, body, {"Content-Type": kind})
         parts = path.strip("/").split("/")
         kind = parts[0]
         if kind == "feed":

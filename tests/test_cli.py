@@ -103,7 +103,8 @@ def test_add_tries_the_usual_feed_paths(site, feed_server):
 def test_add_something_that_is_not_a_feed_says_what_it_found(site, feed_server):
     result = run(site, "add", feed_server.url("/html"))
     assert result.returncode == 1
-    assert "is an HTML page with no feed" in result.stderr and "Traceback" not in result.stderr
+    assert "is an HTML page that advertises no feed" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_remove_and_list(site, feed_server):
@@ -161,3 +162,63 @@ def test_user_mistakes_are_one_line(site, tmp_path):
     assert missing.returncode == 2 and "settings file nope.py not found" in missing.stderr
     usage = run(site, "frobnicate")
     assert usage.returncode == 2
+
+
+def atom(title, author, link, n=2):
+    entries = "".join(
+        f"<entry><title>{title} {i}</title><link href='{link}{i}/'/><id>{link}{i}/</id>"
+        f"<updated>2026-11-0{i + 1}T10:00:00Z</updated></entry>"
+        for i in range(n)
+    )
+    who = f"<author><name>{author}</name></author>" if author else ""
+    return (
+        f"<feed xmlns='http://www.w3.org/2005/Atom'><title>{title}</title>"
+        f"<link href='{link}'/>{who}{entries}</feed>"
+    )
+
+
+def test_add_refuses_a_second_feed_for_a_listed_site_unless_forced(site, feed_server):
+    rss_url = feed_server.put(
+        "/lena/feed.xml", rss("Lena's notes", posts("l"), link="https://lena.example/"),
+        "application/rss+xml",
+    )  # fmt: skip
+    atom_url = feed_server.put(
+        "/lena/atom.xml", atom("Lena's notes", "Lena Okafor", "https://lena.example/"),
+        "application/atom+xml",
+    )  # fmt: skip
+    first = run(site, "add", rss_url)
+    assert first.returncode == 0, first.stderr
+    again = run(site, "add", atom_url)
+    assert again.returncode == 2
+    assert "is already listed for that site (https://lena.example/)" in again.stderr
+    assert f"with the feed {rss_url}" in again.stderr and "--force" in again.stderr
+    assert len(friends(site)) == 2
+    forced = run(site, "add", atom_url, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert friends(site)[-1]["name"] == "Lena Okafor"  # the feed's author, not its title
+    text = (site / "friends.toml").read_text(encoding="utf-8")
+    assert text.count("\n\n[[friends]]") == 3  # a blank line before every block
+
+
+def test_add_finds_the_feed_of_a_blog_in_a_subfolder(site, feed_server):
+    feed_server.put("/cmsj2/", "<!DOCTYPE html><html><head><title>x</title></head></html>")
+    feed_server.put(
+        "/cmsj2/atom.xml", atom("CMSJ", "", "https://h.example/cmsj2/"), "application/atom+xml"
+    )
+    result = run(site, "add", feed_server.url("/cmsj2/"))
+    assert result.returncode == 0, result.stderr
+    added = friends(site)[-1]
+    assert added["feed"] == feed_server.url("/cmsj2/atom.xml") and added["name"] == "CMSJ"
+
+
+def test_add_tells_a_failing_advertised_feed_from_no_feed(site, feed_server):
+    feed_server.put(
+        "/dead/",
+        '<!DOCTYPE html><html><head><link rel="alternate" type="application/rss+xml" '
+        'href="/dead/feed.xml"></head></html>',
+    )
+    result = run(site, "add", feed_server.url("/dead/"))
+    assert result.returncode == 1
+    assert "advertises 1 feed(s), but none could be read" in result.stderr
+    assert "/dead/feed.xml (HTTP 404" in result.stderr
+    assert "advertises no feed" not in result.stderr

@@ -11,7 +11,9 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import render
 from .i18n import Strings
@@ -43,11 +45,19 @@ def article_key(article: Any) -> str:
     return str(getattr(article, "save_as", "") or getattr(article, "slug", ""))
 
 
+def _zone(name: str) -> tzinfo:
+    """The site's TIMEZONE, for comment dates written without an offset."""
+    try:
+        return ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        return UTC
+
+
 def gather(config: Config, gathered: Gathered, articles: list[Any]) -> list[Response]:
     """Every response from every source, less private ones and the owner's own."""
     found: list[ReadResult] = []
     if config.comments_path is not None:
-        found.append(read_comment_files(config.comments_path))
+        found.append(read_comment_files(config.comments_path, _zone(config.timezone)))
     for url, (body, error) in gathered.sources.items():
         label = url if not url.startswith("file:") else url[len("file://") :]
         if error:

@@ -124,15 +124,15 @@ def article_records(articles: Iterable[ArticleFacts], identity: Directory) -> di
     """Per article: what it highlighted and linked, and the webmention targets."""
     records = {}
     for article in sorted(articles, key=lambda a: a.key):
-        friend_links = [
-            link for link in article.links if identity.owner_of(link) in identity.friends
-        ]
+        known = [link for link in article.links if identity.owner_of(link)]
+        friend_links = [link for link in known if identity.owner_of(link) in identity.friends]
         targets = sorted({post for _, post in article.curated} | set(friend_links))
         records[article.key] = {
             "url": article.url,
             "date": _iso(article.date),
             "curated": sorted({post for _, post in article.curated}),
             "links_out": len(article.links),
+            "links_to_people": len(known),  # friends and people who responded
             "webmention_targets": targets,
         }
     return records
@@ -170,15 +170,25 @@ def _neg(value: str | None) -> str:
 
 
 def share_of_responses(data: Mapping[str, Any], since: datetime | None) -> tuple[int, int]:
-    """(articles that highlight or link to someone else, articles) in the window."""
+    """(articles that respond to someone, articles) in the window.
+
+    A response highlights a post, or links to a friend or to someone who
+    responded to you; a link to Wikipedia or a project's home page is not one.
+    """
     total = given = 0
     for record in (data.get("articles") or {}).values():
         if since and (record.get("date") or "") < (_iso(since) or ""):
             continue
         total += 1
-        if record.get("curated") or record.get("links_out"):
+        if record.get("curated") or record.get("links_to_people"):
             given += 1
     return given, total
+
+
+def percentages(part: int, whole: int) -> tuple[int, int]:
+    """Two whole percentages that add up to 100 (6 of 9: 67 and 33)."""
+    first = round(part * 100 / whole) if whole else 0
+    return first, 100 - first
 
 
 def suggestions(

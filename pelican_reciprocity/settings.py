@@ -293,6 +293,7 @@ DERIVED: tuple[tuple[str, Any], ...] = (
     ("siteurl", str),
     ("author", str),
     ("default_lang", str),
+    ("timezone", str),
 )
 
 Config = make_dataclass(
@@ -340,6 +341,7 @@ def configure(settings: Mapping[str, Any]) -> Any:
         siteurl=str(settings.get("SITEURL") or ""),
         author=str(settings.get("AUTHOR") or ""),
         default_lang=str(settings.get("DEFAULT_LANG") or "en"),
+        timezone=str(settings.get("TIMEZONE") or "UTC"),
     )
 
 

@@ -11,17 +11,18 @@ Matching them to articles is :mod:`matching`, merging people is
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .feeds import any_date
+from .feeds import any_date, sane_date
 from .model import KINDS, ReadResult, Response
 from .sanitize import clean_html, safe_text, to_text, truncate_safe_html, truncate_text
 from .urls import absolute, is_web_url
@@ -104,23 +105,30 @@ def _s(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _date(value: Any) -> datetime | None:
-    if isinstance(value, int | float) and value > 0:
-        return datetime.fromtimestamp(value, UTC)
-    text = _s(value)
-    if not text:
-        return None
-    try:
-        date = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return any_date(text)
-    return date if date.tzinfo else date.replace(tzinfo=UTC)
+def _date(value: Any, zone: tzinfo = UTC) -> datetime | None:
+    """A response's date, or None when it cannot be right. Numbers are Unix
+    times (in milliseconds when they are that large); a date written without
+    an offset is in ``zone``, the site's TIMEZONE."""
+    date: datetime | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        seconds = value / 1000 if value > 10**11 else value  # milliseconds
+        with contextlib.suppress(ValueError, OverflowError, OSError):
+            date = datetime.fromtimestamp(seconds, UTC)
+    elif _s(value):
+        text = _s(value)
+        with contextlib.suppress(ValueError):
+            date = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            if date.tzinfo is None:
+                date = date.replace(tzinfo=zone)
+        if date is None:
+            date = any_date(text)
+    return sane_date(date, datetime.now(UTC))
 
 
 # -- comment files (pelican-comment-system) ----------------------------------------
 
 
-def read_comment_folder(folder: Path, slug: str) -> ReadResult:
+def read_comment_folder(folder: Path, slug: str, zone: tzinfo = UTC) -> ReadResult:
     """All comment files for one article: ``<comments>/<slug>/*.md`` and friends."""
     result = _Reading("comment files")
     for path in sorted(folder.iterdir()):
@@ -149,20 +157,20 @@ def read_comment_folder(folder: Path, slug: str) -> ReadResult:
                 source="comment file",
                 author_name=author,
                 author_url=site,
-                published=_date(meta.get("date")),
+                published=_date(meta.get("date"), zone),
                 html=html,
             )
         )
     return result.done()
 
 
-def read_comment_files(root: Path) -> ReadResult:
+def read_comment_files(root: Path, zone: tzinfo = UTC) -> ReadResult:
     """Every ``<root>/<article-slug>/`` folder of comment files."""
     result = _Reading("comment files")
     if not root.is_dir():
         return result.done()
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        found = read_comment_folder(folder, folder.name)
+        found = read_comment_folder(folder, folder.name, zone)
         result.responses.extend(found.responses)
         result.problems.extend(found.problems)
     return result.done()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .ledger import percentages
+
 
 def print_table(rows: list[dict[str, Any]], title: str, out: Any) -> None:
     from rich.console import Console
@@ -45,7 +47,12 @@ def print_report(
             (row["last_received"] or "")[:10],
             (row["last_given"] or "never")[:10],
         )
-    console.print(table)
+    if any(row["owed"] for row in owed):
+        console.print(table)
+    else:
+        console.print(
+            "Nobody is owed a response" + (f" (last {args.since})" if args.since else "") + "."
+        )
     for row in owed:
         if row["owed"]:
             times = "once" if row["owed"] == 1 else f"{row['owed']} times"
@@ -60,7 +67,9 @@ def print_report(
         for item in suggestions:
             console.print(f"  {item['friend']}: {item['title']} <{item['url']}>")
     if total:
+        shares = percentages(given, total)
         console.print(
-            f"\n{given} of your {total} articles highlight or link to someone else "
-            f"({given * 100 // total} % responses, {100 - given * 100 // total} % broadcasts)"
+            f"\n{given} of your {total} articles respond to someone (a highlight, or a link to "
+            f"a friend or a responder) "
+            f"({shares[0]} % responses, {shares[1]} % broadcasts)"
         )

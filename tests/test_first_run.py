@@ -47,6 +47,8 @@ def test_friends_who_posted_years_ago_are_named_not_silently_dropped(
     assert row["status"] == "no posts for 6 months"
     assert "older than RECIPROCITY_AUTO_MAX_AGE_DAYS (365)" in row["detail"]
     assert "appears on articles" in row["detail"]
+    assert main(["-s", "pelicanconf.py", "report"]) == 0
+    assert "Nobody is owed a response." in capsys.readouterr().out
 
 
 def test_no_warning_when_a_friend_posted_recently(tmp_path, monkeypatch, caplog):

@@ -136,7 +136,7 @@ def test_report_and_its_stable_json(tmp_path, feed_server, monkeypatch):
     folder.mkdir(parents=True)
     for i in range(3):
         (folder / f"{i}.md").write_text(
-            f"author: Lena Okafor\nwebsite: https://lena.example/\ndate: 2099-01-0{i + 1}\n\nHi {i}",
+            f"author: Lena Okafor\nwebsite: https://lena.example/\ndate: 2026-06-0{i + 1}\n\nHi {i}",
             encoding="utf-8",
         )
     build(site, monkeypatch)
@@ -165,3 +165,19 @@ def test_highlights_parse_as_h_cite(tmp_path, feed_server, monkeypatch):
     for cite in cites:
         assert cite["properties"]["name"][0].startswith("mf post")
         assert re.match(r"https://mf\.example/", cite["properties"]["url"][0])
+
+
+def test_the_share_counts_responses_not_links_and_adds_up_to_100():
+    lena = "https://lena.example/"
+    directory = Directory()
+    directory.add("url:lena.example", "Lena", lena, friend=True)
+    day = datetime(2026, 11, 1, tzinfo=UTC)
+    facts = [
+        ArticleFacts(key="a", url="a", date=day, links=("https://en.wikipedia.org/wiki/Seed",)),
+        ArticleFacts(key="b", url="b", date=day, links=("https://lena.example/post/",)),
+        ArticleFacts(key="c", url="c", date=day, curated=(("url:lena.example", lena + "x/"),)),
+    ]
+    data = {"articles": ledger.article_records(facts, directory)}
+    assert ledger.share_of_responses(data, None) == (2, 3)
+    assert ledger.percentages(6, 9) == (67, 33)
+    assert ledger.percentages(0, 0) == (0, 100)

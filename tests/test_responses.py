@@ -262,3 +262,27 @@ def test_dates_are_timezone_aware(tmp_path):
     (folder / "1.md").write_text("author: A\ndate: 2023-07-11T09:55-06:00\n\nHi")
     [response] = read_comment_folder(folder, "p").responses
     assert response.published == datetime(2023, 7, 11, 15, 55, tzinfo=UTC)
+
+
+def test_a_comment_date_without_an_offset_is_in_the_sites_timezone(tmp_path):
+    from zoneinfo import ZoneInfo
+
+    folder = tmp_path / "post"
+    folder.mkdir()
+    (folder / "1.md").write_text("author: A\ndate: 2026-11-01 10:00\n\nHello.\n", encoding="utf-8")
+    (response,) = read_comment_folder(folder, "post", ZoneInfo("Europe/Paris")).responses
+    assert response.published.isoformat() == "2026-11-01T10:00:00+01:00"
+
+
+def test_response_dates_that_cannot_be_right_are_unknown_not_fatal():
+    children = [
+        {"wm-id": i, "wm-target": "https://me.example/post/", "wm-property": "like-of",
+         "author": {"name": f"P{i}"}, "published": value}
+        for i, value in enumerate(
+            [1764000000000, "9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+01:00", True]
+        )
+    ]  # fmt: skip
+    result = read_source(json.dumps({"children": children}).encode(), "test")
+    dates = [r.published for r in result.responses]
+    assert dates[0] is not None and dates[0].year == 2025  # milliseconds, read as such
+    assert dates[1:] == [None, None, None]

@@ -229,8 +229,8 @@ SETTINGS: tuple[Setting, ...] = (
       "summary length, counted after sanitising"),
     S("RECIPROCITY_INJECT", True, flag, "insert the section into article pages automatically"),
     S("RECIPROCITY_DATE_FORMAT", None, optional_text,
-      '`strftime` format for dates; `None`: the language\'s long form ("23 November 2026", '
-      '"23 novembre 2026")'),
+      '`strftime` format for dates; `None`: the language\'s long form ("November 23, 2026", '
+      '"23 novembre 2026", "23. November 2026")'),
     S("RECIPROCITY_FRIENDS_SAVE_AS", "friends/index.html", output_path,
       'friends page (`""` turns it off)'),
     S("RECIPROCITY_FRIENDS_URL", "friends/", text(), "its URL"),

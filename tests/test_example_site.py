@@ -24,7 +24,12 @@ def test_example_site_builds_offline(tmp_path):
     )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log
-    warnings = [line for line in log.splitlines() if "WARNING" in line]
+    # Pelican 4.8 itself warns that the default content/images is missing.
+    warnings = [
+        line
+        for line in log.splitlines()
+        if "WARNING" in line and "Watched path does not exist" not in line
+    ]
     # the one spam comment in the example stays held, and the log says so
     assert len(warnings) == 1 and "1 response held for moderation" in warnings[0], log
     output = site / "output"

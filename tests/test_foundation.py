@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -431,11 +432,12 @@ def test_late_feeds_give_the_pages_early_feeds_give(tmp_path, monkeypatch, feed_
 
         simple = Path(pelican.__file__).parent / "themes" / "simple" / "templates"
         base = (simple / "base.html").read_text(encoding="utf-8")
-        base = base.replace(
-            "<body>",
-            '<body><p id="blogroll">{{ reciprocity.friends|length }} friends, '
-            '<a href="{{ SITEURL }}/{{ reciprocity.friends_url }}">all</a></p>',
+        blogroll = (
+            '<p id="blogroll">{{ reciprocity.friends|length }} friends, '
+            '<a href="{{ SITEURL }}/{{ reciprocity.friends_url }}">all</a></p>'
         )
+        base = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + blogroll, base, count=1)
+        assert blogroll in base
         (overrides / "base.html").write_text(base, encoding="utf-8")
     site = make_site(
         tmp_path / "site",

@@ -31,12 +31,24 @@ def outbound_links(html: str, own_site: str) -> list[str]:
 
 
 def _iso(date: datetime | None) -> str | None:
-    """UTC ISO 8601, so that plain string order is time order."""
+    """ISO 8601 with the offset the date was written with, so the ledger and
+    `report` show the author's own day; order is by :func:`instant`."""
     if not date:
         return None
     if date.tzinfo is None:
         date = date.replace(tzinfo=UTC)
-    return date.astimezone(UTC).isoformat()
+    return date.isoformat()
+
+
+def instant(value: str | datetime | None) -> float:
+    """A ledger date's moment, for ordering (undated: the earliest)."""
+    if value is None:
+        return float("-inf")
+    try:
+        date = datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return float("-inf")
+    return (date if date.tzinfo else date.replace(tzinfo=UTC)).timestamp()
 
 
 def build_ledger(
@@ -90,7 +102,7 @@ def build_ledger(
 
     out: dict[str, Any] = {}
     for key, record in sorted(ledger.items()):
-        dates = sorted(record.pop("_received_dates"), key=lambda d: _iso(d) or "")
+        dates = sorted(record.pop("_received_dates"), key=instant)
         record["received"]["last"] = _iso(dates[-1]) if dates else None
         record["received"]["articles"].sort()
         record["received"]["kinds"] = dict(sorted(record["received"]["kinds"].items()))
@@ -99,10 +111,10 @@ def build_ledger(
             for k in ("curated", "links")
             if record["given"][k]["last"] is not None
         ]
-        last_given = max(gave) if gave else None
+        last_given = max(gave, key=instant) if gave else None
         record["last_given"] = last_given
         record["owed"] = (
-            sum(1 for d in dates if (_iso(d) or "") > last_given)
+            sum(1 for d in dates if instant(d) > instant(last_given))
             if last_given
             else record["received"]["count"]
         )
@@ -116,7 +128,7 @@ def _give(slot: dict[str, Any], article: ArticleFacts, post: str) -> None:
     slot["count"] += 1
     slot["posts"].append(post)
     date = _iso(article.date)
-    if date and (slot["last"] is None or date > slot["last"]):
+    if date and (slot["last"] is None or instant(date) > instant(slot["last"])):
         slot["last"] = date
 
 
@@ -155,18 +167,13 @@ def owed_rows(data: Mapping[str, Any], since: datetime | None) -> list[dict[str,
     rows = []
     for key, person in (data.get("people") or {}).items():
         last = person["received"]["last"]
-        if since and (last is None or last < (_iso(since) or "")):
+        if since and (last is None or instant(last) < instant(since)):
             continue
         if not person["received"]["count"] and not since:
             continue
         rows.append({"key": key, **person})
-    rows.sort(key=lambda r: (-r["owed"], _neg(r["received"]["last"]), r["name"].casefold()))
+    rows.sort(key=lambda r: (-r["owed"], -instant(r["received"]["last"]), r["name"].casefold()))
     return rows
-
-
-def _neg(value: str | None) -> str:
-    # sort newest first with a plain string sort: invert the characters
-    return "".join(chr(0x10FFFF - ord(c)) for c in value) if value else "\U0010ffff"
 
 
 def share_of_responses(data: Mapping[str, Any], since: datetime | None) -> tuple[int, int]:
@@ -177,7 +184,7 @@ def share_of_responses(data: Mapping[str, Any], since: datetime | None) -> tuple
     """
     total = given = 0
     for record in (data.get("articles") or {}).values():
-        if since and (record.get("date") or "") < (_iso(since) or ""):
+        if since and instant(record.get("date")) < instant(since):
             continue
         total += 1
         if record.get("curated") or record.get("links_to_people"):

@@ -181,3 +181,28 @@ def test_the_share_counts_responses_not_links_and_adds_up_to_100():
     assert ledger.share_of_responses(data, None) == (2, 3)
     assert ledger.percentages(6, 9) == (67, 33)
     assert ledger.percentages(0, 0) == (0, 100)
+
+
+def test_the_ledger_keeps_each_date_on_its_authors_day():
+    from datetime import timedelta, timezone
+
+    paris = timezone(timedelta(hours=1))
+    directory = Directory()
+    directory.add("url:lena.example", "Lena", "https://lena.example/", friend=True)
+    early = Response(id="r1", kind="comment", target="slug:a", author_name="Lena",
+                     author_url="https://lena.example/",
+                     published=datetime(2025, 12, 31, 0, 30, tzinfo=paris))  # fmt: skip
+    late = Response(id="r2", kind="comment", target="slug:a", author_name="Lena",
+                    author_url="https://lena.example/",
+                    published=datetime(2025, 12, 30, 23, 45, tzinfo=UTC))  # fmt: skip
+    people, _ = identify([early, late], {"url:lena.example": "Lena"})
+    given = ArticleFacts(
+        key="a", url="a", date=datetime(2025, 12, 31, 0, 40, tzinfo=paris),
+        curated=(("url:lena.example", "https://lena.example/p/"),),
+    )  # fmt: skip
+    data = ledger.build_ledger(directory, people, {"r1": "a", "r2": "a"}, [given])
+    lena = data["url:lena.example"]
+    # the later instant wins, shown with its own offset (23:45 UTC is after 00:30 at +01:00)
+    assert lena["received"]["last"] == "2025-12-30T23:45:00+00:00"
+    assert lena["last_given"] == "2025-12-31T00:40:00+01:00"  # the author's day: the 31st
+    assert lena["owed"] == 1  # 23:45 UTC is after the highlight at 23:40 UTC

@@ -88,10 +88,6 @@ def read_page(text: str, base: str) -> tuple[list[str], str]:
     return links, html.unescape(parser.site_name)[:200]
 
 
-def feed_links(text: str, base: str) -> list[str]:
-    return read_page(text, base)[0]
-
-
 def _get(url: str, limits: Limits, deadline: float) -> FetchResult:
     return fetch_all_sync([FetchRequest(url)], limits, deadline=deadline)[url]
 

@@ -383,35 +383,42 @@ class PagesToWrite:
     css: str
     responders: tuple[Any, ...] = ()
 
+    def pages(self) -> list[tuple[str, str, str]]:
+        """(template name, save_as, url) of each page there is something to show on."""
+        config = self.config
+        wanted = [
+            ("friends", config.friends_save_as, config.friends_url, bool(self.friends)),
+            ("responders", config.thanks_save_as, config.thanks_url, bool(self.responders)),
+        ]
+        return [
+            (name, save_as, url) for name, save_as, url, present in wanted if save_as and present
+        ]
+
 
 def _ours(template: Any) -> bool:
     return bool(template.filename) and str(render.TEMPLATES) in template.filename
 
 
-def site_pages(generator: Generator, todo: PagesToWrite, context: dict[str, Any]) -> list[Any]:
+def site_pages(
+    generator: Generator, todo: PagesToWrite, context: dict[str, Any], skip: set[str] = frozenset()
+) -> list[Any]:
     """The friends and thanks pages as real pages of the site: Pelican
     ``Page`` objects shown through the theme's ``page.html``, with the
     theme's wrapper, title and menu handling. A theme's own full-page
-    template (one that extends ``base.html``) is left to render as before."""
+    template (one that extends ``base.html``) is left to render as before,
+    and pages already listed (``skip``, by save_as) are not made again."""
     from pelican.contents import Page
     from pelican.utils import get_relative_path, path_to_url
 
-    config = todo.config
     made = []
-    wanted = (
-        ("friends", config.friends_save_as, config.friends_url, bool(todo.friends)),
-        ("responders", config.thanks_save_as, config.thanks_url, bool(todo.responders)),
-    )
-    for name, save_as, url, present in wanted:
+    for name, save_as, url in todo.pages():
         template = generator.get_template(f"reciprocity/{name}")
-        if not (save_as and present and _ours(template)):
+        if save_as in skip or not _ours(template):
             continue
         relative = generator.settings.get("RELATIVE_URLS", False)
         siteurl = path_to_url(get_relative_path(save_as)) if relative else context.get("SITEURL")
         content = template.render({**context, "SITEURL": siteurl or "", "output_file": save_as})
-        heading = context["reciprocity"]["headings"][
-            "friends" if name == "friends" else "responders"
-        ]
+        heading = context["reciprocity"]["headings"][name]
         metadata = {"title": heading, "slug": name, "save_as": save_as, "url": url}
         made.append(Page(content, metadata=metadata, settings=generator.settings, context=context))
     return made
@@ -433,23 +440,20 @@ class FriendsPageGenerator(Generator):
             return
         config = todo.config
         relative = self.settings.get("RELATIVE_URLS", False)
+        # A page listed with the site's own (RECIPROCITY_MENU) is written with them.
         listed = {page.save_as for page in self.context.get("pages") or ()}
-        for page in site_pages(self, todo, self.context):
-            if page.save_as not in listed:  # a listed page is written with the others
-                writer.write_file(
-                    page.save_as,
-                    self.get_template(page.template),
-                    self.context,
-                    page=page,
-                    relative_urls=relative,
-                    url=page.url,
-                )
-        for name, save_as, url, present in (
-            ("friends", config.friends_save_as, config.friends_url, bool(todo.friends)),
-            ("responders", config.thanks_save_as, config.thanks_url, bool(todo.responders)),
-        ):
+        for page in site_pages(self, todo, self.context, skip=listed):
+            writer.write_file(
+                page.save_as,
+                self.get_template(page.template),
+                self.context,
+                page=page,
+                relative_urls=relative,
+                url=page.url,
+            )
+        for name, save_as, url in todo.pages():
             template = self.get_template(f"reciprocity/{name}")
-            if save_as and present and not _ours(template):  # the theme's own whole page
+            if not _ours(template):  # the theme's own whole page
                 writer.write_file(
                     save_as, template, self.context, relative_urls=relative, url=url,
                     page_name=name,

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .refresh import FetchSettings, JobReport, Touched, Work, fetch, save_touched
+from .refresh import FetchSettings, JobReport, Snapshot, Touched, Work, fetch, save_touched
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +58,13 @@ class Job:
     returncode: int | None = None
 
     @classmethod
-    def start(cls, settings: FetchSettings, work: Work) -> Job | None:
-        """Start the child, or return None (and say why) when it cannot start."""
+    def start(
+        cls, settings: FetchSettings, work: Work, before: Snapshot | None = None
+    ) -> Job | None:
+        """Start the child, or return None (and say why) when it cannot start.
+
+        A forked child reads the cache through the build's own ``before``
+        snapshot instead of loading every entry again."""
         folder = Path(tempfile.mkdtemp(prefix="reciprocity-job-"))
         try:
             if _can_fork():
@@ -67,7 +72,7 @@ class Job:
                 pid = os.fork()
                 if pid == 0:  # the child: never returns
                     os.close(ready)
-                    _forked_child(folder, settings, work, told)
+                    _forked_child(folder, settings, work, told, before)
                 os.close(told)
                 return cls(pid, folder, settings.fetch_deadline, ready=ready)
             spec = {"settings": asdict(settings), "work": work.to_json()}
@@ -202,7 +207,9 @@ def _write_result(folder: Path, report: JobReport, touched: Touched) -> None:
     tmp.replace(folder / RESULT)
 
 
-def _forked_child(folder: Path, settings: FetchSettings, work: Work, told: int) -> Any:
+def _forked_child(
+    folder: Path, settings: FetchSettings, work: Work, told: int, before: Snapshot | None
+) -> Any:
     """The forked child: quiet, on its own, and it never returns to Pelican.
 
     It hands over its result first and writes the cache after, so the build
@@ -218,7 +225,8 @@ def _forked_child(folder: Path, settings: FetchSettings, work: Work, told: int) 
                 item.handlers.clear()
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
         touched = Touched()
-        _write_result(folder, fetch(settings, work, touched=touched, save=False), touched)
+        report = fetch(settings, work, touched=touched, save=False, before=before)
+        _write_result(folder, report, touched)
         os.write(told, b"1")
         os.close(told)
         save_touched(settings, touched)

@@ -83,10 +83,10 @@ class Run:
             return
         self.before = snapshot(self.settings, self.work)
         if self.before.due:
-            self.job = Job.start(self.settings, self.work)
+            self.job = Job.start(self.settings, self.work, self.before)
             if self.job is None:  # no child process to be had: fetch here, now
                 touched = Touched()
-                report = fetch(self.settings, self.work, touched=touched)
+                report = fetch(self.settings, self.work, touched=touched, before=self.before)
                 self.gathered = collect(self.settings, self.work, report, touched=touched)
 
     def wait(self) -> Gathered:

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -215,10 +215,18 @@ class _Plan:
 
 
 def _plan(
-    urls: Iterable[str], cache: FeedCache, settings: FetchSettings, *, now: float, force: bool
+    urls: Iterable[str],
+    cache: FeedCache,
+    settings: FetchSettings,
+    *,
+    now: float,
+    force: bool,
+    held: Mapping[str, CacheEntry | None] | None = None,
 ) -> _Plan:
+    """Load each entry (or take it from ``held``, already loaded) and decide."""
     urls = list(dict.fromkeys(urls))
-    entries = {url: cache.load(url) for url in urls}
+    held = held or {}
+    entries = {url: held[url] if url in held else cache.load(url) for url in urls}
     stamps = {url: file_validator(url) for url in urls if url.startswith("file:")}
     due = []
     for url in urls:
@@ -355,6 +363,7 @@ def fetch(
     progress: Callable[[Friend], None] | None = None,
     touched: Touched | None = None,
     save: bool = True,
+    before: Snapshot | None = None,
 ) -> JobReport:
     """Ask every server that is due, under one deadline; parse and cache what
     changed. Never raises for a server's or a feed's fault.
@@ -362,12 +371,19 @@ def fetch(
     ``force`` ignores the TTL; ``progress`` is told about each feed fetched.
     With ``save=False`` the changed entries are only put in ``touched``, for
     the caller to hand over first and write with :func:`save_touched` after.
+    The entries in ``before`` (the build's own snapshot) are not read again.
     """
     started = time.monotonic()
     now = time.time()
     feed_cache, source_cache = _caches(settings)
-    feeds = _plan((f.feed for f in work.friends), feed_cache, settings, now=now, force=force)
-    sources = _plan(work.sources, source_cache, settings, now=now, force=force)
+    feeds = _plan(
+        (f.feed for f in work.friends), feed_cache, settings, now=now, force=force,
+        held=before.feeds if before else None,
+    )  # fmt: skip
+    sources = _plan(
+        work.sources, source_cache, settings, now=now, force=force,
+        held=before.sources if before else None,
+    )  # fmt: skip
     token = os.environ.get(TOKEN_VARIABLE, "").strip()
     webmention = _webmention_due(settings, now=now, force=force)
     by_feed = {f.feed: f for f in work.friends}

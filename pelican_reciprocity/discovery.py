@@ -38,6 +38,10 @@ FEED_TYPES = (
 )
 
 
+#: Posts read from a feed being checked: enough to name it and show the newest.
+MAX_POSTS = 100
+
+
 class NoFeed(Exception):
     """No usable feed was found; the message says what was tried."""
 
@@ -109,7 +113,7 @@ def discover(url: str, limits: Limits, deadline: float) -> Found:
     if first.error:
         raise NoFeed(f"cannot fetch {url}: {first.error}")
     body, where = first.body or b"", first.final_url or url
-    parsed = parse_feed(body, base=where, content_type=first.content_type)
+    parsed = parse_feed(body, base=where, content_type=first.content_type, max_posts=MAX_POSTS)
     if not parsed.problem:
         return Found(where, parsed.title, parsed.link, tuple(parsed.posts), parsed.author)
     if url.startswith("file:"):
@@ -122,7 +126,10 @@ def discover(url: str, limits: Limits, deadline: float) -> Found:
         feed = None
         if not result.error and result.body:
             feed = parse_feed(
-                result.body, base=result.final_url or candidate, content_type=result.content_type
+                result.body,
+                base=result.final_url or candidate,
+                content_type=result.content_type,
+                max_posts=MAX_POSTS,
             )
         if feed is not None and not feed.problem:
             return Found(

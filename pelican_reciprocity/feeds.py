@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from .model import Post
-from .sanitize import summarise, to_text, truncate_text
+from .sanitize import summarise, to_text, truncate_text, valid_text
 from .urls import absolute, is_web_url
 
 #: Dates further in the future than this are treated as missing, so a feed
@@ -51,21 +51,29 @@ def parse_feed(
     fast: bool = True,
     summaries: int | None = None,
     friend: str = "",
+    max_posts: int | None = None,
 ) -> ParsedFeed:
     """Parse any supported feed format; ``base`` resolves relative links.
 
     Only the newest ``summaries`` posts are summarised now (None: all of
     them); the rest keep a short raw prefix to summarise if ever shown.
-    ``friend`` is the key of the friend whose feed this is.
+    ``friend`` is the key of the friend whose feed this is. Only the newest
+    ``max_posts`` entries are read at all (None: every one).
     ``fast=False`` skips the ElementTree path (the tests compare the two).
     """
     now = now or datetime.now(UTC)
     head = body[:512].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"{") or "json" in content_type.lower():
-        result = _parse_json_feed(body, base=base, words=summary_words, now=now)
+        result = _parse_json_feed(body, base=base, words=summary_words, now=now, limit=max_posts)
     else:
         result = _parse_xml_feed(
-            body, base=base, content_type=content_type, words=summary_words, now=now, fast=fast
+            body,
+            base=base,
+            content_type=content_type,
+            words=summary_words,
+            now=now,
+            fast=fast,
+            limit=max_posts,
         )
     result.posts = summarise_newest(result.posts, summary_words, summaries, friend)
     return result
@@ -103,6 +111,37 @@ def summarise_newest(
     return out
 
 
+def _newest(
+    items: list[Any], date_of: Any, limit: int | None, now: datetime
+) -> list[tuple[Any, datetime | None]]:
+    """Each item with its date, keeping only the newest ``limit`` (undated
+    ones count as newest), in document order: a feed of 100,000 entries
+    costs the dating of each, never the reading of each."""
+    dated = [(item, sane_date(date_of(item), now)) for item in items]
+    if limit is None or len(dated) <= limit:
+        return dated
+    order = sorted(
+        range(len(dated)),
+        key=lambda i: -dated[i][1].timestamp() if dated[i][1] else float("-inf"),  # type: ignore[union-attr]
+    )
+    return [dated[i] for i in sorted(order[:limit])]
+
+
+#: Where entries start, to hand feedparser (slow: milliseconds per entry)
+#: only the first few hundred of a malformed feed.
+_ENTRY_START = re.compile(rb"<(?:item|entry)[\s>]")
+LENIENT_ENTRIES_PER_POST = 4
+
+
+def _head_entries(body: bytes, limit: int | None) -> bytes:
+    if limit is None or len(body) < 256 * 1024:
+        return body
+    for count, match in enumerate(_ENTRY_START.finditer(body), 1):
+        if count > limit * LENIENT_ENTRIES_PER_POST:
+            return body[: match.start()]
+    return body
+
+
 # -- XML feeds (feedparser) -------------------------------------------------
 
 _WRAPPED = re.compile(rb"<(rss|feed|rdf:RDF)[\s>].*</\1\s*>", re.S)
@@ -116,8 +155,9 @@ def _parse_xml_feed(
     words: int,
     now: datetime,
     fast: bool = True,
+    limit: int | None = None,
 ) -> ParsedFeed:
-    quick = _parse_etree(body, base=base, words=words, now=now) if fast else None
+    quick = _parse_etree(body, base=base, words=words, now=now, limit=limit) if fast else None
     if quick is not None:
         return quick
     import feedparser  # imported lazily: a warm build parses nothing
@@ -126,7 +166,7 @@ def _parse_xml_feed(
     if base:
         headers["content-location"] = base
     # Always bytes: given a str, feedparser would treat it as a URL or path.
-    parsed = feedparser.parse(bytes(body), response_headers=headers)
+    parsed = feedparser.parse(_head_entries(bytes(body), limit), response_headers=headers)
     if not parsed.get("version") and not parsed.entries:
         # Some exporters wrap a feed in an HTML page; dig the feed out.
         match = _WRAPPED.search(body)
@@ -148,7 +188,7 @@ def _parse_xml_feed(
     if parsed.get("bozo"):
         result.warnings.append(f"malformed XML, read leniently ({_bozo(parsed)})")
 
-    for entry in parsed.entries:
+    for entry, date in _newest(parsed.entries, _entry_date, limit, now):
         content = entry.get("content") or []
         html_body = content[0].get("value") if content else None
         html_body = entry.get("summary") or html_body
@@ -167,7 +207,7 @@ def _parse_xml_feed(
             _make_post(
                 title=entry.get("title"),
                 url=url,
-                date=_entry_date(entry),
+                date=date,
                 body=html_body,
                 base=site_base,
                 image=_xml_image(entry, site_base),
@@ -270,8 +310,9 @@ _ITUNES = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
 _MEDIA = ("{http://search.yahoo.com/mrss/}", "{http://www.rssboard.org/media-rss}")
 
 
-def _parse_etree(body: bytes, *, base: str | None, words: int, now: datetime) -> ParsedFeed | None:
-
+def _parse_etree(
+    body: bytes, *, base: str | None, words: int, now: datetime, limit: int | None = None
+) -> ParsedFeed | None:
     if b"<!DOCTYPE" in body[:1024] or b"<!ENTITY" in body[:4096]:
         return None  # entity tricks and HTML entities: leave them to feedparser
     try:
@@ -282,14 +323,15 @@ def _parse_etree(body: bytes, *, base: str | None, words: int, now: datetime) ->
         channel = root.find("channel")
         if channel is None:
             return None
-        return _etree_rss(channel, channel.findall("item"), base, words, now, "rss")
+        return _etree_rss(channel, channel.findall("item"), base, words, now, "rss", limit)
     if root.tag == f"{_RDF}RDF":
         channel = root.find(f"{_RSS1}channel")
         if channel is None:
             return None
-        return _etree_rss(channel, root.findall(f"{_RSS1}item"), base, words, now, "rss10")
+        items = root.findall(f"{_RSS1}item")
+        return _etree_rss(channel, items, base, words, now, "rss10", limit)
     if root.tag == f"{_ATOM}feed":
-        return _etree_atom(root, base, words, now)
+        return _etree_atom(root, base, words, now, limit)
     return None
 
 
@@ -321,8 +363,22 @@ def _rss_any(element: Any, name: str) -> str:
     return _text(element, name) or _text(element, f"{_RSS1}{name}")
 
 
+def _rss_date(item: Any) -> datetime | None:
+    for name in ("pubDate", f"{_DC}date", f"{_ATOM}published", f"{_ATOM}updated"):
+        date = any_date(_text(item, name))
+        if date:
+            return date
+    return None
+
+
 def _etree_rss(
-    channel: Any, items: list[Any], base: str | None, words: int, now: datetime, fmt: str
+    channel: Any,
+    items: list[Any],
+    base: str | None,
+    words: int,
+    now: datetime,
+    fmt: str,
+    limit: int | None = None,
 ) -> ParsedFeed:
     link = absolute(_rss_any(channel, "link"), base)
     site_base = link or base
@@ -333,7 +389,7 @@ def _etree_rss(
         parser="etree",
         author=_person(_text(channel, f"{_DC}creator") or _rss_any(channel, "managingEditor")),
     )
-    for item in items:
+    for item, date in _newest(items, _rss_date, limit, now):
         guid = item.find("guid")
         guid_text = (guid.text or "").strip() if guid is not None and guid.text else ""
         permalink = guid is not None and (guid.get("isPermaLink") or "true").lower() != "false"
@@ -346,11 +402,6 @@ def _etree_rss(
             or absolute(item.get(f"{_RDF}about"), site_base)
             or next((u for u in (absolute(e, site_base) for e in enclosures) if u), None)
         )
-        date = None
-        for name in ("pubDate", f"{_DC}date", f"{_ATOM}published", f"{_ATOM}updated"):
-            date = any_date(_text(item, name))
-            if date:
-                break
         body = (
             _markup(item.find("description"))
             or _markup(item.find(f"{_RSS1}description"))
@@ -377,8 +428,13 @@ def _etree_rss(
     return result
 
 
-def _etree_atom(root: Any, base: str | None, words: int, now: datetime) -> ParsedFeed:
+def _atom_date(entry: Any) -> datetime | None:
+    return any_date(_text(entry, f"{_ATOM}published")) or any_date(_text(entry, f"{_ATOM}updated"))
 
+
+def _etree_atom(
+    root: Any, base: str | None, words: int, now: datetime, limit: int | None = None
+) -> ParsedFeed:
     feed_base = _join(base, root.get(_XML_BASE))
     link = _atom_link(root, feed_base)
     result = ParsedFeed(
@@ -389,7 +445,7 @@ def _etree_atom(root: Any, base: str | None, words: int, now: datetime) -> Parse
         author=to_text(_text(root, f"{_ATOM}author/{_ATOM}name")),
     )
     site_base = link or feed_base
-    for entry in root.findall(f"{_ATOM}entry"):
+    for entry, date in _newest(root.findall(f"{_ATOM}entry"), _atom_date, limit, now):
         entry_base = _join(feed_base, entry.get(_XML_BASE))
         entry_id = _text(entry, f"{_ATOM}id")
         url = _atom_link(entry, entry_base) or (
@@ -402,9 +458,6 @@ def _etree_atom(root: Any, base: str | None, words: int, now: datetime) -> Parse
                 None,
             )  # fmt: skip
             url = absolute(enclosure, entry_base or site_base)
-        date = any_date(_text(entry, f"{_ATOM}published")) or any_date(
-            _text(entry, f"{_ATOM}updated")
-        )
         summary = entry.find(f"{_ATOM}summary")
         content = entry.find(f"{_ATOM}content")
         chosen = summary if summary is not None and _atom_text(summary) else content
@@ -527,11 +580,19 @@ def any_date(value: str) -> datetime | None:
 # -- JSON Feed ----------------------------------------------------------------
 
 
-def _parse_json_feed(body: bytes, *, base: str | None, words: int, now: datetime) -> ParsedFeed:
+def _json_date(item: dict[str, Any]) -> datetime | None:
+    return _iso_date(item.get("date_published")) or _iso_date(item.get("date_modified"))
+
+
+def _parse_json_feed(
+    body: bytes, *, base: str | None, words: int, now: datetime, limit: int | None = None
+) -> ParsedFeed:
     try:
         data = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
         return ParsedFeed(problem=f"not a feed: invalid JSON ({exc})")
+    except RecursionError:
+        return ParsedFeed(problem="not a feed: JSON nested too deeply to read")
     if not isinstance(data, dict) or not str(data.get("version", "")).startswith(
         ("https://jsonfeed.org/version/", "http://jsonfeed.org/version/")
     ):
@@ -548,9 +609,8 @@ def _parse_json_feed(body: bytes, *, base: str | None, words: int, now: datetime
         parser="json",
         author=to_text(_json_author(data)),
     )
-    for item in items:
-        if not isinstance(item, dict):
-            continue
+    entries = [item for item in items if isinstance(item, dict)]
+    for item, date in _newest(entries, _json_date, limit, now):
         url = (
             absolute(_str(item.get("url")), site_base)
             or absolute(_str(item.get("external_url")), site_base)
@@ -564,7 +624,7 @@ def _parse_json_feed(body: bytes, *, base: str | None, words: int, now: datetime
             _make_post(
                 title=_str(item.get("title")),
                 url=url,
-                date=_iso_date(item.get("date_published")) or _iso_date(item.get("date_modified")),
+                date=date,
                 body=body_html,
                 base=site_base,
                 image=absolute(_str(item.get("image")), site_base)
@@ -593,7 +653,7 @@ def _json_author(data: dict[str, Any]) -> str:
 
 
 def _str(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    return valid_text(value) if isinstance(value, str) else ""
 
 
 def _iso_date(value: Any) -> datetime | None:

@@ -22,6 +22,8 @@ from urllib.parse import unquote, urlsplit
 
 from .netpolicy import Decoder, PolicyError, Redirects, TooBig, check_address, pin
 
+logger = logging.getLogger(__name__)
+
 if TYPE_CHECKING:  # imported lazily: only the fetch job needs an event loop and a client
     import httpx
 
@@ -126,8 +128,13 @@ async def fetch_one(
         result.error = str(exc)
     except httpx.HTTPError as exc:
         result.error = _describe(exc)
+    except httpx.InvalidURL as exc:  # httpx reads every Location, even one not followed
+        result.error = f"malformed redirect ({exc})"
     except (ValueError, UnicodeError) as exc:  # a header httpx cannot even encode
         result.error = f"bad request or answer ({type(exc).__name__}: {exc})"
+    except Exception as exc:  # whatever else one server provokes costs only its feed
+        logger.debug("reciprocity: fetching %s failed", request.url, exc_info=True)
+        result.error = f"could not be fetched ({type(exc).__name__}: {exc})"
     if result.error:
         result.body = None
     return result
@@ -307,11 +314,12 @@ class Session:
 async def gather(
     session: Session,
     requests: Iterable[FetchRequest],
-    on_result: Callable[[FetchResult], None] | None = None,
+    on_result: Callable[[FetchResult], Any] | None = None,
 ) -> dict[str, FetchResult]:
     """Fetch every request through the session; ``on_result`` sees each result
     as soon as it arrives, so the caller can parse it and drop the body while
-    other feeds are still downloading. Cancelled with the caller's deadline."""
+    other feeds are still downloading (a coroutine function is awaited: it
+    can parse off the event loop). Cancelled with the caller's deadline."""
     import asyncio
 
     results: dict[str, FetchResult] = {}
@@ -320,7 +328,9 @@ async def gather(
         result = await session.get(request)
         results[request.url] = result
         if on_result is not None:
-            on_result(result)
+            done = on_result(result)
+            if asyncio.iscoroutine(done):
+                await done
 
     await asyncio.gather(*(one(r) for r in requests))
     return results

@@ -55,6 +55,7 @@ class FetchSettings:
     offline: bool = False
     summary_words: int = 40
     summaries: int = 3  # posts per feed summarised as they are parsed (the newest)
+    max_posts: int = 100  # posts per feed read and kept at all (the newest)
     allow_private: bool = False
     webmention_io_domain: str = ""
     webmention_io_api: str = ""
@@ -309,6 +310,7 @@ def apply_result(
     summary_words: int,
     file_stamp: str | None = None,
     summaries: int | None = None,
+    max_posts: int | None = None,
 ) -> tuple[CacheEntry, Outcome, str | None]:
     """Fold one fetch result into the feed's cache entry (parses only on a 200)."""
     entry = entry or CacheEntry(url=friend.feed)
@@ -336,6 +338,7 @@ def apply_result(
         now=nowdt,
         summaries=summaries,
         friend=friend.key,
+        max_posts=max_posts,
     )
     if parsed.problem:
         entry.error = parsed.problem
@@ -402,6 +405,7 @@ def fetch(
                 summary_words=settings.summary_words,
                 file_stamp=feeds.stamps.get(friend.feed),
                 summaries=settings.summaries,
+                max_posts=settings.max_posts,
             )
             if save:
                 feed_cache.save(entry)
@@ -457,6 +461,7 @@ def _run(
 ) -> int:
     """One event loop, one client, one deadline for every request of the job."""
     import asyncio  # only the fetch job needs an event loop
+    from concurrent.futures import ThreadPoolExecutor
 
     if not (feeds or sources or token):
         return 0
@@ -466,11 +471,15 @@ def _run(
 
     async def main() -> int:
         done: set[str] = set()
+        loop = asyncio.get_running_loop()
+        # Parsing runs beside the downloads, never in their way: a feed that
+        # takes seconds to read must not make a healthy one time out.
+        parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reciprocity-parse")
 
-        def mark(handler: Callable[[Any], None]) -> Callable[[Any], None]:
-            def seen(result: Any) -> None:
+        def mark(handler: Callable[[Any], None]) -> Callable[[Any], Any]:
+            async def seen(result: Any) -> None:
                 done.add(result.url)
-                handler(result)
+                await loop.run_in_executor(parser, handler, result)
 
             return seen
 
@@ -489,6 +498,7 @@ def _run(
                     errors["webmention"] = (
                         f"fetch phase deadline of {settings.fetch_deadline:g} s reached"
                     )
+            parser.shutdown(wait=True)  # the parses already begun finish
             for items, handler in ((feeds, on_feed), (sources, on_source)):
                 for item in items:
                     if item.url not in done:

@@ -28,6 +28,62 @@ _DROP_WITH_CONTENT = frozenset(
 )  # fmt: skip
 _SPACE = re.compile(r"\s+")
 
+#: Bidirectional embedding, override and isolate controls: in a name or a
+#: title they can make the page around them read backwards ("\u202e").
+_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"))
+
+#: Only a summary or an excerpt of a body is ever shown, so the sanitiser is
+#: never given more than this much raw HTML, nested no deeper than this.
+MAX_HTML = 100_000
+MAX_DEPTH = 32
+_ANY_TAG = re.compile(r"<(/?)([A-Za-z][^\s/>]*)[^>]*>")
+#: Tags that close themselves or their open sibling: they never deepen a tree.
+_FLAT = frozenset(
+    {"area", "base", "br", "col", "dd", "dt", "embed", "hr", "img", "input", "li", "link",
+     "meta", "option", "p", "param", "source", "td", "th", "tr", "track", "wbr"}
+)  # fmt: skip
+
+
+def valid_text(text: str) -> str:
+    """Text anything else may touch: lone surrogates (valid in JSON, not in
+    UTF-8) become U+FFFD, and bidirectional controls are removed."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text.translate(_BIDI)
+
+
+def bounded(fragment: str) -> str:
+    """At most :data:`MAX_HTML` characters of valid text, with tags nested
+    deeper than :data:`MAX_DEPTH` dropped (their text is kept): an HTML
+    parser's time grows with the square of the nesting, and a hostile body
+    can nest 60,000 ``<div>``. One linear pass."""
+    fragment = valid_text(fragment[:MAX_HTML])
+    if fragment.count("<") <= MAX_DEPTH:
+        return fragment
+    out: list[str] = []
+    depth = last = 0
+    for match in _ANY_TAG.finditer(fragment):
+        closing, name = match.group(1), match.group(2).lower()
+        if name in _FLAT or match.group(0).endswith("/>"):
+            continue
+        if closing:
+            drop = depth > MAX_DEPTH
+            depth = max(0, depth - 1)
+        else:
+            depth += 1
+            drop = depth > MAX_DEPTH
+        if drop:
+            out.append(fragment[last : match.start()])
+            last = match.end()
+    if not out:
+        return fragment
+    out.append(fragment[last:])
+    return "".join(out)
+
 
 def clean_html(
     fragment: str | None,
@@ -51,7 +107,7 @@ def clean_html(
         return absolute(value, base)
 
     return nh3.clean(
-        fragment,
+        bounded(fragment),
         tags=set(SUMMARY_TAGS),
         clean_content_tags=set(_DROP_WITH_CONTENT),
         attributes={k: set(v) for k, v in SUMMARY_ATTRIBUTES.items()},
@@ -66,9 +122,9 @@ def to_text(fragment: str | None) -> str:
     """Plain text of an HTML (or text) fragment: tags gone, entities decoded."""
     if not fragment:
         return ""
-    if "<" not in fragment and "&" not in fragment:
-        return _SPACE.sub(" ", fragment).strip()  # plain already: most titles and tags
-    stripped = nh3.clean(fragment, tags=set(), clean_content_tags=set(_DROP_WITH_CONTENT))
+    if "<" not in fragment and "&" not in fragment:  # plain already: most titles and tags
+        return _SPACE.sub(" ", valid_text(fragment[:MAX_HTML])).strip()
+    stripped = nh3.clean(bounded(fragment), tags=set(), clean_content_tags=set(_DROP_WITH_CONTENT))
     # nh3 escapes what it keeps; entities may have been double-encoded by
     # the feed itself ("&amp;amp;"), so unescape until stable (bounded).
     for _ in range(3):

@@ -209,6 +209,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("RECIPROCITY_MAX_BYTES", 10 * 1024 * 1024, number(integer=True, minimum=1024),
       "body size cap (10 MiB), applied after decompression"),
     S("RECIPROCITY_MAX_REDIRECTS", 5, number(integer=True), "redirects followed per feed"),
+    S("RECIPROCITY_MAX_POSTS", 100, number(integer=True, minimum=1),
+      "newest posts kept per feed (a feed of 100,000 entries costs no more than one of 100)"),
     S("RECIPROCITY_CACHE_PATH", None, cache_folder, "where feed copies are kept",
       shown="`<CACHE_PATH>/reciprocity`"),
     S("RECIPROCITY_CACHE_TTL", 3600, number(),

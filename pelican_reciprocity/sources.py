@@ -15,6 +15,7 @@ import contextlib
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from html import escape
@@ -24,7 +25,14 @@ from urllib.parse import urlsplit
 
 from .feeds import any_date, sane_date
 from .model import KINDS, ReadResult, Response
-from .sanitize import clean_html, safe_text, to_text, truncate_safe_html, truncate_text
+from .sanitize import (
+    clean_html,
+    safe_text,
+    to_text,
+    truncate_safe_html,
+    truncate_text,
+    valid_text,
+)
 from .urls import absolute, is_web_url
 
 EXCERPT_WORDS = 60
@@ -41,6 +49,28 @@ class _Reading:
 
     def done(self) -> ReadResult:
         return ReadResult(tuple(self.responses), tuple(self.problems), self.format)
+
+    @contextlib.contextmanager
+    def item(self, label: str) -> Iterator[None]:
+        """Read one item; whatever goes wrong skips that item alone, named."""
+        try:
+            yield
+        except Exception as exc:  # a reader's bug or a hostile item: never the whole source
+            self.problems.append(f"{label}: cannot be read ({type(exc).__name__}: {exc}); skipped")
+
+    def date(self, label: str, *values: Any, zone: tzinfo = UTC) -> datetime | None:
+        """The first usable date of ``values``; one that cannot be right is
+        named, and the response is shown without a date."""
+        for value in values:
+            date = _date(value, zone)
+            if date is not None:
+                return date
+        written = next((v for v in values if v not in (None, "")), None)
+        if written is not None:
+            self.problems.append(
+                f"{label}: date {str(written)[:40]!r} cannot be right; shown without a date"
+            )
+        return None
 
 
 def _response(
@@ -102,7 +132,7 @@ def _host(url: str) -> str:
 
 
 def _s(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else ""
+    return valid_text(value).strip() if isinstance(value, str) else ""
 
 
 def _date(value: Any, zone: tzinfo = UTC) -> datetime | None:
@@ -139,29 +169,32 @@ def read_comment_folder(folder: Path, slug: str, zone: tzinfo = UTC) -> ReadResu
         except (OSError, UnicodeDecodeError) as exc:
             result.problems.append(f"{path}: cannot read ({exc}); skipped")
             continue
-        meta, body = split_metadata(raw)
-        author = meta.get("author", "")
-        site = meta.get("website") or meta.get("url") or meta.get("link") or ""
-        kind = "reply" if meta.get("replyto") else "comment"
-        html = render_body(body, path.suffix.lower())
-        if author.strip().lower() in ("pingback", "trackback"):
-            # Name the site that linked here, not "Pingback".
-            first = re.search(r"""href=["']?(https?://[^"' >]+)""", html)
-            site = site or (first.group(1) if first else "")
-            kind, author = "mention", urlsplit(site).hostname or author
-        result.responses.append(
-            _response(
-                id=f"comments:{slug}/{path.name}",
-                kind=kind,
-                target=f"slug:{slug}",
-                source="comment file",
-                author_name=author,
-                author_url=site,
-                published=_date(meta.get("date"), zone),
-                html=html,
-            )
-        )
+        with result.item(str(path)):
+            result.responses.append(_comment_file(result, path, raw, slug, zone))
     return result.done()
+
+
+def _comment_file(result: _Reading, path: Path, raw: str, slug: str, zone: tzinfo) -> Response:
+    meta, body = split_metadata(raw)
+    author = meta.get("author", "")
+    site = meta.get("website") or meta.get("url") or meta.get("link") or ""
+    kind = "reply" if meta.get("replyto") else "comment"
+    html = render_body(body, path.suffix.lower())
+    if author.strip().lower() in ("pingback", "trackback"):
+        # Name the site that linked here, not "Pingback".
+        first = re.search(r"""href=["']?(https?://[^"' >]+)""", html)
+        site = site or (first.group(1) if first else "")
+        kind, author = "mention", urlsplit(site).hostname or author
+    return _response(
+        id=f"comments:{slug}/{path.name}",
+        kind=kind,
+        target=f"slug:{slug}",
+        source="comment file",
+        author_name=author,
+        author_url=site,
+        published=result.date(str(path), meta.get("date"), zone=zone),
+        html=html,
+    )
 
 
 def read_comment_files(root: Path, zone: tzinfo = UTC) -> ReadResult:
@@ -234,13 +267,23 @@ def render_body(body: str, suffix: str) -> str:
 
 
 def read_source(body: bytes, origin: str) -> ReadResult:
-    """Read a response source of any supported format, detected from the bytes."""
+    """Read a response source of any supported format, detected from the bytes.
+    Never raises: a source that cannot be read at all is one problem."""
+    try:
+        return _read_source(body, origin)
+    except Exception as exc:  # RecursionError from deep JSON, a parser's own bug...
+        return ReadResult(problems=(f"{origin}: cannot be read ({type(exc).__name__}); skipped",))
+
+
+def _read_source(body: bytes, origin: str) -> ReadResult:
     head = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith((b"{", b"[")):
         try:
             data = json.loads(body.decode("utf-8-sig"))
         except (UnicodeDecodeError, ValueError) as exc:
             return ReadResult(problems=(f"{origin}: invalid JSON ({exc})",))
+        except RecursionError:
+            return ReadResult(problems=(f"{origin}: JSON nested too deeply to read; skipped",))
         return read_webmentions(data, origin)
     if b"<disqus" in head or b"<disqus" in body[:20000]:
         return read_disqus(body, origin)
@@ -265,60 +308,70 @@ def read_webmentions(data: Any, origin: str) -> ReadResult:
         "bookmark-of": "bookmark",
         "rsvp": "mention",
     }
-    for entry in children:
+    for index, entry in enumerate(children, 1):
         if not isinstance(entry, dict):
             continue
-        author = entry.get("author") if isinstance(entry.get("author"), dict) else {}
-        content = entry.get("content") if isinstance(entry.get("content"), dict) else {}
-        html = _s(content.get("html"))
-        if not html and _s(content.get("text")):
-            html = escape(_s(content.get("text")))
-        target = _s(entry.get("wm-target"))
-        if not target:
-            continue
-        result.responses.append(
-            _response(
-                id=f"webmention:{entry.get('wm-id') or entry.get('url') or entry.get('wm-source')}",
-                kind=kinds.get(_s(entry.get("wm-property")), "mention"),
-                target=target,
-                source="webmention",
-                author_name=author.get("name"),
-                author_url=author.get("url"),
-                avatar_url=author.get("photo"),
-                published=_date(entry.get("published")) or _date(entry.get("wm-received")),
-                source_url=entry.get("url") or entry.get("wm-source"),
-                html=html,
-                private=bool(entry.get("wm-private")),
-            )
-        )
+        label = f"{origin}: mention {_s(str(entry.get('wm-id') or index))}"
+        with result.item(label):
+            _jf2(result, entry, label, kinds)
     return result.done()
+
+
+def _jf2(result: _Reading, entry: dict[str, Any], label: str, kinds: dict[str, str]) -> None:
+    author = entry.get("author") if isinstance(entry.get("author"), dict) else {}
+    content = entry.get("content") if isinstance(entry.get("content"), dict) else {}
+    html = _s(content.get("html"))
+    if not html and _s(content.get("text")):
+        html = escape(_s(content.get("text")))
+    target = _s(entry.get("wm-target"))
+    if not target:
+        return
+    result.responses.append(
+        _response(
+            id=f"webmention:{entry.get('wm-id') or entry.get('url') or entry.get('wm-source')}",
+            kind=kinds.get(_s(entry.get("wm-property")), "mention"),
+            target=target,
+            source="webmention",
+            author_name=author.get("name"),
+            author_url=author.get("url"),
+            avatar_url=author.get("photo"),
+            published=result.date(label, entry.get("published"), entry.get("wm-received")),
+            source_url=entry.get("url") or entry.get("wm-source"),
+            html=html,
+            private=bool(entry.get("wm-private")),
+        )
+    )
 
 
 def _legacy_webmentions(links: list[Any], origin: str) -> ReadResult:
     result = _Reading("webmention.io links")
     kinds = {"reply": "reply", "like": "like", "repost": "repost", "bookmark": "bookmark"}
-    for link in links:
+    for index, link in enumerate(links, 1):
         if not isinstance(link, dict) or not _s(link.get("target")):
             continue
-        data = link.get("data") if isinstance(link.get("data"), dict) else {}
-        author = data.get("author") if isinstance(data.get("author"), dict) else {}
-        activity = link.get("activity") if isinstance(link.get("activity"), dict) else {}
-        result.responses.append(
-            _response(
-                id=f"webmention:{link.get('id') or link.get('source')}",
-                kind=kinds.get(_s(activity.get("type")), "mention"),
-                target=_s(link["target"]),
-                source="webmention",
-                author_name=author.get("name"),
-                author_url=author.get("url"),
-                avatar_url=author.get("photo"),
-                published=_date(data.get("published")) or _date(link.get("verified_date")),
-                source_url=data.get("url") or link.get("source"),
-                html=_s(data.get("content")),
-                private=bool(link.get("private")),
-            )
-        )
+        label = f"{origin}: mention {_s(str(link.get('id') or index))}"
+        with result.item(label):
+            result.responses.append(_legacy(result, link, label, kinds))
     return result.done()
+
+
+def _legacy(result: _Reading, link: dict[str, Any], label: str, kinds: dict[str, str]) -> Response:
+    data = link.get("data") if isinstance(link.get("data"), dict) else {}
+    author = data.get("author") if isinstance(data.get("author"), dict) else {}
+    activity = link.get("activity") if isinstance(link.get("activity"), dict) else {}
+    return _response(
+        id=f"webmention:{link.get('id') or link.get('source')}",
+        kind=kinds.get(_s(activity.get("type")), "mention"),
+        target=_s(link["target"]),
+        source="webmention",
+        author_name=author.get("name"),
+        author_url=author.get("url"),
+        avatar_url=author.get("photo"),
+        published=result.date(label, data.get("published"), link.get("verified_date")),
+        source_url=data.get("url") or link.get("source"),
+        html=_s(data.get("content")),
+        private=bool(link.get("private")),
+    )
 
 
 def _comment_target(link: str | None) -> str:
@@ -348,34 +401,40 @@ def read_comment_feed(body: bytes, origin: str) -> ReadResult:
         return ReadResult(problems=(f"{origin}: not a comment feed or known export",))
     site = parsed.get("feed", {}).get("link") or base
     result = _Reading(f"comment feed ({parsed.get('version') or 'xml'})")
-    for entry in parsed.entries:
-        raw_link = _s(entry.get("link"))
-        # A mirrored feed may keep only site-relative links; matching accepts them.
-        link = absolute(raw_link, site) or (raw_link if raw_link.startswith("/") else "")
-        name = entry.get("author") or ""
-        title = to_text(entry.get("title") or "")
-        if not name and title.lower().startswith("by: "):
-            name = title[4:]
-        if not name and " by " in title:
-            name = title.rsplit(" by ", 1)[1]
-        detail = entry.get("author_detail") or {}
-        html = _entry_html(entry)
-        kind = "reply" if re.search(r"\bIn reply to\b", html or "") else "comment"
-        result.responses.append(
-            _response(
-                id=f"feed:{entry.get('id') or link}",
-                kind=kind,
-                target=_comment_target(link),
-                source="comment feed",
-                author_name=name,
-                author_url=detail.get("href"),
-                published=_date(entry.get("published")) or _date(entry.get("updated")),
-                source_url=link,
-                html=html,
-                base=site,
-            )
-        )
+    for index, entry in enumerate(parsed.entries, 1):
+        label = f"{origin}: comment {_s(entry.get('id')) or index}"
+        with result.item(label):
+            _feed_comment(result, entry, label, site)
     return result.done()
+
+
+def _feed_comment(result: _Reading, entry: Any, label: str, site: str | None) -> None:
+    raw_link = _s(entry.get("link"))
+    # A mirrored feed may keep only site-relative links; matching accepts them.
+    link = absolute(raw_link, site) or (raw_link if raw_link.startswith("/") else "")
+    name = entry.get("author") or ""
+    title = to_text(entry.get("title") or "")
+    if not name and title.lower().startswith("by: "):
+        name = title[4:]
+    if not name and " by " in title:
+        name = title.rsplit(" by ", 1)[1]
+    detail = entry.get("author_detail") or {}
+    html = _entry_html(entry)
+    kind = "reply" if re.search(r"\bIn reply to\b", html or "") else "comment"
+    result.responses.append(
+        _response(
+            id=f"feed:{entry.get('id') or link}",
+            kind=kind,
+            target=_comment_target(link),
+            source="comment feed",
+            author_name=name,
+            author_url=detail.get("href"),
+            published=result.date(label, entry.get("published"), entry.get("updated")),
+            source_url=link,
+            html=html,
+            base=site,
+        )
+    )
 
 
 def read_blogger_export(body: bytes, origin: str) -> ReadResult:
@@ -385,30 +444,36 @@ def read_blogger_export(body: bytes, origin: str) -> ReadResult:
 
     parsed = feedparser.parse(bytes(body))
     result = _Reading("Blogger export")
-    for entry in parsed.entries:
+    for index, entry in enumerate(parsed.entries, 1):
         terms = {t.get("term", "") for t in entry.get("tags") or ()}
         if not any(t.endswith("kind#comment") for t in terms):
             continue
-        link = next(
-            (li.get("href") for li in entry.get("links") or () if li.get("rel") == "alternate"),
-            entry.get("link"),
-        )
-        detail = entry.get("author_detail") or {}
-        html = _entry_html(entry)
-        result.responses.append(
-            _response(
-                id=f"blogger:{entry.get('id')}",
-                kind="comment",
-                target=_comment_target(link),
-                source="Blogger export",
-                author_name=entry.get("author"),
-                author_url=detail.get("href"),
-                published=_date(entry.get("published")),
-                source_url=link,
-                html=html,
-            )
-        )
+        label = f"{origin}: comment {_s(entry.get('id')) or index}"
+        with result.item(label):
+            _blogger_comment(result, entry, label)
     return result.done()
+
+
+def _blogger_comment(result: _Reading, entry: Any, label: str) -> None:
+    link = next(
+        (li.get("href") for li in entry.get("links") or () if li.get("rel") == "alternate"),
+        entry.get("link"),
+    )
+    detail = entry.get("author_detail") or {}
+    html = _entry_html(entry)
+    result.responses.append(
+        _response(
+            id=f"blogger:{entry.get('id')}",
+            kind="comment",
+            target=_comment_target(link),
+            source="Blogger export",
+            author_name=entry.get("author"),
+            author_url=detail.get("href"),
+            published=result.date(label, entry.get("published")),
+            source_url=link,
+            html=html,
+        )
+    )
 
 
 _DSQ = "{http://disqus.com/disqus-internals}id"
@@ -426,28 +491,36 @@ def read_disqus(body: bytes, origin: str) -> ReadResult:
         for thread in root.findall(f"{ns}thread")
     }
     result = _Reading("Disqus export")
-    for post in root.findall(f"{ns}post"):
+    for index, post in enumerate(root.findall(f"{ns}post"), 1):
         if (post.findtext(f"{ns}isDeleted") or "").strip() == "true":
             continue  # the owner removed it
-        thread = post.find(f"{ns}thread")
-        target = threads.get(thread.get(_DSQ) if thread is not None else None, "")
-        author = post.find(f"{ns}author")
-        name = author.findtext(f"{ns}name") if author is not None else ""
-        anonymous = author is not None and author.findtext(f"{ns}isAnonymous") == "true"
-        result.responses.append(
-            _response(
-                id=f"disqus:{post.get(_DSQ)}",
-                kind="comment",
-                target=target,
-                source="Disqus export",
-                author_name="" if anonymous and not name else name,
-                author_url=author.findtext(f"{ns}link") if author is not None else "",
-                published=_date(post.findtext(f"{ns}createdAt")),
-                html=post.findtext(f"{ns}message") or "",
-                flagged_spam=(post.findtext(f"{ns}isSpam") or "").strip() == "true",
-            )
-        )
+        label = f"{origin}: comment {post.get(_DSQ) or index}"
+        with result.item(label):
+            _disqus_post(result, post, label, ns, threads)
     return result.done()
+
+
+def _disqus_post(
+    result: _Reading, post: Any, label: str, ns: str, threads: dict[str | None, str]
+) -> None:
+    thread = post.find(f"{ns}thread")
+    target = threads.get(thread.get(_DSQ) if thread is not None else None, "")
+    author = post.find(f"{ns}author")
+    name = author.findtext(f"{ns}name") if author is not None else ""
+    anonymous = author is not None and author.findtext(f"{ns}isAnonymous") == "true"
+    result.responses.append(
+        _response(
+            id=f"disqus:{post.get(_DSQ)}",
+            kind="comment",
+            target=target,
+            source="Disqus export",
+            author_name="" if anonymous and not name else name,
+            author_url=author.findtext(f"{ns}link") if author is not None else "",
+            published=result.date(label, post.findtext(f"{ns}createdAt")),
+            html=post.findtext(f"{ns}message") or "",
+            flagged_spam=(post.findtext(f"{ns}isSpam") or "").strip() == "true",
+        )
+    )
 
 
 # -- Thanks: metadata --------------------------------------------------------------------

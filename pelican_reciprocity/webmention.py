@@ -156,6 +156,8 @@ class Sender:
             )
         except PolicyError as exc:
             return Outcome("refused", str(exc))
+        except httpx.InvalidURL as exc:  # a malformed Location: the server's fault
+            return Outcome("refused", f"malformed redirect ({exc})")
         except (httpx.HTTPError, OSError, TimeoutError, ValueError) as exc:
             return Outcome("failed", f"{type(exc).__name__}: {exc}")
         if 200 <= response.status_code < 300:

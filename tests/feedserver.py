@@ -47,7 +47,8 @@ class _Server(ThreadingHTTPServer):
 class FeedServer:
     def __init__(self) -> None:
         self.bodies: dict[str, tuple[bytes, str]] = {}
-        self.paths: dict[str, tuple[int, bytes, str]] = {}  # any path: status, body, type
+        # any path: status, body, headers
+        self.paths: dict[str, tuple[int, bytes, dict[str, str]]] = {}
         self.hits: Counter[str] = Counter()
         self.conditional: Counter[str] = Counter()
         self.stop = threading.Event()
@@ -100,12 +101,18 @@ class FeedServer:
         return self.url(f"/feed/{name}")
 
     def put(
-        self, path: str, body: bytes | str, content_type: str = "text/html", status: int = 200
+        self,
+        path: str,
+        body: bytes | str,
+        content_type: str = "text/html",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
     ) -> str:
-        """Serve ``body`` at exactly ``path``; returns its URL."""
+        """Serve ``body`` at exactly ``path``; returns its URL. Header values
+        are sent byte for byte as Latin-1 (so "caf\xc3\xa9" is UTF-8 on the wire)."""
         if isinstance(body, str):
             body = body.encode("utf-8")
-        self.paths[path] = (status, body, content_type)
+        self.paths[path] = (status, body, {"Content-Type": content_type, **(headers or {})})
         return self.url(path)
 
     def start(self) -> FeedServer:
@@ -129,8 +136,8 @@ class FeedServer:
     def route(self, h: BaseHTTPRequestHandler) -> None:
         path = h.path.split("?", 1)[0]
         if path in self.paths:
-            status, body, kind = self.paths[path]
-            return self.plain(h, status, body, {"Content-Type": kind})
+            status, body, headers = self.paths[path]
+            return self.plain(h, status, body, headers)
         parts = path.strip("/").split("/")
         kind = parts[0]
         if kind == "feed":

@@ -1,0 +1,199 @@
+"""Hostile inputs from other people's servers: each costs only itself.
+
+The acceptance build of the hardening issue: every input that once stopped a
+build, reached inside the network or blocked the downloads, served from the
+loopback server at once, built cold, warm and offline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import timedelta
+
+from helpers import NOW, build, make_site, page, posts, reciprocity_records, rss
+from pelican.log import LimitFilter
+from test_refresh import config_for
+from test_thanks_build import thanks_section
+from test_units import page_is_safe
+
+import pelican_reciprocity.refresh as module
+from pelican_reciprocity.feeds import parse_feed
+from pelican_reciprocity.model import Friend
+from pelican_reciprocity.refresh import refresh
+
+SITEURL = "https://me.example"
+TARGET = f"{SITEURL}/tomato-seed.html"
+ARTICLE = {"title": "Saving tomato seed", "slug": "tomato-seed", "body": "Ferment the seed."}
+
+
+def _mention(i: int, name: str, published: object, text: str = "Thanks for this") -> dict:
+    return {
+        "wm-id": i,
+        "wm-property": "in-reply-to",
+        "wm-target": TARGET,
+        "author": {"name": name, "url": f"https://person{i}.example/"},
+        "published": published,
+        "content": {"text": text},
+    }
+
+
+def _nested_divs_feed(items: int, depth: int) -> str:
+    body = "<div>" * depth + "deep words here" + "</div>" * depth
+    entries = "".join(
+        f"<item><title>Nested {i}</title><link>https://nested.example/{i}/</link>"
+        f"<description><![CDATA[{body}]]></description></item>"
+        for i in range(items)
+    )
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Nested</title>'
+        f"<link>https://nested.example/</link>{entries}</channel></rss>"
+    )
+
+
+def _big_json_feed(items: int) -> str:
+    newest = NOW - timedelta(hours=1)
+    return json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "Everything ever",
+            "home_page_url": "https://big.example/",
+            "items": [
+                {
+                    "id": f"https://big.example/{i}",
+                    "url": f"https://big.example/{i}",
+                    "title": f"Big post {i}",
+                    "content_html": f"<p>Post {i}</p>",
+                    "date_published": (newest - timedelta(minutes=i)).isoformat(),
+                }
+                for i in range(items)
+            ],
+        }
+    )
+
+
+def hostile_site(feed_server, tmp_path, monkeypatch):
+    server = feed_server
+    friends = [
+        {"name": "Good Friend", "feed": server.add("good", rss("Good", posts("good", 3)))},
+        {"name": "Slow but fine", "feed": server.url("/slow/1/slowgood")},
+        {"name": "Script redirect", "feed": server.put("/r/js", "", status=302,
+                                                        headers={"Location": "javascript:alert(1)"})},
+        {"name": "Bad port", "feed": server.put("/r/port", "", status=302,
+                                                 headers={"Location": "http://127.0.0.1:99999/"})},
+        {"name": "Unicode ETag", "feed": server.put(
+            "/etag", rss("Etag", posts("etag", 2)), "application/rss+xml",
+            headers={"ETag": '"caf\xc3\xa9"', "Last-Modified": "Mitt\xc3\xa9woch"})},
+        {"name": "Everything ever", "feed": server.add(
+            "big", _big_json_feed(45_000), "application/feed+json")},
+        {"name": "Nested", "feed": server.add("nested", _nested_divs_feed(12, 60_000))},
+    ]  # fmt: skip
+    server.add("slowgood", rss("Slow", posts("slowgood", 2)))
+    mentions = [
+        _mention(1, "Good responder", "2026-11-20T10:00:00+00:00"),
+        _mention(2, "In milliseconds", 1764000000000),
+        _mention(3, "End of time", "9999-12-31T23:59:59-12:00"),
+        _mention(4, "Lone \ud800 surrogate", "2026-11-21T10:00:00+00:00"),
+        _mention(5, "\u202egnihtemos\u202c Override", "2026-11-22T10:00:00+00:00"),
+    ]
+    server.webmentions = [_mention(9, "Mentioned in ms", 1764000000000)]
+    feed = {"type": "feed", "children": mentions}
+    source = server.put("/mentions.json", json.dumps(feed), "application/json")
+    deep = server.put("/deep.json", "[" * 100_000 + "]" * 100_000, "application/json")
+    monkeypatch.setenv("WEBMENTION_IO_TOKEN", "s3cret-token")
+    site = make_site(
+        tmp_path,
+        friends=friends,
+        articles=[ARTICLE],
+        settings={
+            "SITEURL": SITEURL,
+            "RECIPROCITY_TIMEOUT": 5,
+            "RECIPROCITY_RESPONSE_SOURCES": [source, deep],
+            "RECIPROCITY_WEBMENTION_IO_DOMAIN": "me.example",
+            "RECIPROCITY_WEBMENTION_IO_API": server.url("/api/mentions.jf2"),
+        },
+    )
+    folder = site / "content" / "comments" / "tomato-seed"
+    folder.mkdir(parents=True)
+    (folder / "001.md").write_text(
+        "author: Year One\ndate: 0001-01-01T00:00:00+01:00\n\nFrom the distant past.\n",
+        encoding="utf-8",
+    )
+    return site
+
+
+BAD = {
+    "Script redirect": "feed of Script redirect (",
+    "Bad port": "feed of Bad port (",
+    "deep JSON": "deep.json",
+    "year 9999": "9999-12-31",
+    "year 1": "0001-01-01",
+}
+
+
+def test_every_hostile_input_costs_only_itself_cold_warm_and_offline(
+    feed_server, tmp_path, monkeypatch, caplog
+):
+    site = hostile_site(feed_server, tmp_path, monkeypatch)
+    for run in ("cold", "warm", "offline"):
+        if run == "offline":
+            monkeypatch.setenv("RECIPROCITY_OFFLINE", "1")
+        caplog.clear()
+        caplog.set_level(logging.INFO)
+        LimitFilter._raised_messages.clear()  # each build is its own `pelican` run
+        feed_server.reset()
+        build(site, monkeypatch)
+        if run != "cold":
+            assert feed_server.requests == 0, (run, dict(feed_server.hits))
+        friends_page = page(site, "friends/index.html")
+        for title in ("good post 0", "slowgood post 0", "etag post 0", "Big post 0", "Nested 0"):
+            assert title in friends_page, (run, title)
+        assert "Big post 44999" not in friends_page
+        thanks = thanks_section(page(site, "tomato-seed.html"))
+        for name in ("Good responder", "In milliseconds", "End of time", "Year One",
+                     "Mentioned in ms", "Override"):  # fmt: skip
+            assert name in thanks, (run, name)
+        assert "Lone \ufffd surrogate" in thanks, run
+        assert "\u202e" not in thanks, run
+        warnings = reciprocity_records(caplog, logging.WARNING)
+        for what, needle in BAD.items():
+            named = [w for w in warnings if needle in w]
+            assert len(named) == 1, (run, what, warnings)
+        for good in ("Good Friend", "Slow but fine", "Unicode ETag", "Everything ever", "Nested"):
+            assert not any(f"feed of {good} (" in w for w in warnings), (run, good, warnings)
+        for path in (site / "output").rglob("*.html"):
+            assert page_is_safe(path.read_text(encoding="utf-8")), path
+    # the UTF-8 ETag was never stored, so it never has to be sent back
+    stored = [p.read_bytes() for p in (site / "cache").rglob("*") if p.is_file()]
+    assert stored and not any(b"caf\xc3\xa9" in data for data in stored)
+
+
+def test_a_slow_parse_never_makes_another_feed_time_out(feed_server, tmp_path, monkeypatch):
+    """Parsing runs beside the downloads: while one feed takes 3 s to read,
+    a healthy feed answering in 1 s (timeout 2 s) still arrives."""
+
+    heavy = feed_server.add("heavy", rss("Heavy", posts("heavy", 1)))
+    feed_server.add("healthy", rss("Healthy", posts("healthy", 1)))
+    healthy = feed_server.url("/slow/1/healthy")
+    real = module.parse_feed
+
+    def slow_for_heavy(body, **kwargs):
+        if b"Heavy" in body:
+            time.sleep(3)  # holds the thread as a 100,000-entry feed would
+        return real(body, **kwargs)
+
+    monkeypatch.setattr(module, "parse_feed", slow_for_heavy)
+    friends = [Friend(name="Heavy", feed=heavy), Friend(name="Healthy", feed=healthy)]
+    gathered = refresh(friends, config_for(tmp_path, timeout=2))
+    outcomes = {state.friend.name: (state.outcome, state.error) for state in gathered.feeds}
+    assert outcomes == {"Heavy": ("updated", None), "Healthy": ("updated", None)}
+
+
+def test_only_the_newest_posts_of_a_huge_feed_are_read():
+    items = posts("many", 500)
+    items.reverse()  # oldest first: the cap keeps the newest wherever they are
+    parsed = parse_feed(rss("Many", items).encode(), base=None, max_posts=20)
+    assert sorted(p.title for p in parsed.posts) == sorted(f"many post {i}" for i in range(20))
+    everything = parse_feed(rss("Many", items).encode(), base=None)
+    assert len(everything.posts) == 500

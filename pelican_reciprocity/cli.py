@@ -258,6 +258,13 @@ def cmd_notify(site: Site, args: argparse.Namespace, out: Any) -> int:
     data = _load_ledger(site)
     now = datetime.now(UTC)
     due = notify.due(data, config.siteurl, now)
+    for key in notify.interrupted(data):
+        target = key.split(" ", 1)[-1]
+        print(
+            f"interrupted: {target} (a run stopped mid-send; not sent again, so delete its "
+            f"entry under 'webmentions' in {config.ledger_file} to retry)",
+            file=out,
+        )
     if not args.send:
         for source, target in due:
             print(f"would notify {target} (from {source})", file=out)
@@ -271,22 +278,22 @@ def cmd_notify(site: Site, args: argparse.Namespace, out: Any) -> int:
         user_agent=config.user_agent,
     )
     failed = 0
+    states = data.setdefault("webmentions", {})
     try:
         for source, target in due:
             key = notify.key(source, target)
+            previous = states.get(key, {})
+            states[key] = notify.intent(previous, now)
+            ledger_file.save(config.ledger_file, data)  # before the send: at most once
             outcome = sender.send(source, target)
-            data["webmentions"][key] = notify.recorded(
-                data["webmentions"].get(key, {}),
-                outcome.status,
-                outcome.detail,
-                outcome.endpoint,
-                now,
+            states[key] = notify.recorded(
+                previous, outcome.status, outcome.detail, outcome.endpoint, now
             )
+            ledger_file.save(config.ledger_file, data)
             failed += outcome.status == "failed"
             print(f"{outcome.status}: {target} ({outcome.detail})", file=out)
     finally:
         sender.close()
-        ledger_file.save(config.ledger_file, data)
     return PROBLEMS if failed else OK
 
 

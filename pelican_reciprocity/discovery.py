@@ -92,8 +92,9 @@ def read_page(text: str, base: str) -> tuple[list[str], str]:
     return links, html.unescape(parser.site_name)[:200]
 
 
-def _get(url: str, limits: Limits, deadline: float) -> FetchResult:
-    return fetch_all_sync([FetchRequest(url)], limits, deadline=deadline)[url]
+def _get(url: str, limits: Limits, deadline: float, origin: str | None = None) -> FetchResult:
+    request = FetchRequest(url, origin=origin)
+    return fetch_all_sync([request], limits, deadline=deadline)[url]
 
 
 def fallbacks(page: str) -> list[str]:
@@ -122,7 +123,7 @@ def discover(url: str, limits: Limits, deadline: float) -> Found:
     advertised, site_name = read_page(text, where)
     failures: list[str] = []
     for candidate in dict.fromkeys([*advertised, *fallbacks(where)]):
-        result = _get(candidate, limits, deadline)
+        result = _get(candidate, limits, deadline, origin=url)
         feed = None
         if not result.error and result.body:
             feed = parse_feed(

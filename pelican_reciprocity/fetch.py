@@ -39,6 +39,9 @@ class FetchRequest:
     url: str
     etag: str | None = None
     last_modified: str | None = None
+    #: The address the owner wrote, when ``url`` is a third party's choice (a
+    #: feed a page advertises): if that one is public, ``url`` must be too.
+    origin: str | None = None
 
 
 @dataclass
@@ -161,11 +164,12 @@ async def _fetch_http(
     public_start: bool | None = None
     while True:
         url, extra, extensions = redirects.url, {}, {}
-        if redirects.hops:
+        if redirects.hops or request.origin:
             # The owner wrote the first address; where it sends us is the
             # server's choice: a public feed may not lead inside the network.
             if public_start is None:
-                public_start = await asyncio.to_thread(_resolves_public, request.url)
+                owners = request.origin or request.url
+                public_start = await asyncio.to_thread(_resolves_public, owners)
             if public_start and not limits.allow_private:
                 address = await asyncio.to_thread(check_address, url, allow_private=False)
                 url, extra, extensions = pin(url, address)

@@ -2,7 +2,9 @@
 
 The ledger's ``webmentions`` table holds one state per (source, target).
 A sent, unsupported or refused one is never sent again; a failed one waits,
-doubling from an hour up to a week.
+doubling from an hour up to a week. Before each send the intent is recorded
+("sending"): a run killed before it could record the outcome leaves that
+state, and the pair is never sent again on its own (at most once).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 FINAL = frozenset({"sent", "unsupported", "refused"})
+SENDING = "sending"  # recorded before a send; left behind only by an interrupted run
 MAX_BACKOFF_HOURS = 7 * 24
 
 
@@ -29,13 +32,26 @@ def due(data: Mapping[str, Any], siteurl: str, now: datetime) -> list[tuple[str,
         source = urljoin(base, record["url"])
         for target in record.get("webmention_targets", []):
             state = states.get(key(source, target), {})
-            if state.get("status") in FINAL:
+            if state.get("status") in FINAL or state.get("status") == SENDING:
                 continue
             if state.get("status") == "failed" and state.get("next_attempt", "") > now.isoformat():
                 continue
             pairs.append((source, target))
     pairs.sort(key=lambda pair: (urlsplit(pair[1]).hostname or "", pair))
     return pairs
+
+
+def interrupted(data: Mapping[str, Any]) -> list[str]:
+    """The pairs a killed run may or may not have sent: never resent, only named."""
+    states = data.get("webmentions") or {}
+    return sorted(
+        k for k, v in states.items() if isinstance(v, dict) and v.get("status") == SENDING
+    )
+
+
+def intent(previous: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The state written, atomically, just before a send."""
+    return {**previous, "status": SENDING, "last_attempt": now.isoformat()}
 
 
 def recorded(

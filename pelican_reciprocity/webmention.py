@@ -76,7 +76,12 @@ class Outcome:
 
 
 class Sender:
-    """Discovers and sends, politely: one host at a time, ``interval`` apart."""
+    """Discovers and sends, politely: one host at a time, ``interval`` apart.
+
+    Each send (discovery, redirects, body reads and the POST) runs under one
+    ``asyncio.timeout``: a server that trickles its headers or body a byte at
+    a time is cut off when the notify deadline is reached.
+    """
 
     def __init__(
         self,
@@ -88,37 +93,42 @@ class Sender:
         user_agent: str,
         max_redirects: int = 5,
     ) -> None:
-        import httpx
-
-        self.client = httpx.Client(timeout=timeout, follow_redirects=False)
+        self.timeout = timeout
         self.allow_private = allow_private
         self.interval = interval
         self.user_agent = user_agent
         self.max_redirects = max_redirects
+        self.deadline = deadline
         self.stop_at = time.monotonic() + deadline
         self.last_request: dict[str, float] = {}
 
     def close(self) -> None:
-        self.client.close()
+        """Nothing is held between sends (each has its own client)."""
 
-    def _polite(self, url: str) -> None:
+    async def _polite(self, url: str) -> None:
+        import asyncio
+
         host = urlsplit(url).hostname or ""
         wait = self.last_request.get(host, 0.0) + self.interval - time.monotonic()
         if wait > 0:
-            time.sleep(wait)
+            await asyncio.sleep(wait)
         self.last_request[host] = time.monotonic()
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> tuple[Any, bytes, str]:
+    async def _request(
+        self, client: Any, method: str, url: str, **kwargs: Any
+    ) -> tuple[Any, bytes, str]:
         """GET or POST with guarded, pinned redirects and a size cap."""
+        import asyncio
+
         redirects = Redirects(url, self.max_redirects)
         while True:
-            if time.monotonic() > self.stop_at:
-                raise TimeoutError("the notify deadline was reached")
-            address = check_address(redirects.url, allow_private=self.allow_private)
+            address = await asyncio.to_thread(
+                check_address, redirects.url, allow_private=self.allow_private
+            )
             target, host, extensions = pin(redirects.url, address)
-            self._polite(redirects.url)
+            await self._polite(redirects.url)
             headers = {"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate", **host}
-            with self.client.stream(
+            async with client.stream(
                 method, target, headers=headers, extensions=extensions, **kwargs
             ) as response:
                 status = response.status_code
@@ -128,38 +138,55 @@ class Sender:
                     continue
                 decoder = Decoder(response.headers.get("content-encoding", ""), MAX_PAGE)
                 try:
-                    for chunk in response.iter_raw():
+                    async for chunk in response.aiter_raw():
                         decoder.feed(chunk)
-                        if time.monotonic() > self.stop_at:
-                            raise TimeoutError("the notify deadline was reached")
                 except TooBig:
                     pass  # the head of a huge page is all we need
                 return response, b"".join(decoder.parts), redirects.url
 
-    def discover(self, target: str) -> str | None:
-        response, body, final = self._request("GET", target)
+    async def _discover(self, client: Any, target: str) -> str | None:
+        response, body, final = await self._request(client, "GET", target)
         if response.status_code >= 400:
             raise OSError(f"HTTP {response.status_code} from {target}")
         kind = response.headers.get("content-type", "")
         html = body.decode("utf-8", errors="replace") if "html" in kind or not kind else ""
         return endpoint_from(response.headers, html, final)
 
+    async def _send(self, source: str, target: str) -> Outcome:
+        import asyncio
+
+        import httpx
+
+        remaining = self.stop_at - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the notify deadline was reached")
+        async with (
+            httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client,
+            asyncio.timeout(remaining),
+        ):
+            endpoint = await self._discover(client, target)
+            if endpoint is None:
+                return Outcome("unsupported", "no Webmention endpoint")
+            response, _body, _ = await self._request(
+                client, "POST", endpoint, data={"source": source, "target": target}
+            )
+        if 200 <= response.status_code < 300:
+            return Outcome("sent", f"HTTP {response.status_code}", endpoint)
+        return Outcome("failed", f"HTTP {response.status_code} from the endpoint", endpoint)
+
     def send(self, source: str, target: str) -> Outcome:
+        """One webmention, start to end within what is left of the deadline."""
+        import asyncio
+
         import httpx
 
         try:
-            endpoint = self.discover(target)
-            if endpoint is None:
-                return Outcome("unsupported", "no Webmention endpoint")
-            response, _body, _ = self._request(
-                "POST", endpoint, data={"source": source, "target": target}
-            )
+            return asyncio.run(self._send(source, target))
         except PolicyError as exc:
             return Outcome("refused", str(exc))
         except httpx.InvalidURL as exc:  # a malformed Location: the server's fault
             return Outcome("refused", f"malformed redirect ({exc})")
-        except (httpx.HTTPError, OSError, TimeoutError, ValueError) as exc:
+        except TimeoutError:
+            return Outcome("failed", f"the notify deadline of {self.deadline:g} s was reached")
+        except (httpx.HTTPError, OSError, ValueError) as exc:
             return Outcome("failed", f"{type(exc).__name__}: {exc}")
-        if 200 <= response.status_code < 300:
-            return Outcome("sent", f"HTTP {response.status_code}", endpoint)
-        return Outcome("failed", f"HTTP {response.status_code} from the endpoint", endpoint)

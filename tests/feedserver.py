@@ -45,7 +45,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class FeedServer:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.bodies: dict[str, tuple[bytes, str]] = {}
         # any path: status, body, headers
         self.paths: dict[str, tuple[int, bytes, dict[str, str]]] = {}
@@ -57,6 +57,8 @@ class FeedServer:
         self.webmentions: list[dict] = []
         self.received: list[tuple[str, str]] = []  # webmentions POSTed to /wm/endpoint
         self.queries: list[dict[str, list[str]]] = []
+        self.hosts: list[str] = []  # the Host header of every GET
+        self.hold = threading.Event()  # while set, POST /wm/hold never answers
         self.in_flight = 0
         self.peak_in_flight = 0
         server = self
@@ -70,6 +72,7 @@ class FeedServer:
             def do_GET(self) -> None:
                 with server.lock:
                     server.hits[self.path] += 1
+                    server.hosts.append(self.headers.get("Host", ""))
                     if self.headers.get("If-None-Match") or self.headers.get("If-Modified-Since"):
                         server.conditional[self.path] += 1
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -81,15 +84,19 @@ class FeedServer:
                 with server.lock:
                     server.hits["POST " + self.path] += 1
                     server.received.append((self.path, body))
+                if self.path == "/wm/hold" and server.hold.is_set():
+                    server.stop.wait(60)  # received, but the answer never comes
+                    return
                 server.plain(self, 202, b"accepted")
 
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
+        self.httpd = _Server((host, 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     # -- control ----------------------------------------------------------------
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -236,6 +243,9 @@ class FeedServer:
         page = "<!DOCTYPE html><html><head><title>{}</title>{}</head><body>{}</body></html>"
         if name == "link-header":
             headers = {"Content-Type": "text/html", "Link": '</wm/endpoint>; rel="webmention"'}
+            return self.plain(h, 200, page.format(name, "", "").encode(), headers)
+        if name == "hold":  # an endpoint that takes the POST and never answers
+            headers = {"Content-Type": "text/html", "Link": '</wm/hold>; rel="webmention"'}
             return self.plain(h, 200, page.format(name, "", "").encode(), headers)
         if name == "link-tag":
             head = '<link rel="webmention" href="/wm/endpoint">'

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from datetime import timedelta
 
+import pytest
+from feedserver import FeedServer
 from helpers import NOW, build, make_site, page, posts, reciprocity_records, rss
 from pelican.log import LimitFilter
 from test_refresh import config_for
@@ -19,9 +22,13 @@ from test_thanks_build import thanks_section
 from test_units import page_is_safe
 
 import pelican_reciprocity.refresh as module
+from pelican_reciprocity import netpolicy
+from pelican_reciprocity.discovery import NoFeed, discover
 from pelican_reciprocity.feeds import parse_feed
+from pelican_reciprocity.fetch import Limits
 from pelican_reciprocity.model import Friend
 from pelican_reciprocity.refresh import refresh
+from pelican_reciprocity.webmention import Sender
 
 SITEURL = "https://me.example"
 TARGET = f"{SITEURL}/tomato-seed.html"
@@ -197,3 +204,84 @@ def test_only_the_newest_posts_of_a_huge_feed_are_read():
     assert sorted(p.title for p in parsed.posts) == sorted(f"many post {i}" for i in range(20))
     everything = parse_feed(rss("Many", items).encode(), base=None)
     assert len(everything.posts) == 500
+
+
+# -- the address policy, with a resolver that names hosts as an attacker would ----------
+
+
+@pytest.fixture
+def inside(monkeypatch):
+    """A server "inside the network" (127.0.0.2), and a resolver where the
+    test server's 127.0.0.1 counts as public and these names resolve as told."""
+    server = FeedServer("127.0.0.2").start()
+    server.add("secret", rss("Intranet", posts("secret", 2)))
+    answers: dict[str, list[str]] = {"inside.example": ["127.0.0.2"]}
+    asked: list[str] = []
+    real_resolve, real_public = socket.getaddrinfo, netpolicy.is_public
+
+    def resolve(host, port, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        asked.append(name)
+        if name in answers:
+            address = answers[name].pop(0) if len(answers[name]) > 1 else answers[name][0]
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        return real_resolve(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(netpolicy, "is_public", lambda a: a == "127.0.0.1" or real_public(a))
+    server.answers, server.asked = answers, asked
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_public_address_never_leads_inside_for_feeds_sources_discovery_or_notify(
+    feed_server, inside, tmp_path
+):
+    port = inside.httpd.server_address[1]
+    secret = f"http://inside.example:{port}/feed/secret"
+    jump = feed_server.put("/jump", "", status=302, headers={"Location": secret})
+    page = feed_server.put(
+        "/page",
+        f'<html><head><link rel="alternate" type="application/rss+xml" href="{secret}">'
+        "</head><body>Hi</body></html>",
+    )
+    config = config_for(tmp_path)
+    gathered = refresh([Friend(name="Jumper", feed=jump)], config, sources=[jump])
+    [state] = gathered.feeds
+    assert state.outcome == "failed" and "non-public address 127.0.0.2" in state.error
+    body, error = gathered.sources[jump]
+    assert body is None and "non-public address 127.0.0.2" in error
+    with pytest.raises(NoFeed, match=r"non-public address 127\.0\.0\.2"):
+        discover(page, Limits(timeout=3), deadline=10)
+    sender = Sender(timeout=3, deadline=10, interval=0, allow_private=False, user_agent="t")
+    outcome = sender.send("https://me.example/a.html", jump)
+    assert outcome.status == "refused" and "non-public address 127.0.0.2" in outcome.detail
+    assert inside.requests == 0  # nothing ever reached the server inside
+
+
+def test_dns_rebinding_cannot_reach_inside_and_idna_names_one_host(feed_server, inside):
+    port = feed_server.httpd.server_address[1]
+    # checked as public, then answering 127.0.0.2 to whoever asks again
+    inside.answers["rebind.example"] = ["93.184.216.34", "127.0.0.2", "127.0.0.2"]
+    sender = Sender(timeout=2, deadline=4, interval=0, allow_private=False, user_agent="t")
+    outcome = sender.send("https://me.example/a.html", f"http://rebind.example:{port}/wm/x")
+    assert outcome.status == "failed"  # the checked (unreachable) address, never the new one
+    assert inside.requests == 0 and inside.asked.count("rebind.example") == 1
+    # faß.example: IDNA 2003 says fass.example, IDNA 2008 (httpx) xn--fa-hia.example
+    inside.answers["xn--fa-hia.example"] = ["127.0.0.1"]
+    inside.asked.clear()
+    trusting = Sender(timeout=3, deadline=10, interval=0, allow_private=True, user_agent="t")
+    outcome = trusting.send("https://me.example/a.html", f"http://faß.example:{port}/wm/link-tag")
+    assert outcome.status == "sent", outcome
+    assert set(inside.asked) == {"xn--fa-hia.example"}  # checked the host it connected to
+    assert f"xn--fa-hia.example:{port}" in feed_server.hosts  # and the server was told so
+
+
+def test_notify_deadline_covers_a_trickling_answer(feed_server):
+    sender = Sender(timeout=10, deadline=2, interval=0, allow_private=True, user_agent="t")
+    started = time.monotonic()
+    outcome = sender.send("https://me.example/a.html", feed_server.url("/trickle-headers"))
+    assert outcome.status == "failed" and "deadline" in outcome.detail
+    assert time.monotonic() - started < 8  # the trickle alone would take a minute

@@ -47,11 +47,10 @@ def test_outbound_links_leave_the_site():
     assert ledger.outbound_links(html, "https://me.example") == ["https://a.example/p"]
 
 
-def notify_site(tmp_path, feed_server, *, allow_private=True):
-    targets = {
-        name: feed_server.url(f"/wm/{name}")
-        for name in ("link-header", "link-tag", "a-tag", "none")
-    }
+def notify_site(
+    tmp_path, feed_server, *, allow_private=True, names=("link-header", "link-tag", "a-tag", "none")
+):
+    targets = {name: feed_server.url(f"/wm/{name}") for name in names}
     items = [
         {"title": f"Post {name}", "link": url, "date": datetime(2026, 11, 1, tzinfo=UTC)}
         for name, url in targets.items()
@@ -206,3 +205,37 @@ def test_the_ledger_keeps_each_date_on_its_authors_day():
     assert lena["received"]["last"] == "2025-12-30T23:45:00+00:00"
     assert lena["last_given"] == "2025-12-31T00:40:00+01:00"  # the author's day: the 31st
     assert lena["owed"] == 1  # 23:45 UTC is after the highlight at 23:40 UTC
+
+
+def test_notify_killed_between_send_and_record_never_sends_twice(
+    tmp_path, feed_server, monkeypatch
+):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    site, targets = notify_site(tmp_path, feed_server, names=("link-tag", "hold", "a-tag"))
+    hold = targets["hold"]
+    build(site, monkeypatch)
+    feed_server.hold.set()
+    command = [sys.executable, "-m", "pelican_reciprocity", "notify", "--send"]
+    proc = subprocess.Popen(command, cwd=site, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not any(path == "/wm/hold" for path, _ in feed_server.received):
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)  # after the endpoint got it, before the answer
+        proc.wait()
+    feed_server.hold.clear()
+    again = run(site, "notify", "--send")
+    assert again.returncode == 0, again.stdout + again.stderr
+    to_hold = [body for path, body in feed_server.received if path == "/wm/hold"]
+    assert len(to_hold) == 1  # never twice, whatever the first run had recorded
+    assert f"interrupted: {hold}" in again.stdout
+    data = json.loads((site / "reciprocity" / "ledger.json").read_text(encoding="utf-8"))
+    statuses = sorted(v["status"] for v in data["webmentions"].values())
+    assert statuses.count("sending") == 1 and "sent" in statuses

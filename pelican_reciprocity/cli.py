@@ -61,8 +61,8 @@ def cmd_add(site: Site, args: argparse.Namespace, out: Any) -> int:
     except NoFeed as exc:
         raise Problem(str(exc)) from None
     site_url = found.link if found.link and found.link.startswith("http") else ""
-    listed = [(f, known) for f, known, _ in site.sites(site.friends())]
-    duplicate = friends_file.duplicate_of(listed, found.feed, site_url)
+    listed = friends_file.Listed((f, known) for f, known, _ in site.sites(site.friends()))
+    duplicate = listed.duplicate_of(found.feed, site_url)
     if duplicate and not args.force:
         raise ConfigError(f"not added: {duplicate} (--force adds it anyway)")
     name = args.name or found.name or urlsplit(found.feed).hostname or found.feed
@@ -156,26 +156,28 @@ def cmd_import_opml(site: Site, args: argparse.Namespace, out: Any) -> int:
         raise ConfigError(f"cannot read {source}: {exc.strerror or exc}") from None
     entries, skipped = read_opml(data)
     path = site.friends_file
-    doc = friends_file.read_document(path)
-    friends = site.friends()
-    added = 0
+    listed = friends_file.Listed((f, f.url) for f in site.friends())
+    added = []
     for entry in entries:
-        friend, problem = make_friend(entry, path.parent)
         label = entry.get("name") or entry.get("feed")
+        scheme = urlsplit(entry["feed"]).scheme.lower()
+        if scheme not in ("http", "https") and not args.allow_local:
+            # Someone else's file must not make the build read this machine's files.
+            skipped.append(f"{label}: {entry['feed']!r} is not a web address (--allow-local)")
+            continue
+        friend, problem = make_friend(entry, path.parent)
         if problem or friend is None:
             skipped.append(f"{label}: {problem}")
             continue
-        listed = [(f, f.url) for f in friends]
-        duplicate = friends_file.duplicate_of(listed, friend.feed, friend.url)
+        duplicate = listed.duplicate_of(friend.feed, friend.url)
         if duplicate:
             skipped.append(f"{label}: duplicate ({duplicate})")
             continue
-        friends_file.append(doc, friend.name, friend.feed, friend.url)
-        friends.append(friend)
-        added += 1
+        added.append(friends_file.entry(friend.name, friend.feed, friend.url))
+        listed.add(friend, friend.url)
     if added:
-        friends_file.write_document(path, doc)
-    print(f"imported {added} friend(s) from {source} into {path}", file=out)
+        friends_file.append_many(path, added)
+    print(f"imported {len(added)} friend(s) from {source} into {path}", file=out)
     for reason in skipped:
         print(f"skipped {reason}", file=out)
     return OK
@@ -341,8 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     command(
         "fetch", cmd_fetch, "refresh the feed cache (e.g. before an offline build)", "--refresh"
     )
-    command("import-opml", cmd_import_opml, "add the subscriptions in an OPML file").add_argument(
-        "file"
+    importer = command("import-opml", cmd_import_opml, "add the subscriptions in an OPML file")
+    importer.add_argument("file")
+    importer.add_argument(
+        "--allow-local",
+        action="store_true",
+        help="also import file: and relative feed paths (only for a file you wrote)",
     )
     command("export-opml", cmd_export_opml, "write the friends list as OPML 2.0").add_argument(
         "file", nargs="?", help="output file (default: standard output)"

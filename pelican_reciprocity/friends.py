@@ -173,8 +173,31 @@ def _strings(value: Any) -> list[str] | None:
 
 # -- OPML -----------------------------------------------------------------------
 
-_OUTLINE = re.compile(r"<outline\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)/?>", re.I | re.S)
+_OUTLINE_START = re.compile(r"<outline\b", re.I)
+#: One tag's attributes, up to its ``>``; possessive, so it never backtracks.
+_TAG_BODY = re.compile(r"((?:[^>\"']++|\"[^\"]*+\"|'[^']*+')*+)/?>", re.S)
 _ATTR = re.compile(r"([\w:.-]+)\s*=\s*(\"([^\"]*)\"|'([^']*)')", re.S)
+
+
+def _lenient_outlines(text: str) -> list[dict[str, str]]:
+    """Every ``<outline>``'s attributes from text that is not well-formed XML.
+
+    Linear in the size of the text: each tag is read only up to the next
+    ``<outline`` (a quote left open cannot make one tag swallow the rest),
+    and the patterns cannot backtrack.
+    """
+    starts = [m.end() for m in _OUTLINE_START.finditer(text)]
+    found = []
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else len(text)
+        chunk = text[start:end]
+        tag = _TAG_BODY.match(chunk)
+        body = tag.group(1) if tag else chunk.split(">", 1)[0]
+        found.append(
+            {m.group(1): html.unescape(m.group(3) if m.group(3) is not None else m.group(4))
+             for m in _ATTR.finditer(body)}
+        )  # fmt: skip
+    return found
 
 
 def read_opml(data: bytes) -> tuple[list[dict[str, Any]], list[str]]:
@@ -187,12 +210,7 @@ def read_opml(data: bytes) -> tuple[list[dict[str, Any]], list[str]]:
         root = ET.fromstring(data)
         attrs = [dict(el.attrib) for el in root.iter("outline")]
     except ET.ParseError:
-        text = data.decode("utf-8", errors="replace")
-        attrs = [
-            {m.group(1): html.unescape(m.group(3) if m.group(3) is not None else m.group(4))
-             for m in _ATTR.finditer(tag.group(1))}
-            for tag in _OUTLINE.finditer(text)
-        ]  # fmt: skip
+        attrs = _lenient_outlines(data.decode("utf-8", errors="replace"))
     entries: list[dict[str, Any]] = []
     skipped: list[str] = []
     for index, attr in enumerate(attrs, 1):

@@ -6,6 +6,7 @@ is kept.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -59,34 +60,83 @@ def blog_root(site: str) -> str:
     return site_host(site) + "/" + folder.strip("/").split("/", 1)[0]
 
 
-def duplicate_of(listed: Iterable[tuple[Friend, str]], feed: str, site: str) -> str | None:
-    """Why a new feed is already on the list, or None. ``listed`` pairs each
-    friend with their site as the build knows it (or empty)."""
-    for friend, _known in listed:
-        if normalise(friend.feed) == normalise(feed):
+class Listed:
+    """The friends already listed, indexed by feed and by blog, so checking
+    50,000 imported outlines against them is linear, not quadratic."""
+
+    def __init__(self, listed: Iterable[tuple[Friend, str]] = ()) -> None:
+        self.feeds: dict[str, Friend] = {}
+        self.roots: dict[str, tuple[Friend, str]] = {}
+        for friend, known in listed:
+            self.add(friend, known)
+
+    def add(self, friend: Friend, known: str = "") -> None:
+        """``known`` is the friend's site as the build knows it (or empty)."""
+        self.feeds.setdefault(normalise(friend.feed), friend)
+        self.roots.setdefault(blog_root(known or friend.url or friend.feed), (friend, known))
+
+    def duplicate_of(self, feed: str, site: str) -> str | None:
+        """Why a new feed is already on the list, or None."""
+        friend = self.feeds.get(normalise(feed))
+        if friend is not None:
             return f"{friend.name} already has the feed {friend.feed}"
-    here = blog_root(site or feed)
-    for friend, known in listed:
-        if blog_root(known or friend.url or friend.feed) == here:
+        found = self.roots.get(blog_root(site or feed))
+        if found is not None:
+            friend, known = found
             return (
                 f"{friend.name} is already listed for that site ({known or friend.feed}), "
                 f"with the feed {friend.feed}"
             )
-    return None
+        return None
+
+
+def entry(name: str, feed: str, url: str = "", tags: Iterable[str] = ()) -> dict[str, Any]:
+    """One friend, as the keys of its ``[[friends]]`` table, in file order."""
+    table: dict[str, Any] = {"name": name}
+    if url:
+        table["url"] = url
+    table["feed"] = feed
+    if tags := list(tags):
+        table["tags"] = tags
+    return table
 
 
 def append(doc: Any, name: str, feed: str, url: str = "", tags: Iterable[str] = ()) -> None:
     import tomlkit
 
-    entry = tomlkit.table()
-    entry["name"] = name
-    if url:
-        entry["url"] = url
-    entry["feed"] = feed
-    tags = list(tags)
-    if tags:
-        entry["tags"] = tags
-    doc["friends"].append(entry)
+    table = tomlkit.table()
+    table.update(entry(name, feed, url, tags))
+    doc["friends"].append(table)
+
+
+def _toml(value: Any) -> str:
+    """A TOML basic string (or array of them): JSON's escapes are TOML's, and
+    DEL, which JSON leaves bare, is escaped too."""
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+_AOT = re.compile(r"^[ \t]*\[\[[ \t]*friends[ \t]*\]\]", re.M)
+
+
+def append_many(path: Path, entries: list[dict[str, Any]]) -> None:
+    """Add many ``[[friends]]`` at the end of the file as text: reading and
+    writing 50,000 tables through tomlkit would take a minute. The owner's
+    part of the file is kept byte for byte."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if not _AOT.search(text):  # a new file, or friends written another way
+        doc = read_document(path)
+        for table in entries:
+            append(doc, **table)
+        write_document(path, doc)
+        return
+    blocks = [
+        "[[friends]]\n" + "".join(f"{key} = {_toml(value)}\n" for key, value in table.items())
+        for table in entries
+    ]
+    text = text.rstrip("\n") + "\n\n" + "\n".join(blocks)
+    write_atomic(path, text.encode("utf-8"))
 
 
 def remove(doc: Any, target: str) -> str | None:

@@ -285,3 +285,76 @@ def test_notify_deadline_covers_a_trickling_answer(feed_server):
     outcome = sender.send("https://me.example/a.html", feed_server.url("/trickle-headers"))
     assert outcome.status == "failed" and "deadline" in outcome.detail
     assert time.monotonic() - started < 8  # the trickle alone would take a minute
+
+
+# -- bounded work: OPML ------------------------------------------------------------------
+
+
+def test_import_opml_of_50000_outlines_is_linear_and_skips_local_files(tmp_path):
+    import subprocess
+    import sys
+    import tomllib
+
+    site = make_site(tmp_path, friends=[{"name": "Me", "feed": "https://me.example/feed.xml"}])
+    outlines = [
+        f'<outline type="rss" text="Blog {i}" xmlUrl="https://blog{i}.example/feed.xml" '
+        f'htmlUrl="https://blog{i}.example/"/>'
+        for i in range(50_000)
+    ]
+    outlines += ['<outline text="Secrets" xmlUrl="file:///etc/passwd"/>',
+                 '<outline text="Nearby" xmlUrl="../notes/feed.xml"/>']  # fmt: skip
+    (site / "big.opml").write_text(
+        '<?xml version="1.0"?><opml version="2.0"><body>' + "\n".join(outlines) + "</body></opml>",
+        encoding="utf-8",
+    )
+    command = [sys.executable, "-m", "pelican_reciprocity", "import-opml", "big.opml"]
+    done = subprocess.run(command, cwd=site, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "imported 50000 friend(s)" in done.stdout
+    assert "'file:///etc/passwd' is not a web address (--allow-local)" in done.stdout
+    assert "'../notes/feed.xml' is not a web address" in done.stdout
+    text = (site / "friends.toml").read_text(encoding="utf-8")
+    friends = tomllib.loads(text)["friends"]
+    assert len(friends) == 50_001 and friends[0]["name"] == "Me"
+    assert friends[-1] == {"name": "Blog 49999", "url": "https://blog49999.example/",
+                           "feed": "https://blog49999.example/feed.xml"}  # fmt: skip
+    (site / "local.opml").write_text(
+        '<?xml version="1.0"?><opml version="2.0"><body>'
+        + "".join(outlines[-2:])
+        + "</body></opml>",
+        encoding="utf-8",
+    )
+    local = subprocess.run(
+        [*command[:-1], "local.opml", "--allow-local"],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "imported 2 friend(s)" in local.stdout, local.stdout[-500:]
+
+
+def test_the_lenient_opml_reader_reads_each_character_a_bounded_number_of_times(monkeypatch):
+    from pelican_reciprocity import friends
+
+    scanned: list[int] = []
+    real = friends._TAG_BODY
+
+    class Counting:
+        def match(self, text):
+            scanned.append(len(text))
+            return real.match(text)
+
+    monkeypatch.setattr(friends, "_TAG_BODY", Counting())
+    # raw "&" makes it malformed XML; each outline leaves a quote open
+    hostile = "<outline text=\"a & b xmlUrl='https://x.example/f' title=\"x>\n"
+    for copies in (100, 1_000, 10_000):
+        scanned.clear()
+        text = "<opml><body>" + hostile * copies + "</body></opml>"
+        friends.read_opml(text.encode())
+        assert len(scanned) == copies and sum(scanned) <= len(text)
+    good, _ = friends.read_opml(
+        b'<opml><body><outline text="A &amp; B" xmlUrl="https://a.example/f" htmlUrl="https://a.example/">'
+        b'<outline title="C & D" xmlUrl="https://c.example/f"/></body></opml>'
+    )
+    assert [e["feed"] for e in good] == ["https://a.example/f", "https://c.example/f"]

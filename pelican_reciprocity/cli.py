@@ -260,13 +260,8 @@ def cmd_notify(site: Site, args: argparse.Namespace, out: Any) -> int:
     data = _load_ledger(site)
     now = datetime.now(UTC)
     due = notify.due(data, config.siteurl, now)
-    for key in notify.interrupted(data):
-        target = key.split(" ", 1)[-1]
-        print(
-            f"interrupted: {target} (a run stopped mid-send; not sent again, so delete its "
-            f"entry under 'webmentions' in {config.ledger_file} to retry)",
-            file=out,
-        )
+    for line in notify.interrupted(data, str(config.ledger_file)):
+        print(line, file=out)
     if not args.send:
         for source, target in due:
             print(f"would notify {target} (from {source})", file=out)
@@ -385,6 +380,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pelican-reciprocity: {exc}", file=sys.stderr)
         return PROBLEMS
     except KeyboardInterrupt:
+        return PROBLEMS
+    except Exception as exc:  # a bug of ours: still one line, never a traceback
+        print(f"pelican-reciprocity: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
         return PROBLEMS
     except BrokenPipeError:  # `pelican-reciprocity list --json | head`
         sys.stderr.close()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
+import stat
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -92,13 +94,25 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def read_file_url(url: str, max_bytes: int) -> FetchResult:
-    """A ``file://`` feed: the example site and tests keep feeds on disk."""
+    """A ``file://`` feed the owner wrote (the example site keeps its feeds on
+    disk). Only a regular file is read, and at most ``max_bytes`` of it: a
+    device, a pipe or ``/dev/stdin`` could block or never end."""
     path = Path(unquote(urlsplit(url).path))
     try:
-        with path.open("rb") as handle:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        return FetchResult(url, error=f"cannot read {path}: {exc.strerror or exc}")
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return FetchResult(url, error=f"{path} is not a regular file")
+        with os.fdopen(fd, "rb") as handle:
+            fd = -1
             body = handle.read(max_bytes + 1)
     except OSError as exc:
         return FetchResult(url, error=f"cannot read {path}: {exc.strerror or exc}")
+    finally:
+        if fd >= 0:
+            os.close(fd)
     if len(body) > max_bytes:
         return FetchResult(url, error=f"file is larger than {_mib(max_bytes)}")
     return FetchResult(url, body=body, status=200, final_url=url)
@@ -114,9 +128,10 @@ async def fetch_one(
     import httpx
 
     try:
-        scheme = urlsplit(request.url).scheme.lower()
-    except ValueError:
-        return FetchResult(request.url, error="malformed address")
+        parts = urlsplit(request.url)
+        scheme, _ = parts.scheme.lower(), parts.port  # a port out of range raises
+    except ValueError as exc:
+        return FetchResult(request.url, error=f"malformed address ({exc})")
     if scheme == "file":
         return await asyncio.to_thread(read_file_url, request.url, limits.max_bytes)
     if scheme not in ("http", "https"):

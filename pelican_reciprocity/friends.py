@@ -136,7 +136,10 @@ def make_friend(entry: Any, base_dir: Path) -> tuple[Friend | None, str | None]:
 
 
 def resolve_feed(feed: str, base_dir: Path) -> tuple[str, str | None]:
-    scheme = urlsplit(feed).scheme.lower()
+    try:
+        scheme = urlsplit(feed).scheme.lower()
+    except ValueError as exc:  # "http://[::1": an unclosed bracket
+        return feed, f"feed {feed!r} is not a valid address ({exc})"
     if scheme in {"http", "https"}:
         if not is_web_url(feed):
             return feed, f"feed {feed!r} is not a valid address"

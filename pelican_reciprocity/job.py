@@ -166,12 +166,13 @@ class Job:
     def finish(self, timeout: float = 0.0) -> None:
         """End the job: let a child that is still writing the cache finish
         (within ``timeout``), else stop it; then clean up."""
+        stopped = False
         if self.process is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.returncode = self.process.wait(timeout=timeout)
             if self.returncode is None:
                 self.process.kill()
-                self.returncode = self.process.wait()
+                self.returncode, stopped = self.process.wait(), True
         else:
             end = time.monotonic() + timeout
             while not self._reap(block=False) and time.monotonic() < end:
@@ -180,9 +181,18 @@ class Job:
                 with contextlib.suppress(OSError):
                     os.kill(self.pid, signal.SIGKILL)
                 self._reap(block=True)
+                stopped = True
             if self.ready is not None:
                 os.close(self.ready)
                 self.ready = None
+        if self.returncode and not stopped:  # it failed on its own, after its report
+            log = _tail(self.folder / "log.txt")
+            logger.warning(
+                "reciprocity: the fetch job failed while saving the cache (exit code %s)%s; "
+                "the next build fetches again",
+                self.returncode,
+                f": {log}" if log else "",
+            )
         shutil.rmtree(self.folder, ignore_errors=True)
 
 

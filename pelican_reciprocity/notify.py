@@ -41,12 +41,16 @@ def due(data: Mapping[str, Any], siteurl: str, now: datetime) -> list[tuple[str,
     return pairs
 
 
-def interrupted(data: Mapping[str, Any]) -> list[str]:
-    """The pairs a killed run may or may not have sent: never resent, only named."""
+def interrupted(data: Mapping[str, Any], ledger: str) -> list[str]:
+    """What to say of the pairs a killed run may or may not have sent: they
+    are never resent on their own."""
     states = data.get("webmentions") or {}
-    return sorted(
-        k for k, v in states.items() if isinstance(v, dict) and v.get("status") == SENDING
-    )
+    return [
+        f"interrupted: {key.split(' ', 1)[-1]} (a run stopped mid-send; not sent again, so "
+        f"delete its entry under 'webmentions' in {ledger} to retry)"
+        for key, state in sorted(states.items())
+        if isinstance(state, dict) and state.get("status") == SENDING
+    ]
 
 
 def intent(previous: Mapping[str, Any], now: datetime) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -291,8 +293,6 @@ def test_notify_deadline_covers_a_trickling_answer(feed_server):
 
 
 def test_import_opml_of_50000_outlines_is_linear_and_skips_local_files(tmp_path):
-    import subprocess
-    import sys
     import tomllib
 
     site = make_site(tmp_path, friends=[{"name": "Me", "feed": "https://me.example/feed.xml"}])
@@ -358,3 +358,74 @@ def test_the_lenient_opml_reader_reads_each_character_a_bounded_number_of_times(
         b'<outline title="C & D" xmlUrl="https://c.example/f"/></body></opml>'
     )
     assert [e["feed"] for e in good] == ["https://a.example/f", "https://c.example/f"]
+
+
+FAILS_AFTER_REPORT = """
+import logging, sys
+from pelican_reciprocity import job
+from pelican_reciprocity.model import Friend
+from pelican_reciprocity.refresh import FetchSettings, Work
+
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+
+def broken_disk(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+job.save_touched = broken_disk  # the forked child inherits it
+settings = FetchSettings(cache_path=sys.argv[1], timeout=5, fetch_deadline=10)
+running = job.Job.start(settings, Work(friends=(Friend(name="A", feed=sys.argv[2]),)))
+assert running.process is None
+report, touched = running.result()
+running.finish(timeout=10)
+print(report.feeds[sys.argv[2]][0])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the job forks only on Linux")
+def test_a_failure_after_the_job_reported_is_logged_not_lost(tmp_path):
+    """Work the job does after handing over its result (writing the cache)
+    fails loudly: one WARNING with the reason, and the build goes on."""
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss("A", posts("a")), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-c", FAILS_AFTER_REPORT, str(tmp_path / "cache"), feed.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "updated"
+    [warning] = [line for line in done.stderr.splitlines() if line.startswith("WARNING")]
+    assert "failed while saving the cache (exit code 1)" in warning
+    assert "No space left on device" in warning
+
+
+def test_check_fetch_and_add_name_bad_input_in_one_line(feed_server, tmp_path):
+    from test_cli import run
+
+    friends = [
+        {"name": "Good Friend", "feed": feed_server.add("good", rss("Good", posts("good", 2)))},
+        {"name": "Script redirect", "feed": feed_server.put(
+            "/r/js", "", status=302, headers={"Location": "javascript:alert(1)"})},
+        {"name": "Unicode ETag", "feed": feed_server.put(
+            "/etag", rss("Etag", posts("etag", 2)), "application/rss+xml",
+            headers={"ETag": '"caf\xc3\xa9"'})},
+    ]  # fmt: skip
+    site = make_site(tmp_path, friends=friends)
+    for args in (("check", "--refresh"), ("fetch", "--refresh"), ("check", "--refresh")):
+        done = run(site, *args)
+        assert "Traceback" not in done.stderr + done.stdout, args
+        assert "Script redirect" in done.stderr + done.stdout, args
+    assert "malformed redirect" in done.stderr
+    expected = {
+        "http://[::1": "is not a valid address",
+        "http://127.0.0.1:99999/": "Port out of range",
+        "file:///dev/stdin": "is not a regular file",
+        feed_server.url("/r/js"): "malformed redirect",
+    }
+    for url, message in expected.items():
+        done = run(site, "add", url)
+        assert done.returncode in (1, 2), (url, done.stderr)
+        assert "Traceback" not in done.stderr
+        [line] = [x for x in done.stderr.splitlines() if x.startswith("pelican-reciprocity: ")]
+        assert message in line, (url, line)

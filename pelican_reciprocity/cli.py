@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from . import friends_file, health, ledger, ledger_file, notify, terminal
 from .cache import FeedCache
 from .discovery import NoFeed, discover
+from .files import WriteError, write_atomic
 from .friends import make_friend, read_opml, resolve_feed
 from .i18n import Strings
 from .identity import person_key
@@ -190,7 +191,7 @@ def cmd_export_opml(site: Site, args: argparse.Namespace, out: Any) -> int:
     title = f"{site.settings.get('SITENAME') or 'My site'}: {heading}"
     body = opml(((f, url) for f, url, _ in site.sites(friends)), title=title)
     if args.file:
-        Path(args.file).write_text(body, encoding="utf-8")
+        write_atomic(Path(args.file), body.encode("utf-8"))
         print(f"wrote {len(friends)} friend(s) to {args.file}", file=out)
     else:
         out.write(body)
@@ -377,6 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pelican-reciprocity: {exc}", file=sys.stderr)
         return USAGE
     except Problem as exc:
+        print(f"pelican-reciprocity: {exc}", file=sys.stderr)
+        return PROBLEMS
+    except WriteError as exc:
         print(f"pelican-reciprocity: {exc}", file=sys.stderr)
         return PROBLEMS
     except KeyboardInterrupt:

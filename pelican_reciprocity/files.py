@@ -13,13 +13,25 @@ import tempfile
 from pathlib import Path
 
 
+class WriteError(OSError):
+    """A file could not be written; the message names it and says why."""
+
+
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write to a private temporary file beside ``path``, then rename over it.
 
     With ``durable`` the data is flushed to disk first (for the owner's own
     files, which cannot be rebuilt). An existing file's mode is kept; a new
-    file gets the usual mode for the process's umask.
+    file gets the usual mode for the process's umask. Raises
+    :class:`WriteError`, one line naming the file, when it cannot be written.
     """
+    try:
+        _write(path, data, durable)
+    except OSError as exc:
+        raise WriteError(f"cannot write {path} ({exc.strerror or exc})") from None
+
+
+def _write(path: Path, data: bytes, durable: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)

@@ -59,20 +59,14 @@ def load_moderation(path: Path) -> ModerationFile:
     except Exception as exc:  # tomlkit raises several kinds; all mean "fix the file"
         raise ConfigError(f"{path}: cannot read the moderation file: {exc}") from None
     result.document = doc
-    rules = doc.get("rules") or {}
-    result.rules = Rules(
-        **{
-            key: tuple(str(v) for v in rules.get(key, []) or [])
-            for key in (
-                "block_words",
-                "block_domains",
-                "block_authors",
-                "approve_domains",
-                "approve_authors",
-            )
-        }
-    )
-    for index, entry in enumerate(doc.get("response") or [], 1):
+    result.rules = _rules(path, doc.get("rules", {}))
+    entries = doc.get("response", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigError(
+            f"{path}: 'response' must be [[response]] tables (two brackets), "
+            f"got {type(entries).__name__}"
+        )
+    for index, entry in enumerate(entries, 1):
         rid = str(entry.get("id") or "")
         status = str(entry.get("status") or "held").strip().lower()
         if not rid:
@@ -90,6 +84,32 @@ def load_moderation(path: Path) -> ModerationFile:
         result.decisions[rid] = status
         result.entries[rid] = entry
     return result
+
+
+RULE_KEYS = ("block_words", "block_domains", "block_authors", "approve_domains", "approve_authors")
+
+
+def _rules(path: Path, rules: Any) -> Rules:
+    """The [rules] table, each key checked like a setting: a list of strings.
+    A single string would otherwise be read letter by letter, and block
+    every response that contains an "a"."""
+    if not isinstance(rules, dict):
+        raise ConfigError(f"{path}: [rules] must be a table, got {type(rules).__name__}")
+    unknown = sorted(set(rules) - set(RULE_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {unknown[0]!r} in [rules] (allowed: {', '.join(RULE_KEYS)})"
+        )
+    values = {}
+    for key in RULE_KEYS:
+        value = rules.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(
+                f'{path}: [rules] {key} must be a list of strings, like {key} = ["casino"]; '
+                f"got {value!r}"
+            )
+        values[key] = tuple(str(v) for v in value)
+    return Rules(**values)
 
 
 def record_held(
@@ -124,5 +144,8 @@ def record_held(
         moderation.decisions[response.id] = "held"
         added += 1
     if added:
-        write_atomic(moderation.path, tomlkit.dumps(doc).encode("utf-8"))
+        try:
+            write_atomic(moderation.path, tomlkit.dumps(doc).encode("utf-8"))
+        except OSError as exc:  # they stay held, and are recorded when the file can be written
+            logger.warning("reciprocity: %s; %d held response(s) not recorded yet", exc, added)
     return added

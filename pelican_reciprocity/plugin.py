@@ -363,11 +363,12 @@ def _update_ledger(run: Run, views: pages.Views, articles: list[Any]) -> None:
     for person in run.acknowledged.people:
         directory.add(person.key, person.name, person.url)
     facts = pages.article_facts(articles, views, run.friends.friends)
-    path = run.config.ledger_file
-    if ledger_file.update(
-        path, directory, run.acknowledged.people, run.acknowledged.article_of, facts
-    ):
-        logger.info("reciprocity: updated %s", os.path.relpath(path, run.config.site_root))
+    path, people = run.config.ledger_file, run.acknowledged.people
+    try:
+        if ledger_file.update(path, directory, people, run.acknowledged.article_of, facts):
+            logger.info("reciprocity: updated %s", os.path.relpath(path, run.config.site_root))
+    except OSError as exc:  # the site still builds; the ledger catches up next time
+        logger.warning("reciprocity: %s; the ledger was not updated", exc)
 
 
 def finish_run(pelican: Any) -> None:

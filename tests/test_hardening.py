@@ -429,3 +429,57 @@ def test_check_fetch_and_add_name_bad_input_in_one_line(feed_server, tmp_path):
         assert "Traceback" not in done.stderr
         [line] = [x for x in done.stderr.splitlines() if x.startswith("pelican-reciprocity: ")]
         assert message in line, (url, line)
+
+
+# -- the owner's files ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('[rules]\nblock_words = "casino"\n', "[rules] block_words must be a list of strings"),
+        ("[rules]\nblock_domains = [1, 2]\n", "[rules] block_domains must be a list of strings"),
+        ('[rules]\nblock_word = ["casino"]\n', "unknown key 'block_word' in [rules]"),
+        ('rules = "none"\n', "[rules] must be a table"),
+        ('[response]\nid = "x"\nstatus = "approved"\n', "'response' must be [[response]] tables"),
+    ],
+)
+def test_each_key_of_the_moderation_file_is_checked(tmp_path, text, expected):
+    from pelican_reciprocity.moderation_file import load_moderation
+    from pelican_reciprocity.settings import ConfigError
+
+    path = tmp_path / "moderation.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_moderation(path)
+    assert str(caught.value).startswith(f"{path}: ") and expected in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_files_that_cannot_be_written_are_one_line(tmp_path, monkeypatch, caplog):
+    from test_cli import run
+    from test_thanks_build import THREAD, write_thread
+
+    (tmp_path / "blocker").write_text("a file where a folder should be", encoding="utf-8")
+    site = make_site(
+        tmp_path,
+        friends=[],
+        articles=[{"title": "Saving tomato seed", "slug": "tomato-seed"}],
+        settings={
+            "RECIPROCITY_LEDGER_FILE": "blocker/ledger.json",
+            "RECIPROCITY_MODERATION_FILE": "blocker/moderation.toml",
+        },
+    )
+    write_thread(site, thread=THREAD)  # the spammer is held
+    caplog.set_level(logging.INFO)
+    build(site, monkeypatch)  # the site is still built
+    assert "Lena Okafor" in thanks_section(page(site, "tomato-seed.html"))
+    warnings = reciprocity_records(caplog, logging.WARNING)
+    assert any(w.startswith("reciprocity: cannot write") and "moderation.toml" in w
+               and "1 held response(s) not recorded yet" in w for w in warnings), "\n".join(warnings)  # fmt: skip
+    assert any("ledger.json" in w and "not updat" in w for w in warnings), warnings
+    (site / "friends.toml").unlink()
+    (site / "friends.toml").mkdir()  # now the friends file cannot be replaced
+    done = run(site, "-s", "pelicanconf.py", "export-opml", "blocker/out.opml")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "pelican-reciprocity: cannot write" in done.stderr

@@ -23,7 +23,7 @@ from .sanitize import clean_html
 from .settings import ConfigError
 from .urls import is_web_url, normalise, site_of
 
-ALLOWED_KEYS = {"name", "url", "feed", "tags", "note", "aliases"}
+ALLOWED_KEYS = {"name", "url", "feed", "tags", "note", "aliases", "private"}
 
 
 def load_friends(spec: str | Iterable[Mapping[str, Any]], base_dir: Path) -> FriendsList:
@@ -118,6 +118,9 @@ def make_friend(entry: Any, base_dir: Path) -> tuple[Friend | None, str | None]:
     note = entry.get("note") or ""
     if not isinstance(note, str):
         return None, "'note' must be text"
+    private = entry.get("private", False)
+    if not isinstance(private, bool):
+        return None, f"'private' must be true or false, got {private!r}"
     note_html = (
         clean_html(markdown.markdown(note), rel="noopener", keep_relative=True) if note else ""
     )
@@ -130,6 +133,7 @@ def make_friend(entry: Any, base_dir: Path) -> tuple[Friend | None, str | None]:
             note=note,
             note_html=note_html,
             aliases=tuple(aliases),
+            private=private,
         ),
         None,
     )

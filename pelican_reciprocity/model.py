@@ -47,6 +47,7 @@ class Friend:
     note: str = ""  # Markdown, as written by the blog owner
     note_html: str = ""  # the note, rendered and sanitised when the list was read
     aliases: tuple[str, ...] = ()
+    private: bool = False  # read, but never listed on the friends page or in the OPML
 
     @cached_property
     def key(self) -> str:

@@ -122,6 +122,8 @@ class Views:
         """Every friend with their newest posts, whatever their age."""
         out = []
         for state in feeds:
+            if state.friend.private:
+                continue
             view = self.friend_views[state.friend.key]
             posts = selection.latest(state.posts, self.config.friends_posts)
             views = tuple(

@@ -105,7 +105,8 @@ class Run:
                 posts = [post for state in self.gathered.feeds for post in state.posts]
                 self.index = selection.PostIndex(posts)
                 self.ranking = selection.Ranking(
-                    posts,
+                    # a private friend's posts are highlighted only when an article names them
+                    [p for s in self.gathered.feeds if not s.friend.private for p in s.posts],
                     as_of=self.gathered.as_of,
                     max_age_days=self.config.auto_max_age_days,
                 )

@@ -20,7 +20,7 @@ from markupsafe import Markup, escape
 from .i18n import Strings
 from .model import Friend, Post
 from .sanitize import summarise
-from .urls import is_web_url
+from .urls import is_web_url, public_url
 
 TEMPLATES = Path(__file__).parent / "templates"
 EMPTY = Markup("")  # immutable, so safe as a dataclass default
@@ -69,10 +69,10 @@ class PostView:
 
 
 def friend_view(friend: Friend, site: str, ok: bool, error: str | None) -> FriendView:
-    feed = friend.feed if is_web_url(friend.feed) else ""
+    feed = public_url(friend.feed) if is_web_url(friend.feed) else ""
     return FriendView(
         name=escape(friend.name),
-        url=safe_url(site),
+        url=safe_url(public_url(site)),
         feed=safe_url(feed),
         note=Markup(friend.note_html),  # sanitised when the list was loaded
         tags=tuple(escape(t) for t in friend.tags),
@@ -280,6 +280,9 @@ def opml(friends: Iterable[tuple[Friend, str]], *, title: str) -> str:
         "  <body>",
     ]
     for friend, site in friends:
+        if friend.private:
+            continue
+        site = public_url(site) if site else ""
         if not is_web_url(friend.feed):
             # A feed kept as a local file means nothing to a reader: list
             # the site as a plain link instead.
@@ -292,7 +295,7 @@ def opml(friends: Iterable[tuple[Friend, str]], *, title: str) -> str:
             ("type", "rss"),
             ("text", friend.name),
             ("title", friend.name),
-            ("xmlUrl", friend.feed),
+            ("xmlUrl", public_url(friend.feed)),
         ]
         if site and is_web_url(site):
             attrs.append(("htmlUrl", site))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 WEB_SCHEMES = ("http", "https")
 _UNSAFE = re.compile(r"[\s\"'<>\\`]")
@@ -94,3 +94,23 @@ def site_of(url: str) -> str:
     """The origin of a URL, used when a friend gives a feed but no site."""
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
+
+
+#: Query parameters that carry a secret: a private feed's token must not be
+#: published on the friends page or in the OPML blogroll.
+_SECRET_PARAM = re.compile(r"token|key|secret|pass|auth|sig|session|credential", re.I)
+
+
+def public_url(url: str) -> str:
+    """The URL as it may be published: without ``user:pass@`` and without
+    token-like query parameters."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc.rsplit("@", 1)[-1]
+        query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                 if not _SECRET_PARAM.search(k)]  # fmt: skip
+    except ValueError:
+        return ""
+    if netloc == parts.netloc and len(query) == len(parse_qsl(parts.query, keep_blank_values=True)):
+        return url
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))

@@ -483,3 +483,25 @@ def test_files_that_cannot_be_written_are_one_line(tmp_path, monkeypatch, caplog
     done = run(site, "-s", "pelicanconf.py", "export-opml", "blocker/out.opml")
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "pelican-reciprocity: cannot write" in done.stderr
+
+
+def test_nothing_private_is_published(feed_server, tmp_path, monkeypatch):
+    secret = feed_server.add("secret", rss("Secret", posts("secret", 2, host="secret.example")))
+    with_token = secret.replace("http://", "http://reader:hunter2@") + "?token=s3cret&page=1"
+    hidden = feed_server.add("hidden", rss("Hidden", posts("hidden", 2, host="hidden.example")))
+    site = make_site(
+        tmp_path,
+        friends=[
+            {"name": "Token feed", "feed": with_token, "url": "https://ann:pw@secret.example/"},
+            {"name": "Colleague", "feed": hidden, "private": True},
+        ],
+        articles=[{"title": "Hello", "meta": {"Highlights": "https://hidden.example/hidden/0/"}}],
+    )
+    build(site, monkeypatch)
+    published = page(site, "friends/index.html") + page(site, "friends.opml")
+    for leak in ("hunter2", "s3cret", "reader:", "ann:pw", "Colleague", "hidden post 1"):
+        assert leak not in published, leak
+    assert "secret post 0" in published and "page=1" in published  # the rest is kept
+    article = page(site, "article-0.html")
+    assert "hidden post 0" in article  # named by the article, so shown there
+    assert "hidden post 1" not in article  # but never picked automatically

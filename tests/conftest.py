@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -38,3 +39,9 @@ def corpus_dir(name: str) -> Path:
             pytest.fail(f"{reason}, and RECIPROCITY_CORPUS_REQUIRED=1")
         pytest.skip(reason)
     return folder
+
+
+# Hypothesis: a fixed seed and no per-example deadline, so CI sees the same
+# generated inputs on every run and a slow machine fails nothing.
+settings.register_profile("reciprocity", derandomize=True, deadline=None, print_blob=True)
+settings.load_profile("reciprocity")

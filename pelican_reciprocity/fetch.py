@@ -133,7 +133,11 @@ async def fetch_one(
     except ValueError as exc:
         return FetchResult(request.url, error=f"malformed address ({exc})")
     if scheme == "file":
-        return await asyncio.to_thread(read_file_url, request.url, limits.max_bytes)
+        try:  # a regular file, capped; the deadline covers a hung disk too
+            async with asyncio.timeout(limits.timeout):
+                return await asyncio.to_thread(read_file_url, request.url, limits.max_bytes)
+        except TimeoutError:
+            return FetchResult(request.url, error=f"timed out after {limits.timeout:g} s")
     if scheme not in ("http", "https"):
         return FetchResult(request.url, error=f"{scheme}: URLs are not allowed")
     result = FetchResult(request.url)

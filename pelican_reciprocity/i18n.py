@@ -31,12 +31,12 @@ def base_language(lang: str | None) -> str:
 @lru_cache(maxsize=32)
 def catalog(lang: str) -> Any:
     """The compiled catalog for a language (NullTranslations when none ships)."""
+    path = LOCALE_DIR / base_language(lang) / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if base_language(lang) == "en" or not path.is_file():
+        return gettext.NullTranslations()  # the source language needs no catalog (nor Babel)
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
-    path = LOCALE_DIR / base_language(lang) / "LC_MESSAGES" / f"{DOMAIN}.po"
-    if base_language(lang) == "en" or not path.is_file():
-        return gettext.NullTranslations()  # the source language needs no catalog
     with path.open("rb") as handle:
         compiled = read_po(handle, locale=base_language(lang))
     buffer = io.BytesIO()

@@ -470,3 +470,39 @@ def test_late_feeds_give_the_pages_early_feeds_give(tmp_path, monkeypatch, feed_
     build(site, monkeypatch)  # warm: no job, nothing deferred
     assert len(counts) == 1
     _same_tree(cold, site / "output")
+
+
+WARM_IMPORTS = """
+import json, sys, traceback
+BANNED = {"httpx", "httpcore", "feedparser", "babel", "asyncio", "tomlkit"}
+caught = []
+
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BANNED:
+            frames = [f.filename for f in traceback.extract_stack()]
+            if any("pelican_reciprocity" in f for f in frames):
+                caught.append(name)
+        return None
+
+sys.meta_path.insert(0, Watch())
+from pelican import Pelican
+from pelican.settings import read_settings
+Pelican(read_settings("pelicanconf.py")).run()
+print(json.dumps(sorted(set(caught))))
+"""
+
+
+def test_a_warm_english_build_imports_no_http_client_feed_parser_or_babel(tmp_path, monkeypatch):
+    """What a warm build costs starts with what it imports: the plugin
+    itself pulls in none of these when every feed is fresh."""
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss("A", posts("a")), encoding="utf-8")
+    site = make_site(tmp_path, friends=[{"name": "A", "feed": feed.as_uri()}])
+    build(site, monkeypatch)  # cold: fills the cache
+    done = subprocess.run(
+        [sys.executable, "-c", WARM_IMPORTS], cwd=site, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

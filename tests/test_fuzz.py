@@ -22,7 +22,12 @@ from pelican_reciprocity.model import ReadResult
 from pelican_reciprocity.moderation_file import load_moderation
 from pelican_reciprocity.sanitize import clean_html, summarise, to_text, valid_text
 from pelican_reciprocity.settings import ConfigError
-from pelican_reciprocity.sources import read_comment_folder, read_source, read_webmentions
+from pelican_reciprocity.sources import (
+    read_comment_folder,
+    read_source,
+    read_thanks,
+    read_webmentions,
+)
 from pelican_reciprocity.urls import public_url
 
 #: Any text, lone surrogates and bidirectional controls included.
@@ -184,6 +189,12 @@ def test_comment_files_never_raise(tmp_path_factory, files):
         text = f"author: {author}\ndate: {date}\n\n{body}\n"
         (folder / f"{index}.md").write_bytes(text.encode("utf-8", "surrogatepass"))
     _never_raises(read_comment_folder(folder, "slug"))
+
+
+@FUZZ
+@given(st.one_of(ANY_TEXT, st.lists(ANY_TEXT, max_size=4), FIELD))
+def test_thanks_metadata_never_raises(value):
+    _never_raises(read_thanks(value, "article-key"))
 
 
 # -- the owner's files, cache entries, OPML -------------------------------------------------

@@ -23,6 +23,7 @@ from .model import ArticleRef, Person, ReadResult, Response
 from .moderation import Rules, moderate
 from .moderation_file import load_moderation, record_held
 from .refresh import Gathered
+from .responders import Visits, to_visit, visit
 from .sanitize import to_text
 from .settings import Config
 from .sources import read_comment_files, read_source, read_thanks, read_webmentions
@@ -38,6 +39,7 @@ class Acknowledged:
     people: list[Person] = field(default_factory=list)
     article_of: dict[str, str] = field(default_factory=dict)
     responders: list[render.PersonView] = field(default_factory=list)
+    feeds: dict[str, str | None] = field(default_factory=dict)  # responder key -> their feed
 
 
 def article_key(article: Any) -> str:
@@ -149,14 +151,31 @@ def acknowledge(
             where,
         )
 
-    published: list[Response] = []
-    for key, group in matched.items():
-        shown = [r for r in group if verdicts[r.id].status == "publish"]
-        published.extend(shown)
+    shown = {
+        key: [r for r in group if verdicts[r.id].status == "publish"]
+        for key, group in matched.items()
+    }
+    people, _anonymous = identify([r for group in shown.values() for r in group], friends)
+    visits = _return_the_visit(config, people, set(friends))
+    everywhere = visits.latest if config.responder_latest == "everywhere" else None
+    for key, group in shown.items():
         data = getattr(by_key[key], "reciprocity", None)
         if isinstance(data, render.ArticleReciprocity) and data.enabled:
             lang = str(getattr(by_key[key], "lang", "") or config.default_lang)
-            data.thanks = thanks_view(shown, friends, strings(lang), config.date_format)
-    people, _anonymous = identify(published, friends)
-    responders = responder_views(people, article_of, strings(site_lang), config.date_format)
-    return Acknowledged(people=people, article_of=article_of, responders=responders)
+            data.thanks = thanks_view(
+                group, friends, strings(lang), config.date_format, latest=everywhere
+            )
+    on_page = visits.latest if config.responder_latest != "off" else None
+    responders = responder_views(
+        people, article_of, strings(site_lang), config.date_format, latest=on_page
+    )
+    return Acknowledged(people, article_of, responders, visits.feeds)
+
+
+def _return_the_visit(config: Config, people: list[Person], friends: set[str]) -> Visits:
+    """Responders' latest posts (RECIPROCITY_RESPONDER_FEEDS): only people
+    whose responses were published are ever visited."""
+    if not config.responder_feeds:
+        return Visits(feeds={}, latest={})
+    chosen = to_visit(people, friends, config.responder_max)
+    return visit(config, chosen)

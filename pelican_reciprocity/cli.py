@@ -51,9 +51,13 @@ def _dump(data: Any, out: Any) -> None:
 
 
 def cmd_add(site: Site, args: argparse.Namespace, out: Any) -> int:
-    path = site.friends_file
+    path, aliases = site.friends_file, []
+    if args.from_responder:  # promote someone who responded: their feed, name and site
+        person = ledger.find_person(_load_ledger(site), args.from_responder)
+        args.url, args.name = person.get("feed") or person["url"], args.name or person["name"]
+        aliases = [person["url"]] if person["url"] else []
     doc = friends_file.read_document(path)
-    url, problem = resolve_feed(args.url.strip(), Path.cwd())
+    url, problem = resolve_feed((args.url or "").strip(), Path.cwd())
     if problem:
         raise ConfigError(problem)
     settings = FetchSettings.from_config(site.config)
@@ -67,7 +71,8 @@ def cmd_add(site: Site, args: argparse.Namespace, out: Any) -> int:
     if duplicate and not args.force:
         raise ConfigError(f"not added: {duplicate} (--force adds it anyway)")
     name = args.name or found.name or urlsplit(found.feed).hostname or found.feed
-    friends_file.append(doc, name, found.feed, site_url, args.tag)
+    aliases = [a for a in aliases if normalise(a) != normalise(site_url)]
+    friends_file.append(doc, name, found.feed, site_url, args.tag, aliases)
     friends_file.write_document(path, doc)
     print(f"added {name} ({found.feed}) to {path}", file=out)
     return OK
@@ -223,19 +228,13 @@ def cmd_report(site: Site, args: argparse.Namespace, out: Any) -> int:
         for f, url, entry in site.sites(site.friends())
     }
     suggestions = ledger.suggestions(rows, posts, highlighted)
+    cache = FeedCache(site.config.cache_path)
+    for row in rows:  # a responder's own feed, found for the return visit
+        if row["key"] not in posts and row.get("feed"):
+            entry = cache.load(row["feed"])
+            posts[row["key"]] = (row["name"], entry.posts if entry else [])
     given, total = ledger.share_of_responses(data, since)
-    owed = [
-        {
-            "name": r["name"],
-            "url": r["url"],
-            "friend": r["friend"],
-            "owed": r["owed"],
-            "received": r["received"]["count"],
-            "last_received": r["received"]["last"],
-            "last_given": r["last_given"],
-        }
-        for r in rows
-    ]
+    owed = ledger.owed_view(rows, posts)
     if args.json:
         _dump(
             {
@@ -317,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     add = command("add", cmd_add, "add a friend by feed or home-page URL")
-    add.add_argument("url")
+    add.add_argument("url", nargs="?", default="")
+    add.add_argument("--from-responder", metavar="NAME|URL", help="someone in the ledger")
     add.add_argument(
         "--name", help="their name (default: the feed's author, else the site's name or title)"
     )

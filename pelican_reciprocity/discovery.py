@@ -92,8 +92,10 @@ def read_page(text: str, base: str) -> tuple[list[str], str]:
     return links, html.unescape(parser.site_name)[:200]
 
 
-def _get(url: str, limits: Limits, deadline: float, origin: str | None = None) -> FetchResult:
-    request = FetchRequest(url, origin=origin)
+def _get(
+    url: str, limits: Limits, deadline: float, origin: str | None = None, untrusted: bool = False
+) -> FetchResult:
+    request = FetchRequest(url, origin=origin, untrusted=untrusted)
     return fetch_all_sync([request], limits, deadline=deadline)[url]
 
 
@@ -108,9 +110,13 @@ def fallbacks(page: str) -> list[str]:
     return list(dict.fromkeys(nearby + root))
 
 
-def discover(url: str, limits: Limits, deadline: float) -> Found:
-    """The feed behind ``url`` (a feed or a home page), checked to parse."""
-    first = _get(url, limits, deadline)
+def discover(url: str, limits: Limits, deadline: float, *, untrusted: bool = False) -> Found:
+    """The feed behind ``url`` (a feed or a home page), checked to parse.
+    ``untrusted``: someone else gave the address (a responder's site), so
+    it may not be private, nor lead to a private one."""
+    if untrusted and not url.startswith(("http://", "https://")):
+        raise NoFeed(f"{url} is not a web address")
+    first = _get(url, limits, deadline, untrusted=untrusted)
     if first.error:
         raise NoFeed(f"cannot fetch {url}: {first.error}")
     body, where = first.body or b"", first.final_url or url
@@ -123,7 +129,7 @@ def discover(url: str, limits: Limits, deadline: float) -> Found:
     advertised, site_name = read_page(text, where)
     failures: list[str] = []
     for candidate in dict.fromkeys([*advertised, *fallbacks(where)]):
-        result = _get(candidate, limits, deadline, origin=url)
+        result = _get(candidate, limits, deadline, origin=url, untrusted=untrusted)
         feed = None
         if not result.error and result.body:
             feed = parse_feed(

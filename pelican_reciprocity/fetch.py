@@ -44,6 +44,9 @@ class FetchRequest:
     #: The address the owner wrote, when ``url`` is a third party's choice (a
     #: feed a page advertises): if that one is public, ``url`` must be too.
     origin: str | None = None
+    #: The address itself is a third party's choice (a responder's site): it
+    #: must be public from the first request on.
+    untrusted: bool = False
 
 
 @dataclass
@@ -183,12 +186,14 @@ async def _fetch_http(
     public_start: bool | None = None
     while True:
         url, extra, extensions = redirects.url, {}, {}
-        if redirects.hops or request.origin:
+        if redirects.hops or request.origin or request.untrusted:
             # The owner wrote the first address; where it sends us is the
             # server's choice: a public feed may not lead inside the network.
             if public_start is None:
                 owners = request.origin or request.url
-                public_start = await asyncio.to_thread(_resolves_public, owners)
+                public_start = request.untrusted or await asyncio.to_thread(
+                    _resolves_public, owners
+                )
             if public_start and not limits.allow_private:
                 address = await asyncio.to_thread(check_address, url, allow_private=False)
                 url, extra, extensions = pin(url, address)

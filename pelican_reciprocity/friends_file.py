@@ -90,7 +90,9 @@ class Listed:
         return None
 
 
-def entry(name: str, feed: str, url: str = "", tags: Iterable[str] = ()) -> dict[str, Any]:
+def entry(
+    name: str, feed: str, url: str = "", tags: Iterable[str] = (), aliases: Iterable[str] = ()
+) -> dict[str, Any]:
     """One friend, as the keys of its ``[[friends]]`` table, in file order."""
     table: dict[str, Any] = {"name": name}
     if url:
@@ -98,14 +100,23 @@ def entry(name: str, feed: str, url: str = "", tags: Iterable[str] = ()) -> dict
     table["feed"] = feed
     if tags := list(tags):
         table["tags"] = tags
+    if aliases := list(aliases):
+        table["aliases"] = aliases
     return table
 
 
-def append(doc: Any, name: str, feed: str, url: str = "", tags: Iterable[str] = ()) -> None:
+def append(
+    doc: Any,
+    name: str,
+    feed: str,
+    url: str = "",
+    tags: Iterable[str] = (),
+    aliases: Iterable[str] = (),
+) -> None:
     import tomlkit
 
     table = tomlkit.table()
-    table.update(entry(name, feed, url, tags))
+    table.update(entry(name, feed, url, tags, aliases))
     doc["friends"].append(table)
 
 

@@ -88,11 +88,21 @@ class Directory:
     friends: set[str] = field(default_factory=set)
     prefixes: list[tuple[str, str]] = field(default_factory=list)  # (normalised prefix, key)
     by_name: dict[str, str] = field(default_factory=dict)  # casefolded name or alias -> key
+    feeds: dict[str, str] = field(default_factory=dict)  # key -> a responder's discovered feed
 
     def add(
-        self, key: str, name: str, url: str = "", *, friend: bool = False, also: Iterable[str] = ()
+        self,
+        key: str,
+        name: str,
+        url: str = "",
+        *,
+        friend: bool = False,
+        also: Iterable[str] = (),
+        feed: str = "",
     ) -> None:
         self.names.setdefault(key, name)
+        if feed:
+            self.feeds.setdefault(key, feed)
         for alias in (name, *also):
             if alias and not is_web_url(alias):
                 self.by_name.setdefault(alias.casefold(), key)

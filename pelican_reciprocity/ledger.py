@@ -15,6 +15,7 @@ from typing import Any
 from .identity import Directory, same_site
 from .model import ArticleFacts, Person, Post
 from .selection import latest
+from .settings import ConfigError
 from .urls import is_web_url, normalise
 
 _HREF = re.compile(r"""<a\s[^>]*?href=["']([^"'#][^"']*)["']""", re.I)
@@ -74,6 +75,8 @@ def build_ledger(
                 },
                 "_received_dates": [],
             }
+            if key in identity.feeds:  # a responder's feed, found for the return visit
+                ledger[key]["feed"] = identity.feeds[key]
         return ledger[key]
 
     for person in people:
@@ -226,3 +229,42 @@ def suggestions(
                 }
             )
     return out
+
+
+def latest_post(posts: Iterable[Post]) -> dict[str, str] | None:
+    """A person's newest dated post, for the return visit: where to respond."""
+    dated = [p for p in posts if p.date is not None]
+    if not dated:
+        return None
+    newest = max(dated, key=lambda p: (instant(p.date), p.url))
+    return {"title": newest.title, "url": newest.url, "date": newest.date.isoformat()}
+
+
+def owed_view(
+    rows: Iterable[Mapping[str, Any]], posts_by_person: Mapping[str, tuple[str, list[Post]]]
+) -> list[dict[str, Any]]:
+    """What `report` shows of each person, with their latest post when known."""
+    return [
+        {
+            "name": r["name"],
+            "url": r["url"],
+            "friend": r["friend"],
+            "owed": r["owed"],
+            "received": r["received"]["count"],
+            "last_received": r["received"]["last"],
+            "last_given": r["last_given"],
+            "latest_post": latest_post(posts_by_person.get(r["key"], ("", []))[1]),
+        }
+        for r in rows
+    ]
+
+
+def find_person(data: Mapping[str, Any], who: str) -> dict[str, Any]:
+    """Someone in the ledger, by name (any case) or by their site's URL.
+    A ConfigError names who was asked for when nobody matches."""
+    wanted = who.strip().casefold()
+    for person in (data.get("people") or {}).values():
+        url = person.get("url") or ""
+        if person["name"].casefold() == wanted or (url and normalise(url) == normalise(who)):
+            return dict(person)
+    raise ConfigError(f"nobody named or with the site {who!r} in the ledger")

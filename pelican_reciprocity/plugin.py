@@ -362,7 +362,8 @@ def _update_ledger(run: Run, views: pages.Views, articles: list[Any]) -> None:
         site = views.sites.get(friend.key) or friend.url
         directory.add(views.person_key(friend), friend.name, site, friend=True, also=friend.aliases)
     for person in run.acknowledged.people:
-        directory.add(person.key, person.name, person.url)
+        feed = run.acknowledged.feeds.get(person.key) or ""
+        directory.add(person.key, person.name, person.url, feed=feed)
     facts = pages.article_facts(articles, views, run.friends.friends)
     path, people = run.config.ledger_file, run.acknowledged.people
     try:

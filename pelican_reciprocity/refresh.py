@@ -87,17 +87,31 @@ class Work:
 
     friends: tuple[Friend, ...] = ()
     sources: tuple[str, ...] = ()  # response sources, as http(s) or file: URLs
+    #: Responders' feeds: read like friends' feeds, but every address of
+    #: theirs is a third party's choice (never a private one).
+    responders: tuple[Friend, ...] = ()
+
+    @property
+    def feeds(self) -> tuple[Friend, ...]:
+        return self.friends + self.responders
 
     def to_json(self) -> dict[str, Any]:
         return {
             "friends": [[f.name, f.feed, f.url] for f in self.friends],
             "sources": list(self.sources),
+            "responders": [[f.name, f.feed, f.url] for f in self.responders],
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Work:
-        friends = tuple(Friend(name=n, feed=f, url=u) for n, f, u in data["friends"])
-        return cls(friends=friends, sources=tuple(data["sources"]))
+        def people(rows: list[list[str]]) -> tuple[Friend, ...]:
+            return tuple(Friend(name=n, feed=f, url=u) for n, f, u in rows)
+
+        return cls(
+            friends=people(data["friends"]),
+            sources=tuple(data["sources"]),
+            responders=people(data.get("responders", [])),
+        )
 
 
 @dataclass(frozen=True)
@@ -295,7 +309,7 @@ def snapshot(settings: FetchSettings, work: Work, *, force: bool = False) -> Sna
     due, and then no fetch (and no child process) is started."""
     now = time.time()
     feed_cache, source_cache = _caches(settings)
-    feeds = _plan((f.feed for f in work.friends), feed_cache, settings, now=now, force=force)
+    feeds = _plan((f.feed for f in work.feeds), feed_cache, settings, now=now, force=force)
     sources = _plan(work.sources, source_cache, settings, now=now, force=force)
     due = bool(feeds.due or sources.due or _webmention_due(settings, now=now, force=force))
     return Snapshot(feeds.entries, sources.entries, due)
@@ -380,7 +394,7 @@ def fetch(
     now = time.time()
     feed_cache, source_cache = _caches(settings)
     feeds = _plan(
-        (f.feed for f in work.friends), feed_cache, settings, now=now, force=force,
+        (f.feed for f in work.feeds), feed_cache, settings, now=now, force=force,
         held=before.feeds if before else None,
     )  # fmt: skip
     sources = _plan(
@@ -389,7 +403,7 @@ def fetch(
     )  # fmt: skip
     token = os.environ.get(TOKEN_VARIABLE, "").strip()
     webmention = _webmention_due(settings, now=now, force=force)
-    by_feed = {f.feed: f for f in work.friends}
+    by_feed = {f.feed: f for f in work.feeds}
     feed_outcomes: dict[str, tuple[Outcome, str | None]] = {}
     source_errors: dict[str, str | None] = {}
 
@@ -438,8 +452,16 @@ def fetch(
         source_errors[result.url] = result.error
 
     errors: dict[str, str | None] = {}
+    untrusted = {f.feed for f in work.responders}
     requests = _run(
-        settings, feeds.due, on_feed, sources.due, on_source, token if webmention else "", errors
+        settings,
+        feeds.due,
+        on_feed,
+        sources.due,
+        on_source,
+        token if webmention else "",
+        errors,
+        untrusted,
     )
     return JobReport(
         feeds=feed_outcomes,
@@ -458,6 +480,7 @@ def _run(
     on_source: Callable[[Any], None],
     token: str,
     errors: dict[str, str | None],
+    untrusted: set[str] | frozenset[str] = frozenset(),
 ) -> int:
     """One event loop, one client, one deadline for every request of the job."""
     import asyncio  # only the fetch job needs an event loop
@@ -467,7 +490,10 @@ def _run(
         return 0
 
     def requests(items: list[Due]) -> list[FetchRequest]:
-        return [FetchRequest(d.url, d.etag, d.last_modified) for d in items]
+        return [
+            FetchRequest(d.url, d.etag, d.last_modified, untrusted=d.url in untrusted)
+            for d in items
+        ]
 
     async def main() -> int:
         done: set[str] = set()
@@ -612,7 +638,7 @@ def collect(
         return cache.load(url)
 
     states = []
-    for friend in work.friends:
+    for friend in work.feeds:
         entry = load(feed_cache, friend.feed, "feeds", report.feeds)
         outcome, error = report.feeds.get(friend.feed) or _unfetched(friend, entry, settings)
         states.append(

@@ -129,6 +129,7 @@ class PersonView:
     articles_text: Markup = EMPTY  # "on 2 articles", translated
     last_label: Markup = EMPTY  # "latest: <time>…</time>", translated
     html: Markup = EMPTY  # the linked name (an h-card), with a friend badge
+    latest_post: Markup = EMPTY  # "their latest post: <a>title</a>" (RECIPROCITY_RESPONDER_FEEDS)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,11 @@ def person_view(
     strings: Strings,
     date_format: str | None,
     articles: int = 0,
+    latest: Any = None,
+    inline: bool = False,
 ) -> PersonView:
+    """``latest`` is the person's newest post (a Post), shown after the name
+    on the page of responders, and in the name's own line when ``inline``."""
     view = PersonView(
         name=escape(name),
         url=safe_url(url),
@@ -178,7 +183,16 @@ def person_view(
         if last
         else Markup(""),
     )
-    return replace(view, html=person_html(view, strings))
+    html = person_html(view, strings)
+    latest_post = EMPTY
+    if latest is not None and safe_url(latest.url):
+        link = Markup('<a class="reciprocity-latest" href="{}" rel="nofollow ugc">{}</a>').format(
+            safe_url(latest.url), latest.title
+        )
+        latest_post = escape(strings("their latest post: {title}")).replace(Markup("{title}"), link)
+        if inline:
+            html += Markup(' <span class="reciprocity-latest-post">({})</span>').format(latest_post)
+    return replace(view, html=html, latest_post=latest_post)
 
 
 def person_html(view: PersonView, strings: Strings) -> Markup:

@@ -59,6 +59,17 @@ def _shown(value: Any) -> str:
 # -- checks --------------------------------------------------------------------------
 
 
+def one_of(*choices: str) -> Check:
+    def check(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> str:
+        if value not in choices:
+            raise ConfigError(
+                f"{key} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            )
+        return str(value)
+
+    return check
+
+
 def number(*, integer: bool = False, minimum: float = 0) -> Check:
     def check(key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]) -> Any:
         kind = "a whole number" if integer else "a number"
@@ -283,6 +294,15 @@ SETTINGS: tuple[Setting, ...] = (
       shown='`None` ("Thank you", translated)'),
     S("RECIPROCITY_RESPONDERS_HEADING", None, optional_text, "heading of the responders page",
       shown='`None` ("Everyone who responded", translated)'),
+    S("RECIPROCITY_RESPONDER_FEEDS", False, flag,
+      "find and read the feeds of people who responded (not friends), to show their latest post"),
+    S("RECIPROCITY_RESPONDER_LATEST", "thanks_page", one_of("off", "thanks_page", "everywhere"),
+      'where "latest post" is shown after a responder\'s name: `"off"`, `"thanks_page"` '
+      'or `"everywhere"` (the thanks sections too)'),
+    S("RECIPROCITY_RESPONDER_MAX", 50, number(integer=True, minimum=1),
+      "responders whose feeds are read per build, most recent first"),
+    S("RECIPROCITY_RESPONDER_MAX_AGE_DAYS", 365, number(),
+      "a responder's latest post older than this is not shown (0: no limit)"),
 )  # fmt: skip
 del S
 

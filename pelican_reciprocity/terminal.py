@@ -62,6 +62,11 @@ def print_report(
                 else "and you have not highlighted them yet"
             )
             console.print(f"{row['name']} responded {times} {when}")
+            if row.get("latest_post"):
+                post = row["latest_post"]
+                console.print(
+                    f"  their latest post: {post['title']} ({post['date'][:10]}) {post['url']}"
+                )
     if suggestions:
         console.print("\nSuggestions: recent posts from people you owe")
         for item in suggestions:

@@ -6,14 +6,14 @@ or reposted, and everyone who responded in a stable order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from markupsafe import escape
 
 from . import render
 from .i18n import Strings
 from .identity import identify
-from .model import Person, Response
+from .model import Person, Post, Response
 
 
 def thanks_view(
@@ -21,11 +21,13 @@ def thanks_view(
     friends: dict[str, str],
     strings: Strings,
     date_format: str | None,
+    latest: Mapping[str, Post] | None = None,
 ) -> render.ThanksView:
-    """Who to name (anyone who wrote something), and the counted reactions."""
+    """Who to name (anyone who wrote something), and the counted reactions;
+    ``latest`` maps a person's key to their newest post, shown by the name."""
     responses = list(responses)
     people, anonymous = identify([r for r in responses if r.named], friends)
-    views = [_person(p, strings, date_format) for p in people]
+    views = [_person(p, strings, date_format, latest=latest, inline=True) for p in people]
     if anonymous:
         views.append(render.anonymous_view(anonymous, strings))
     likes = _reactors(responses, "like", friends)
@@ -52,7 +54,13 @@ def _reactors(responses: list[Response], kind: str, friends: dict[str, str]) -> 
 
 
 def _person(
-    person: Person, strings: Strings, date_format: str | None, articles: int = 0
+    person: Person,
+    strings: Strings,
+    date_format: str | None,
+    articles: int = 0,
+    *,
+    latest: Mapping[str, Post] | None = None,
+    inline: bool = False,
 ) -> render.PersonView:
     return render.person_view(
         person.name,
@@ -64,11 +72,17 @@ def _person(
         strings=strings,
         date_format=date_format,
         articles=articles,
+        latest=(latest or {}).get(person.key),
+        inline=inline,
     )
 
 
 def responder_views(
-    people: list[Person], article_of: dict[str, str], strings: Strings, date_format: str | None
+    people: list[Person],
+    article_of: dict[str, str],
+    strings: Strings,
+    date_format: str | None,
+    latest: Mapping[str, Post] | None = None,
 ) -> list[render.PersonView]:
     """Everyone who responded, most responses first, then most recent, then name."""
 
@@ -81,6 +95,8 @@ def responder_views(
         )
 
     return [
-        _person(p, strings, date_format, len({article_of.get(r.id) for r in p.responses}))
+        _person(
+            p, strings, date_format, len({article_of.get(r.id) for r in p.responses}), latest=latest
+        )
         for p in sorted(people, key=order)
     ]

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -11,6 +12,9 @@ from hypothesis import settings
 sys.path.insert(0, str(Path(__file__).parent))
 
 from feedserver import FeedServer
+from helpers import posts, rss
+
+from pelican_reciprocity import netpolicy
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 
@@ -28,6 +32,12 @@ def feed_server():
 def _isolated_env(monkeypatch):
     monkeypatch.delenv("RECIPROCITY_OFFLINE", raising=False)
     logging.getLogger("pelican_reciprocity").setLevel(logging.DEBUG)
+    # Pelican drops a log line it has seen before in this process: each test
+    # builds as a fresh `pelican` run would.
+    from pelican.log import LimitFilter
+
+    LimitFilter._raised_messages.clear()
+    LimitFilter._group_count.clear()
 
 
 def corpus_dir(name: str) -> Path:
@@ -45,3 +55,30 @@ def corpus_dir(name: str) -> Path:
 # generated inputs on every run and a slow machine fails nothing.
 settings.register_profile("reciprocity", derandomize=True, deadline=None, print_blob=True)
 settings.load_profile("reciprocity")
+
+
+@pytest.fixture
+def inside(monkeypatch):
+    """A server "inside the network" (127.0.0.2), and a resolver where the
+    test server's 127.0.0.1 counts as public and these names resolve as told."""
+    server = FeedServer("127.0.0.2").start()
+    server.add("secret", rss("Intranet", posts("secret", 2)))
+    answers: dict[str, list[str]] = {"inside.example": ["127.0.0.2"]}
+    asked: list[str] = []
+    real_resolve, real_public = socket.getaddrinfo, netpolicy.is_public
+
+    def resolve(host, port, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        asked.append(name)
+        if name in answers:
+            address = answers[name].pop(0) if len(answers[name]) > 1 else answers[name][0]
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        return real_resolve(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    monkeypatch.setattr(netpolicy, "is_public", lambda a: a == "127.0.0.1" or real_public(a))
+    server.answers, server.asked = answers, asked
+    try:
+        yield server
+    finally:
+        server.close()

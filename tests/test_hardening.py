@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import subprocess
 import sys
 import time
 from datetime import timedelta
 
 import pytest
-from feedserver import FeedServer
 from helpers import NOW, build, make_site, page, posts, reciprocity_records, rss
 from pelican.log import LimitFilter
 from test_refresh import config_for
@@ -24,7 +22,6 @@ from test_thanks_build import thanks_section
 from test_units import page_is_safe
 
 import pelican_reciprocity.refresh as module
-from pelican_reciprocity import netpolicy
 from pelican_reciprocity.discovery import NoFeed, discover
 from pelican_reciprocity.feeds import parse_feed
 from pelican_reciprocity.fetch import Limits
@@ -209,33 +206,6 @@ def test_only_the_newest_posts_of_a_huge_feed_are_read():
 
 
 # -- the address policy, with a resolver that names hosts as an attacker would ----------
-
-
-@pytest.fixture
-def inside(monkeypatch):
-    """A server "inside the network" (127.0.0.2), and a resolver where the
-    test server's 127.0.0.1 counts as public and these names resolve as told."""
-    server = FeedServer("127.0.0.2").start()
-    server.add("secret", rss("Intranet", posts("secret", 2)))
-    answers: dict[str, list[str]] = {"inside.example": ["127.0.0.2"]}
-    asked: list[str] = []
-    real_resolve, real_public = socket.getaddrinfo, netpolicy.is_public
-
-    def resolve(host, port, *args, **kwargs):
-        name = host.decode() if isinstance(host, bytes) else host
-        asked.append(name)
-        if name in answers:
-            address = answers[name].pop(0) if len(answers[name]) > 1 else answers[name][0]
-            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
-        return real_resolve(host, port, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", resolve)
-    monkeypatch.setattr(netpolicy, "is_public", lambda a: a == "127.0.0.1" or real_public(a))
-    server.answers, server.asked = answers, asked
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_a_public_address_never_leads_inside_for_feeds_sources_discovery_or_notify(

@@ -87,6 +87,47 @@ def shoot(page, selector: str, path: Path) -> None:
     page.locator(selector).first.screenshot(path=str(path))
 
 
+def build_responders(dest: Path) -> Path:
+    """A site whose commenters have blogs (served on loopback), built with
+    RECIPROCITY_RESPONDER_FEEDS on; returns the output folder."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from feedserver import FeedServer
+    from helpers import make_site
+    from pelican import Pelican
+    from pelican.settings import read_settings
+    from test_return_visit import ARTICLE, seed_thread, write_comments
+
+    server = FeedServer().start()
+    here = os.getcwd()
+    try:
+        _sites, thread = seed_thread(server, None, titles=TITLES)
+        site = make_site(
+            dest,
+            friends=None,
+            articles=[ARTICLE],
+            settings={
+                "RECIPROCITY_RESPONDER_FEEDS": True,
+                "RECIPROCITY_ALLOW_PRIVATE_ADDRESSES": True,  # the blogs are on loopback
+            },
+        )
+        write_comments(site, thread[:8])
+        os.chdir(site)
+        Pelican(read_settings(str(site / "pelicanconf.py"))).run()
+        return site / "output"
+    finally:
+        os.chdir(here)
+        server.close()
+
+
+#: What the responders' blogs have just published, for the picture.
+TITLES = {
+    "lena": "Why Twitter is like a telephone",
+    "priya": "Seed swaps, one year on",
+    "tom": "Mould, and what I learned from it",
+    "rue": "How long do seeds keep?",
+}
+
+
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
@@ -102,6 +143,11 @@ def main() -> None:
             page.goto((output / "friends" / "index.html").as_uri())
             shoot(page, ".reciprocity-friends", out / f"friends-{theme}.png")
             page.close()
+        output = build_responders(Path(work) / "responders")
+        page = browser.new_page(viewport={"width": 900, "height": 900})
+        page.goto((output / "thanks" / "index.html").as_uri())
+        shoot(page, ".reciprocity-responders", out / "responders-latest.png")
+        page.close()
         browser.close()
     print(f"screenshots written to {out}")
 

@@ -147,7 +147,7 @@ class FeedServer:
             return self.plain(h, status, body, headers)
         parts = path.strip("/").split("/")
         kind = parts[0]
-        if kind == "feed":
+        if kind == "feed" and len(parts) > 1:
             return self.serve_feed(h, parts[1])
         if kind == "slow":
             with self.lock:

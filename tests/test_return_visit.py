@@ -21,8 +21,10 @@ HOME = "<!DOCTYPE html><html><head><title>{name}</title>{link}</head><body>Hello
 FEED = '<link rel="alternate" type="application/rss+xml" href="{href}">'
 
 
-def seed_thread(feed_server, inside):
-    """Twelve commenters and two spammers; returns {name: site URL}."""
+def seed_thread(feed_server, inside, titles=None):
+    """Twelve commenters and two spammers (one of the twelve leads inside the
+    network when ``inside`` is given); returns {name: site URL} and the thread.
+    ``titles`` names each blog's newest post (for the README's picture)."""
     server = feed_server
     sites = {}
 
@@ -30,7 +32,10 @@ def seed_thread(feed_server, inside):
         link = FEED.format(href=href) if href else ""
         sites[name] = server.put(f"/{slug}/", HOME.format(name=name, link=link))
         if feed:
-            body = rss(name, posts(slug, 2, host=f"{slug}.example"), link=sites[name])
+            items = posts(slug, 2, host=f"{slug}.example")
+            if titles and slug in titles:
+                items[0]["title"] = titles[slug]
+            body = rss(name, items, link=sites[name])
             server.put(f"/{slug}/{feed}", body, "application/rss+xml")
 
     home("lena", "Lena Okafor", "feed.xml", "feed.xml")  # advertised
@@ -42,10 +47,14 @@ def seed_thread(feed_server, inside):
     for slug, name in [("nas", "Nas"), ("wren", "Wren"), ("kit", "Kit"), ("sam", "Sam"),
                        ("max", "Max")]:  # fmt: skip
         home(slug, name)
-    port = inside.httpd.server_address[1]
-    sites["Jo Bloggs"] = server.put(
-        "/jo/", "", status=302, headers={"Location": f"http://inside.example:{port}/feed/secret"}
-    )
+    if inside is not None:
+        port = inside.httpd.server_address[1]
+        sites["Jo Bloggs"] = server.put(
+            "/jo/",
+            "",
+            status=302,
+            headers={"Location": f"http://inside.example:{port}/feed/secret"},
+        )
     thread = [
         (name, url, f"Thank you for this, {name.split()[0]} here. Fermenting now.")
         for name, url in sites.items()

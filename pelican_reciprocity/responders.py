@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -99,10 +99,11 @@ def visit(config: Config, responders: Iterable[Responder]) -> Visits:
     known = _load(store)
     now = time.time()
     due = [r for r in responders if not settings.offline and _due(known.get(r.site), now)]
+    stop_at = time.monotonic() + settings.fetch_deadline  # one deadline for all of it
     if due:
         cache = FeedCache(Path(settings.cache_path))
         with ThreadPoolExecutor(max_workers=min(8, len(due))) as pool:
-            found = list(pool.map(lambda r: _discover(r, settings, cache, now), due))
+            found = list(pool.map(lambda r: _discover(r, settings, cache, now, stop_at), due))
         for responder, record in zip(due, found, strict=True):
             known[responder.site] = record
             if record.get("error"):
@@ -122,7 +123,8 @@ def visit(config: Config, responders: Iterable[Responder]) -> Visits:
         Friend(name=r.name, feed=feeds[r.key], url=r.site) for r in responders if feeds[r.key]
     )
     work = Work(responders=friends)
-    report = fetch(settings, work)
+    left = max(0.1, stop_at - time.monotonic())
+    report = fetch(replace(settings, fetch_deadline=min(settings.fetch_deadline, left)), work)
     gathered = collect(settings, work, report)
     latest: dict[str, Post] = {}
     by_feed = {feed: key for key, feed in feeds.items() if feed}
@@ -146,14 +148,18 @@ def visit(config: Config, responders: Iterable[Responder]) -> Visits:
 
 
 def _discover(
-    responder: Responder, settings: FetchSettings, cache: FeedCache, now: float
+    responder: Responder, settings: FetchSettings, cache: FeedCache, now: float, stop_at: float
 ) -> dict[str, Any]:
     """One responder's feed, found as ``add`` finds one. The posts found on
     the way are cached, so the feed is not asked for again this TTL."""
     record: dict[str, Any] = {"checked_at": now, "feed": None}
     url = social_feed(responder.site) or responder.site
+    left = stop_at - time.monotonic()
+    if left <= 0:
+        record["error"] = "not visited: the fetch deadline was reached (next time)"
+        return record
     try:
-        found = discover(url, settings.limits(), settings.fetch_deadline, untrusted=True)
+        found = discover(url, settings.limits(), left, untrusted=True)
     except NoFeed as exc:
         if "cannot fetch" in str(exc) or "could be read" in str(exc):
             record["error"] = str(exc)

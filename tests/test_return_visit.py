@@ -165,3 +165,30 @@ def test_report_names_the_latest_post_and_add_promotes_a_responder(
     ]  # fmt: skip
     unknown = run(site, "add", "--from-responder", "Nobody")
     assert unknown.returncode == 2 and "nobody named or with the site 'Nobody'" in unknown.stderr
+
+
+def test_social_profiles_have_their_own_feeds_and_the_busiest_are_visited_first():
+    from datetime import UTC, datetime
+
+    from pelican_reciprocity.model import Person, Response
+    from pelican_reciprocity.responders import social_feed, to_visit
+
+    assert social_feed("https://mastodon.example/@lena") == "https://mastodon.example/@lena.rss"
+    assert social_feed("https://bsky.app/profile/lena.example") == (
+        "https://bsky.app/profile/lena.example/rss"
+    )
+    assert social_feed("https://lena.example/blog/") is None
+
+    def person(name, day, url="https://x.example/", friend=False):
+        said = Response(
+            id=name,
+            kind="comment",
+            target="slug:a",
+            author_name=name,
+            published=datetime(2026, 11, day, tzinfo=UTC),
+        )
+        return Person(key=f"name:{name}", name=name, url=url, friend=friend, responses=(said,))  # fmt: skip
+
+    people = [person("Old", 1), person("New", 20), person("No site", 25, url=""),
+              person("A friend", 28, friend=True), person("Mid", 10)]  # fmt: skip
+    assert [r.name for r in to_visit(people, set(), 2)] == ["New", "Mid"]

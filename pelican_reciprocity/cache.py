@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import copy
 import hashlib
 import json
 import logging
@@ -125,6 +126,12 @@ def post_from_json(data: dict[str, Any]) -> Post:
     return post
 
 
+#: Entries already read in this process, by path, with the file's (mtime,
+#: size) when read: a `pelican --autoreload` rebuild takes an unchanged
+#: entry from here instead of parsing its JSON again.
+_READ: dict[Path, tuple[tuple[int, int], CacheEntry]] = {}
+
+
 class FeedCache:
     """The folder of cache entries. Never raises on a bad entry."""
 
@@ -138,8 +145,14 @@ class FeedCache:
     def load(self, url: str) -> CacheEntry | None:
         path = self.path_for(url)
         try:
+            stat = path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            held = _READ.get(path)
+            if held is not None and held[0] == stamp and held[1].url == url:
+                return copy.copy(held[1])  # a shallow copy: the caller may update it
             raw = path.read_bytes()
         except FileNotFoundError:
+            _READ.pop(path, None)
             return None
         except OSError as exc:
             logger.warning("reciprocity: cannot read cache entry %s (%s); refetching", path, exc)
@@ -155,7 +168,8 @@ class FeedCache:
             )  # fmt: skip
             self._discard(path)
             return None
-        return entry
+        _READ[path] = (stamp, entry)
+        return copy.copy(entry)
 
     def save(self, entry: CacheEntry) -> None:
         path = self.path_for(entry.url)
@@ -165,6 +179,7 @@ class FeedCache:
             # No fsync: a cache entry lost to a power cut is simply refetched,
             # and 1,000 fsyncs would cost seconds on a cold build.
             write_atomic(path, data.encode("utf-8"), durable=False)
+            _READ.pop(path, None)
         except OSError as exc:
             logger.warning("reciprocity: cannot write cache entry %s (%s)", path, exc)
 

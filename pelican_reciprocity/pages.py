@@ -12,6 +12,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import shutil
 from collections.abc import Callable, Iterator, Mapping
@@ -23,6 +26,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 from pelican.generators import ArticlesGenerator, Generator
 
 from . import render, selection
+from .files import write_atomic
 from .friends import friend_site
 from .i18n import Strings
 from .identity import friend_keys, person_key
@@ -481,6 +485,7 @@ def article_facts(
     """What each published article gave: its highlights and its links out."""
     config = views.config
     keys = {friend.key: views.person_key(friend) for friend in friends}
+    links = LinkScan(config.cache_path, config.siteurl)
     facts = []
     for article in articles:
         data = getattr(article, "reciprocity", None)
@@ -503,7 +508,43 @@ def article_facts(
                 date=getattr(article, "date", None),
                 curated=curated,
                 automatic=automatic,
-                links=tuple(outbound_links(getattr(article, "content", ""), config.siteurl)),
+                links=links.of(article),
             )
         )
+    links.save()
     return facts
+
+
+class LinkScan:
+    """Each article's links out, scanned again only when its text changed:
+    the scans are kept by a digest of the text in one file of the cache, so
+    a rebuild of 10,000 unchanged articles reads one file instead."""
+
+    def __init__(self, cache_path: Path, siteurl: str) -> None:
+        self.path = Path(cache_path) / "links.json"
+        self.siteurl = siteurl
+        self.seen: dict[str, list[str]] = {}
+        self.known: dict[str, list[str]] = {}
+        try:
+            data = json.loads(self.path.read_bytes())
+            if isinstance(data, dict) and data.get("siteurl") == siteurl:
+                self.known = {k: v for k, v in data.get("links", {}).items() if isinstance(v, list)}
+        except (OSError, ValueError, RecursionError, AttributeError):
+            pass  # no scans yet, or a damaged file: scan everything again
+
+    def of(self, article: Any) -> tuple[str, ...]:
+        raw = getattr(article, "_content", None)
+        text = raw if isinstance(raw, str) else str(getattr(article, "content", "") or "")
+        digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
+        found = self.known.get(digest)
+        if found is None:
+            found = outbound_links(getattr(article, "content", ""), self.siteurl)
+        self.seen[digest] = found
+        return tuple(found)
+
+    def save(self) -> None:
+        if self.seen == self.known:
+            return
+        data = {"siteurl": self.siteurl, "links": dict(sorted(self.seen.items()))}
+        with contextlib.suppress(OSError):
+            write_atomic(self.path, json.dumps(data, separators=(",", ":")).encode(), durable=False)

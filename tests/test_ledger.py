@@ -239,3 +239,35 @@ def test_notify_killed_between_send_and_record_never_sends_twice(
     data = json.loads((site / "reciprocity" / "ledger.json").read_text(encoding="utf-8"))
     statuses = sorted(v["status"] for v in data["webmentions"].values())
     assert statuses.count("sending") == 1 and "sent" in statuses
+
+
+def test_links_out_are_scanned_again_only_for_articles_that_changed(tmp_path, monkeypatch):
+    from pelican_reciprocity import pages
+
+    articles = [
+        {"title": f"Post {i}", "slug": f"post-{i}", "body": f"See <https://other{i}.example/p>."}
+        for i in range(4)
+    ]
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss("Lena", posts("lena", host="lena.example")), encoding="utf-8")
+    site = make_site(tmp_path, friends=[{"name": "Lena", "feed": feed.as_uri()}], articles=articles)
+    build(site, monkeypatch)
+    ledger_path = site / "reciprocity" / "ledger.json"
+    first = ledger_path.read_text(encoding="utf-8")
+    scanned = []
+    real = pages.outbound_links
+
+    def counting(html, own):
+        scanned.append(html)
+        return real(html, own)
+
+    monkeypatch.setattr(pages, "outbound_links", counting)
+    build(site, monkeypatch)
+    assert scanned == [] and ledger_path.read_text(encoding="utf-8") == first
+    changed = site / "content" / "a2.md"
+    changed.write_text(
+        changed.read_text(encoding="utf-8").replace("other2.example", "moved.example"),
+        encoding="utf-8",
+    )
+    build(site, monkeypatch)
+    assert len(scanned) == 1 and "https://moved.example/p" in scanned[0]

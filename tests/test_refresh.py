@@ -173,3 +173,28 @@ def test_feeds_that_timed_out_start_first():
         "https://f1.example/feed",
         "https://f3.example/feed",
     ]
+
+
+def test_an_unchanged_entry_is_not_parsed_again_in_the_same_process(tmp_path, monkeypatch):
+    """`pelican --autoreload` rebuilds in one process: an entry whose file has
+    not changed comes from memory; one that changed is read again."""
+    import json as real_json
+
+    from pelican_reciprocity import cache as module
+    from pelican_reciprocity.cache import CacheEntry, FeedCache
+
+    store = FeedCache(tmp_path)
+    store.save(CacheEntry(url="https://a.example/feed", title="First", fetched_at=1.0))
+    parsed, original = [], real_json.loads
+
+    def counting(raw):
+        parsed.append(1)
+        return original(raw)
+
+    monkeypatch.setattr(module.json, "loads", counting)
+    first = store.load("https://a.example/feed")
+    first.title = "changed by a caller"  # a caller's change never leaks into the next load
+    assert store.load("https://a.example/feed").title == "First"
+    assert len(parsed) == 1
+    store.save(CacheEntry(url="https://a.example/feed", title="Second", fetched_at=2.0))
+    assert store.load("https://a.example/feed").title == "Second" and len(parsed) == 2

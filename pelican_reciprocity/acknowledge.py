@@ -23,7 +23,6 @@ from .model import ArticleRef, Person, ReadResult, Response
 from .moderation import Rules, moderate
 from .moderation_file import load_moderation, record_held
 from .refresh import Gathered
-from .responders import Visits, to_visit, visit
 from .sanitize import to_text
 from .settings import Config
 from .sources import read_comment_files, read_source, read_thanks, read_webmentions
@@ -172,10 +171,11 @@ def acknowledge(
     return Acknowledged(people, article_of, responders, visits.feeds)
 
 
-def _return_the_visit(config: Config, people: list[Person], friends: set[str]) -> Visits:
+def _return_the_visit(config: Config, people: list[Person], friends: set[str]) -> Any:
     """Responders' latest posts (RECIPROCITY_RESPONDER_FEEDS): only people
     whose responses were published are ever visited."""
+    from .responders import Visits, to_visit, visit  # only when the option is on
+
     if not config.responder_feeds:
         return Visits(feeds={}, latest={})
-    chosen = to_visit(people, friends, config.responder_max)
-    return visit(config, chosen)
+    return visit(config, to_visit(people, friends, config.responder_max))

@@ -15,7 +15,7 @@ from datetime import UTC, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from . import render
+from . import render, social
 from .i18n import Strings
 from .identity import identify, is_owner, person_keys
 from .matching import match_articles
@@ -79,6 +79,7 @@ def gather(config: Config, gathered: Gathered, articles: list[Any]) -> list[Resp
         value = (getattr(article, "metadata", {}) or {}).get("thanks")
         if value:
             found.append(read_thanks(value, article_key(article)))
+    found.extend(social.gather(config, articles, article_key))
     responses: list[Response] = []
     for result in found:
         for problem in result.problems:

@@ -479,6 +479,12 @@ class FriendsPageGenerator(Generator):
             logger.info('Writing "%s"', out)
 
 
+def names_responses(article: Any) -> bool:
+    """Does the article itself name responses: thanks, or a social announcement?"""
+    metadata = getattr(article, "metadata", None) or {}
+    return any(metadata.get(key) for key in ("thanks", "mastodon", "bluesky"))
+
+
 def article_facts(
     articles: list[Any], views: Views, friends: tuple[Friend, ...]
 ) -> list[ArticleFacts]:

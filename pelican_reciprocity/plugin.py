@@ -331,7 +331,7 @@ def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict
         if config.auto_count and (why := selection.why_empty(run.ranking, config)):
             logger.warning("reciprocity: %s", why)
         friends = views.friend_identities(run.friends.friends)
-        if responses_wanted or any((a.metadata or {}).get("thanks") for a in articles):
+        if responses_wanted or any(pages.names_responses(a) for a in articles):
             run.acknowledged = acknowledge(
                 config, gathered, articles, friends, views.strings, now["lang"]
             )

@@ -381,6 +381,7 @@ def fetch(
     touched: Touched | None = None,
     save: bool = True,
     before: Snapshot | None = None,
+    webmention: bool = True,
 ) -> JobReport:
     """Ask every server that is due, under one deadline; parse and cache what
     changed. Never raises for a server's or a feed's fault.
@@ -402,7 +403,8 @@ def fetch(
         held=before.sources if before else None,
     )  # fmt: skip
     token = os.environ.get(TOKEN_VARIABLE, "").strip()
-    webmention = _webmention_due(settings, now=now, force=force)
+    # a second fetch of the build (responders, social APIs) leaves webmention.io alone
+    webmention = webmention and _webmention_due(settings, now=now, force=force)
     by_feed = {f.feed: f for f in work.feeds}
     feed_outcomes: dict[str, tuple[Outcome, str | None]] = {}
     source_errors: dict[str, str | None] = {}

@@ -124,7 +124,8 @@ def visit(config: Config, responders: Iterable[Responder]) -> Visits:
     )
     work = Work(responders=friends)
     left = max(0.1, stop_at - time.monotonic())
-    report = fetch(replace(settings, fetch_deadline=min(settings.fetch_deadline, left)), work)
+    bounded = replace(settings, fetch_deadline=min(settings.fetch_deadline, left))
+    report = fetch(bounded, work, webmention=False)
     gathered = collect(settings, work, report)
     latest: dict[str, Post] = {}
     by_feed = {feed: key for key, feed in feeds.items() if feed}

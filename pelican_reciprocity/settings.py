@@ -294,6 +294,8 @@ SETTINGS: tuple[Setting, ...] = (
       shown='`None` ("Thank you", translated)'),
     S("RECIPROCITY_RESPONDERS_HEADING", None, optional_text, "heading of the responders page",
       shown='`None` ("Everyone who responded", translated)'),
+    S("RECIPROCITY_BLUESKY_API", "https://public.api.bsky.app", text(empty_ok=False, strip=True),
+      "the Bluesky AppView asked for the threads of `Bluesky:` posts (no account needed)"),
     S("RECIPROCITY_RESPONDER_FEEDS", False, flag,
       "find and read the feeds of people who responded (not friends), to show their latest post"),
     S("RECIPROCITY_RESPONDER_LATEST", "thanks_page", one_of("off", "thanks_page", "everywhere"),

@@ -197,6 +197,25 @@ def test_thanks_metadata_never_raises(value):
     _never_raises(read_thanks(value, "article-key"))
 
 
+@FUZZ
+@given(
+    st.sampled_from([("mastodon", k) for k in ("context", "favourited_by", "reblogged_by")]
+                    + [("bluesky", k) for k in ("getPostThread", "getLikes", "getRepostedBy",
+                                                "getQuotes")]),
+    st.recursive(MENTION, lambda inner: st.dictionaries(st.sampled_from(
+        ["descendants", "thread", "replies", "post", "record", "text", "facets", "likes",
+         "actor", "repostedBy", "posts", "account", "visibility", "spoiler_text", "content",
+         "created_at", "createdAt", "handle", "displayName", "emojis", "uri"]), inner,
+        max_size=6) | st.lists(inner, max_size=4), max_leaves=30),
+)  # fmt: skip
+def test_social_answers_never_raise(which, data):
+    from pelican_reciprocity.social import read_bluesky, read_mastodon
+
+    network, kind = which
+    reader = read_mastodon if network == "mastodon" else read_bluesky
+    _never_raises(reader(kind, data, "article:a", "https://api.example/"))
+
+
 # -- the owner's files, cache entries, OPML -------------------------------------------------
 
 

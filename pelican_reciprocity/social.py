@@ -1,0 +1,319 @@
+"""Responses from Mastodon and Bluesky, read at build time from public APIs.
+
+An article names the post that announced it (``Mastodon:`` or ``Bluesky:``
+metadata, as a reader copies the URL from the browser). Its replies, likes,
+boosts and quotes are asked of the status's own server (Mastodon) or of the
+public AppView (Bluesky), through the same fetcher, cache and TTL as every
+response source, and read here into the one ``Response`` model. Readers never
+raise: a bad answer is a problem, a bad item costs only itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from .model import ReadResult, Response
+from .refresh import FetchSettings, Work, collect, fetch
+from .settings import Config
+from .sources import _Reading, _response, _s
+
+logger = logging.getLogger(__name__)
+
+PUBLIC = frozenset({"public", "unlisted"})
+_MASTODON_PATH = re.compile(r"^/(?:@[\w.@-]+|users/[\w.-]+/statuses)/(\d+)/?$")
+_BSKY_PATH = re.compile(r"^/profile/([\w.:-]+)/post/([\w]+)/?$")
+_AT_URI = re.compile(r"^at://([\w.:-]+)/app\.bsky\.feed\.post/([\w]+)$")
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """One post that announced an article."""
+
+    network: str  # "mastodon" | "bluesky"
+    url: str  # as the owner wrote it
+    host: str = ""  # Mastodon: the status's own server, as scheme://host[:port]
+    status: str = ""  # Mastodon: the status id
+    at_uri: str = ""  # Bluesky: at://handle-or-did/app.bsky.feed.post/rkey
+
+
+def announcements(network: str, value: Any) -> tuple[list[Announcement], list[str]]:
+    """The announcements an article's metadata names, and what could not be read."""
+    text = ", ".join(value) if isinstance(value, list | tuple) else str(value or "")
+    found, problems = [], []
+    for url in (u.strip() for u in re.split(r"[,\s]+", text) if u.strip()):
+        item = _announcement(network, url)
+        if item is None:
+            problems.append(f"{network.capitalize()}: {url!r} is not a post's address; ignored")
+        else:
+            found.append(item)
+    return found, problems
+
+
+def _announcement(network: str, url: str) -> Announcement | None:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if network == "mastodon":
+        match = _MASTODON_PATH.match(parts.path)
+        if parts.scheme in ("http", "https") and parts.hostname and match:
+            origin = f"{parts.scheme}://{parts.netloc}"
+            return Announcement("mastodon", url, host=origin, status=match.group(1))
+        return None
+    at = _AT_URI.match(url)
+    if at:
+        return Announcement("bluesky", url, at_uri=url)
+    match = _BSKY_PATH.match(parts.path)
+    if parts.scheme == "https" and parts.hostname == "bsky.app" and match:
+        handle, rkey = match.groups()
+        return Announcement("bluesky", url, at_uri=f"at://{handle}/app.bsky.feed.post/{rkey}")
+    return None
+
+
+def api_urls(item: Announcement, bluesky_api: str) -> dict[str, str]:
+    """What to ask, by kind of answer. Mastodon: the status's own server;
+    Bluesky: the public AppView (RECIPROCITY_BLUESKY_API)."""
+    if item.network == "mastodon":
+        base = f"{item.host}/api/v1/statuses/{item.status}"
+        return {
+            "context": f"{base}/context",
+            "favourited_by": f"{base}/favourited_by?limit=80",
+            "reblogged_by": f"{base}/reblogged_by?limit=80",
+        }
+    base = bluesky_api.rstrip("/") + "/xrpc/app.bsky.feed."
+    uri = quote(item.at_uri, safe="")
+    return {
+        "getPostThread": f"{base}getPostThread?uri={uri}&depth=100",
+        "getLikes": f"{base}getLikes?uri={uri}&limit=100",
+        "getRepostedBy": f"{base}getRepostedBy?uri={uri}&limit=100",
+        "getQuotes": f"{base}getQuotes?uri={uri}&limit=100",
+    }
+
+
+def gather(
+    config: Config, articles: Iterable[Any], key_of: Callable[[Any], str]
+) -> list[ReadResult]:
+    """Every announced article's replies, likes, boosts and quotes. The APIs
+    are asked through the response-source cache (TTL, last good copy,
+    offline builds); one WARNING names an API that failed."""
+    wanted: list[tuple[str, str, str, str]] = []  # network, kind, url, target
+    problems: list[str] = []
+    for article in articles:
+        metadata = getattr(article, "metadata", {}) or {}
+        for network in ("mastodon", "bluesky"):
+            if not metadata.get(network):
+                continue
+            items, bad = announcements(network, metadata[network])
+            problems.extend(f"{key_of(article)}: {p}" for p in bad)
+            for item in items:
+                for kind, url in api_urls(item, config.bluesky_api).items():
+                    wanted.append((network, kind, url, f"article:{key_of(article)}"))
+    results = [ReadResult(problems=tuple(problems))]
+    if not wanted:
+        return results
+    settings = FetchSettings.from_config(config)
+    work = Work(sources=tuple(dict.fromkeys(url for _, _, url, _ in wanted)))
+    gathered = collect(settings, work, fetch(settings, work, webmention=False))
+    for network, kind, url, target in wanted:
+        body, error = gathered.sources[url]
+        if error:
+            copy = "using the last good copy" if body is not None else "no copy to use"
+            logger.warning("reciprocity: %s API %s failed: %s; %s", network, url, error, copy)
+        if body is None:
+            continue
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            results.append(ReadResult(problems=(f"{url}: not JSON ({type(exc).__name__})",)))
+            continue
+        reader = read_mastodon if network == "mastodon" else read_bluesky
+        results.append(reader(kind, data, target, url))
+    return results
+
+
+# -- Mastodon -------------------------------------------------------------------------------
+
+
+def read_mastodon(kind: str, data: Any, target: str, origin: str) -> ReadResult:
+    """A Mastodon answer (``context``, ``favourited_by`` or ``reblogged_by``)."""
+    result = _Reading(f"Mastodon {kind}")
+    if kind == "context":
+        statuses = data.get("descendants") if isinstance(data, dict) else None
+        if not isinstance(statuses, list):
+            return ReadResult(problems=(f"{origin}: not a Mastodon context",))
+        for status in statuses:
+            if not isinstance(status, dict) or _s(status.get("visibility")) not in PUBLIC:
+                continue  # private and direct replies are not ours to publish
+            label = f"{origin}: status {_s(str(status.get('id') or ''))}"
+            with result.item(label):
+                result.responses.append(_mastodon_reply(result, status, target, label))
+        return result.done()
+    accounts = data if isinstance(data, list) else None
+    if accounts is None:
+        return ReadResult(problems=(f"{origin}: not a list of Mastodon accounts",))
+    reaction = "like" if kind == "favourited_by" else "repost"
+    _reactors(result, accounts, reaction, target, origin, "Mastodon", _mastodon_person, "url")
+    return result.done()
+
+
+def _reactors(
+    result: _Reading,
+    people: list[Any],
+    reaction: str,
+    target: str,
+    origin: str,
+    source: str,
+    person: Callable[[dict[str, Any]], dict[str, Any]],
+    key: str,
+) -> None:
+    """Likes or reposts: counted per person (``key`` names them stably)."""
+    for who in people:
+        if isinstance(who, dict):
+            with result.item(f"{origin}: {_s(who.get(key))}"):
+                result.responses.append(
+                    _response(
+                        id=f"{source.lower()}-{reaction}:{target}:{_s(who.get(key))}",
+                        kind=reaction,
+                        target=target,
+                        source=source,
+                        **person(who),
+                    )
+                )
+
+
+def _mastodon_person(account: dict[str, Any]) -> dict[str, Any]:
+    name = _s(account.get("display_name"))
+    for emoji in account.get("emojis") or []:  # ":linux:" is an image there, noise here
+        if isinstance(emoji, dict) and _s(emoji.get("shortcode")):
+            name = name.replace(f":{_s(emoji['shortcode'])}:", "")
+    return {
+        "author_name": " ".join(name.split()) or _s(account.get("acct")),
+        "author_url": _s(account.get("url")),
+        "avatar_url": _s(account.get("avatar_static")) or _s(account.get("avatar")),
+    }
+
+
+def _mastodon_reply(result: _Reading, status: dict[str, Any], target: str, label: str) -> Response:
+    account = status.get("account") if isinstance(status.get("account"), dict) else {}
+    warning = _s(status.get("spoiler_text"))
+    # A content warning is shown instead of what it hides.
+    html = f"<p>{escape(warning)}</p>" if warning else _s(status.get("content"))
+    return _response(
+        id=f"mastodon:{_s(status.get('uri')) or _s(status.get('url'))}",
+        kind="reply",
+        target=target,
+        source="Mastodon",
+        published=result.date(label, status.get("created_at")),
+        source_url=_s(status.get("url")),
+        html=html,
+        base=_s(status.get("url")) or None,
+        **_mastodon_person(account),
+    )
+
+
+# -- Bluesky --------------------------------------------------------------------------------
+
+
+def read_bluesky(kind: str, data: Any, target: str, origin: str) -> ReadResult:
+    """A Bluesky AppView answer (getPostThread, getLikes, getRepostedBy, getQuotes)."""
+    result = _Reading(f"Bluesky {kind}")
+    if not isinstance(data, dict):
+        return ReadResult(problems=(f"{origin}: not a Bluesky answer",))
+    if kind == "getPostThread":
+        thread = data.get("thread")
+        if not isinstance(thread, dict):
+            return ReadResult(problems=(f"{origin}: no thread in the answer",))
+        _walk(result, thread, target, origin, depth=0)
+    elif kind in ("getLikes", "getRepostedBy"):
+        people = (
+            [like.get("actor") for like in data.get("likes") or [] if isinstance(like, dict)]
+            if kind == "getLikes"
+            else list(data.get("repostedBy") or [])
+        )
+        reaction = "like" if kind == "getLikes" else "repost"
+        _reactors(result, people, reaction, target, origin, "Bluesky", _bluesky_person, "did")
+    elif kind == "getQuotes":
+        for post in data.get("posts") or []:
+            if isinstance(post, dict):
+                label = f"{origin}: {_s(post.get('uri'))}"
+                with result.item(label):
+                    result.responses.append(_bluesky_post(result, post, target, label, "mention"))
+    return result.done()
+
+
+MAX_DEPTH = 100
+
+
+def _walk(result: _Reading, node: dict[str, Any], target: str, origin: str, depth: int) -> None:
+    """Replies at every depth; blocked and deleted posts are skipped."""
+    if depth > MAX_DEPTH:
+        return
+    for reply in node.get("replies") or []:
+        if not isinstance(reply, dict) or not isinstance(reply.get("post"), dict):
+            continue  # app.bsky.feed.defs#blockedPost, #notFoundPost
+        label = f"{origin}: {_s(reply['post'].get('uri'))}"
+        with result.item(label):
+            result.responses.append(_bluesky_post(result, reply["post"], target, label, "reply"))
+        _walk(result, reply, target, origin, depth + 1)
+
+
+def _bluesky_person(actor: dict[str, Any]) -> dict[str, Any]:
+    handle = _s(actor.get("handle"))
+    return {
+        "author_name": _s(actor.get("displayName")) or handle,
+        "author_url": f"https://bsky.app/profile/{handle}" if handle else "",
+        "avatar_url": _s(actor.get("avatar")),
+    }
+
+
+def _bluesky_post(
+    result: _Reading, post: dict[str, Any], target: str, label: str, kind: str
+) -> Response:
+    record = post.get("record") if isinstance(post.get("record"), dict) else {}
+    author = post.get("author") if isinstance(post.get("author"), dict) else {}
+    uri = _s(post.get("uri"))
+    handle, rkey = _s(author.get("handle")), uri.rsplit("/", 1)[-1]
+    return _response(
+        id=f"bluesky:{uri}",
+        kind=kind,
+        target=target,
+        source="Bluesky",
+        published=result.date(label, record.get("createdAt"), post.get("indexedAt")),
+        source_url=f"https://bsky.app/profile/{handle}/post/{rkey}" if handle and rkey else "",
+        html=facets_html(_s(record.get("text")), record.get("facets")),
+        **_bluesky_person(author),
+    )
+
+
+def facets_html(text: str, facets: Any) -> str:
+    """Bluesky text as HTML: escaped, with link facets as links. Facets count
+    UTF-8 bytes, not characters."""
+    data = text.encode("utf-8")
+    links = []
+    for facet in facets if isinstance(facets, list) else []:
+        index = facet.get("index") if isinstance(facet, dict) else None
+        features = facet.get("features") if isinstance(facet, dict) else None
+        if not isinstance(index, dict) or not isinstance(features, list):
+            continue
+        start, end = index.get("byteStart"), index.get("byteEnd")
+        uri = next((_s(f.get("uri")) for f in features if isinstance(f, dict) and f.get("uri")), "")
+        valid = isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(data)
+        if valid and uri:
+            links.append((start, end, uri))
+    out, at = [], 0
+    for start, end, uri in sorted(links):
+        if start < at:
+            continue  # overlapping facets: keep the first
+        out.append(escape(data[at:start].decode("utf-8", "replace")))
+        label = escape(data[start:end].decode("utf-8", "replace"))
+        out.append(f'<a href="{escape(uri)}">{label}</a>')
+        at = end
+    out.append(escape(data[at:].decode("utf-8", "replace")))
+    return "<p>" + "".join(out) + "</p>" if text else ""

@@ -1,0 +1,141 @@
+"""Responses from Mastodon and Bluesky: the real API answers of the shared
+corpus (read in place), served by a loopback fake of both APIs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+from conftest import corpus_dir
+from helpers import build, make_site, page, posts, reciprocity_records, rss
+from test_thanks_build import thanks_section
+from test_units import page_is_safe
+
+from pelican_reciprocity.social import announcements, api_urls, facets_html, read_bluesky
+
+STATUS = "110446983926957470"
+POST = "at://aliceisjustplaying.bsky.social/app.bsky.feed.post/3jt5x"
+
+
+def _corpus(network: str, name: str):
+    return json.loads((corpus_dir("social") / network / name).read_bytes())
+
+
+def test_announcements_as_a_reader_copies_them():
+    found, bad = announcements(
+        "bluesky",
+        "https://bsky.app/profile/alice.example/post/3jt5x, at://did:plc:abc/app.bsky.feed.post/3k2",
+    )
+    assert [a.at_uri for a in found] == [
+        "at://alice.example/app.bsky.feed.post/3jt5x",
+        "at://did:plc:abc/app.bsky.feed.post/3k2",
+    ]
+    found, bad = announcements("mastodon", ["https://mastodon.social/@halcy/110446983926957470",
+                                            "https://mastodon.social/about"])  # fmt: skip
+    assert [a.status for a in found] == [STATUS] and len(bad) == 1
+    urls = api_urls(found[0], "https://public.api.bsky.app")
+    assert urls["context"] == f"https://mastodon.social/api/v1/statuses/{STATUS}/context"
+
+
+def test_bluesky_text_and_link_facets_count_bytes():
+    text = "héllo see example.com <b>"
+    start = len("héllo see ".encode())
+    facets = [{"index": {"byteStart": start, "byteEnd": start + 11},
+               "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com"}]}]  # fmt: skip
+    assert facets_html(text, facets) == (
+        '<p>héllo see <a href="https://example.com">example.com</a> &lt;b&gt;</p>'
+    )
+
+
+def test_the_corpus_thread_skips_blocked_and_deleted_posts():
+    data = _corpus(
+        "bluesky", "getPostThread_real-HANDEDITED_2023-04_blocked-notFound-in-replies.json"
+    )
+    result = read_bluesky("getPostThread", data, "article:a", "corpus")
+    assert [r.author_name for r in result.responses] == ["nvpkp", "Brian Graham", "tautologer"]
+    assert all(r.author_url.startswith("https://bsky.app/profile/") for r in result.responses)
+    assert not result.problems
+
+
+def _fake_apis(feed_server):
+    """The corpus answers at the paths each API would serve them."""
+    fosstodon = _corpus("mastodon", "status_fosstodon_video-card_111337272989523541.json")
+    spoiler = _corpus(
+        "mastodon",
+        "status_mastodon-social_remote-spoiler-mention-hashtag-emoji_110446223051565765.json",
+    )
+    private = _corpus("mastodon", "context_mastodon-social_1-ancestor-1-descendant.json")
+    context = {"ancestors": [], "descendants": [fosstodon, spoiler, *private["descendants"]]}
+    base = f"/api/v1/statuses/{STATUS}"
+    put = feed_server.put
+    put(f"{base}/context", json.dumps(context), "application/json")
+    put(f"{base}/favourited_by", json.dumps(_corpus("mastodon", "favourited_by_localhost_1-account.json")), "application/json")  # fmt: skip
+    put(f"{base}/reblogged_by", json.dumps(_corpus("mastodon", "reblogged_by_localhost_1-account.json")), "application/json")  # fmt: skip
+    x = "/xrpc/app.bsky.feed."
+    put(x + "getPostThread", json.dumps(_corpus("bluesky", "getPostThread_real-HANDEDITED_2023-04_blocked-notFound-in-replies.json")), "application/json")  # fmt: skip
+    put(x + "getLikes", json.dumps(_corpus("bluesky", "getLikes_real_2023_1-like.json")), "application/json")  # fmt: skip
+    put(x + "getRepostedBy", json.dumps(_corpus("bluesky", "getRepostedBy_real_2023_1-actor.json")), "application/json")  # fmt: skip
+    put(x + "getQuotes", json.dumps({"uri": POST, "posts": []}), "application/json")
+
+
+@pytest.fixture
+def social_site(feed_server, tmp_path):
+    _fake_apis(feed_server)
+    mastodon = feed_server.url(f"/@halcy/{STATUS}")
+    feed = tmp_path / "friend.xml"
+    feed.write_text(rss("Lena", posts("lena", host="lena.example")), encoding="utf-8")
+    site = make_site(
+        tmp_path,
+        friends=[{"name": "Lena", "feed": feed.as_uri()}],
+        articles=[
+            {"title": "Tooted", "slug": "tooted", "meta": {"Mastodon": mastodon}},
+            {"title": "Skeeted", "slug": "skeeted", "meta": {"Bluesky": POST}},
+        ],
+        settings={"RECIPROCITY_BLUESKY_API": feed_server.base},
+    )
+    return site
+
+
+def test_mastodon_and_bluesky_threads_are_thanked_counted_and_kept_offline(
+    social_site, feed_server, monkeypatch, caplog
+):
+    site = social_site
+    caplog.set_level(logging.INFO)
+    build(site, monkeypatch)
+    tooted = thanks_section(page(site, "tooted.html"))
+    assert ">jaxwxboss</span>" in tooted  # a public reply, custom emoji codes left out
+    assert "halcy" in tooted  # the reply with a content warning is thanked too
+    assert "doo-doo head" not in page(site, "thanks/index.html")  # what the warning hides
+    assert "final status" not in page(site, "tooted.html")  # a private reply never is
+    assert "1 person liked this" in tooted and "reposted 1 time" in tooted
+    skeeted = thanks_section(page(site, "skeeted.html"))
+    for name in ("nvpkp", "Brian Graham", "tautologer"):
+        assert name in skeeted, name
+    assert "1 person liked this" in skeeted and "reposted 1 time" in skeeted
+    for path in (site / "output").rglob("*.html"):
+        html = path.read_text(encoding="utf-8")
+        assert page_is_safe(html), path
+        assert not re.search(r"<script|<iframe|cdn\.bsky|files\.mastodon|/avatars/", html), path
+    first = {p: p.read_bytes() for p in (site / "output").rglob("*.html")}
+    # offline, from the cache: the same bytes, and not one request
+    feed_server.reset()
+    monkeypatch.setenv("RECIPROCITY_OFFLINE", "1")
+    build(site, monkeypatch)
+    assert feed_server.requests == 0
+    assert {p: p.read_bytes() for p in (site / "output").rglob("*.html")} == first
+
+
+def test_an_api_that_fails_is_one_warning_and_the_last_copy_is_used(
+    social_site, feed_server, monkeypatch, caplog
+):
+    site = social_site
+    build(site, monkeypatch, RECIPROCITY_CACHE_TTL=0)
+    feed_server.put(f"/api/v1/statuses/{STATUS}/context", "slow down", status=429,
+                    headers={"Retry-After": "120"})  # fmt: skip
+    caplog.set_level(logging.INFO)
+    build(site, monkeypatch, RECIPROCITY_CACHE_TTL=0)
+    [warning] = [w for w in reciprocity_records(caplog, logging.WARNING) if "/context" in w]
+    assert "mastodon API" in warning and "429" in warning and "last good copy" in warning
+    assert "jaxwxboss" in thanks_section(page(site, "tooted.html"))

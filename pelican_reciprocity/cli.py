@@ -32,6 +32,7 @@ from .refresh import FetchSettings, log_failures, refresh
 from .render import opml
 from .settings import ConfigError
 from .site_settings import Site, load_site
+from .social import profile_feed
 from .urls import normalise
 from .webmention import Sender, is_local_site
 
@@ -57,7 +58,8 @@ def cmd_add(site: Site, args: argparse.Namespace, out: Any) -> int:
         args.url, args.name = person.get("feed") or person["url"], args.name or person["name"]
         aliases = [person["url"]] if person["url"] else []
     doc = friends_file.read_document(path)
-    url, problem = resolve_feed((args.url or "").strip(), Path.cwd())
+    given = (args.url or "").strip()
+    url, problem = resolve_feed(profile_feed(given) or given, Path.cwd())
     if problem:
         raise ConfigError(problem)
     settings = FetchSettings.from_config(site.config)

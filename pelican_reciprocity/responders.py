@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +19,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from .cache import CacheEntry, FeedCache
 from .discovery import NoFeed, discover
@@ -29,6 +27,7 @@ from .files import write_atomic
 from .model import Friend, Post
 from .refresh import FetchSettings, Work, collect, fetch
 from .settings import Config
+from .social import profile_feed
 
 logger = logging.getLogger(__name__)
 
@@ -37,22 +36,6 @@ DISCOVERY_TTL = 7 * 24 * 3600
 #: A failed discovery (the site was down) is tried again sooner.
 RETRY_TTL = 6 * 3600
 STORE = "responders.json"
-
-_MASTODON = re.compile(r"^/@[\w.-]+/?$")
-_BLUESKY = re.compile(r"^/profile/[\w.:-]+/?$")
-
-
-def social_feed(url: str) -> str | None:
-    """The RSS a Mastodon or Bluesky profile publishes, without asking."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.hostname == "bsky.app" and _BLUESKY.match(parts.path):
-        return f"https://bsky.app{parts.path.rstrip('/')}/rss"
-    if _MASTODON.match(parts.path):
-        return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}.rss"
-    return None
 
 
 @dataclass(frozen=True)
@@ -154,7 +137,7 @@ def _discover(
     """One responder's feed, found as ``add`` finds one. The posts found on
     the way are cached, so the feed is not asked for again this TTL."""
     record: dict[str, Any] = {"checked_at": now, "feed": None}
-    url = social_feed(responder.site) or responder.site
+    url = profile_feed(responder.site) or responder.site
     left = stop_at - time.monotonic()
     if left <= 0:
         record["error"] = "not visited: the fetch deadline was reached (next time)"

@@ -138,6 +138,30 @@ def gather(
     return results
 
 
+_PROFILE_MASTODON = re.compile(r"^/@[\w.-]+/?$")
+_PROFILE_BLUESKY = re.compile(r"^/profile/[\w.:-]+/?$")
+_ACCOUNT = re.compile(r"^@?([\w.-]+)@([\w-]+(?:\.[\w-]+)+)$")
+
+
+def profile_feed(text: str) -> str | None:
+    """The RSS a Mastodon or Bluesky profile publishes, without asking:
+    ``@me@instance``, ``https://instance/@me`` or ``https://bsky.app/profile/me``."""
+    account = _ACCOUNT.match(text.strip())
+    if account:
+        return f"https://{account.group(2)}/@{account.group(1)}.rss"
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https"):
+        return None
+    if parts.hostname == "bsky.app" and _PROFILE_BLUESKY.match(parts.path):
+        return f"https://bsky.app{parts.path.rstrip('/')}/rss"
+    if _PROFILE_MASTODON.match(parts.path):
+        return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}.rss"
+    return None
+
+
 # -- Mastodon -------------------------------------------------------------------------------
 
 

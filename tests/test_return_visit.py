@@ -171,7 +171,8 @@ def test_social_profiles_have_their_own_feeds_and_the_busiest_are_visited_first(
     from datetime import UTC, datetime
 
     from pelican_reciprocity.model import Person, Response
-    from pelican_reciprocity.responders import social_feed, to_visit
+    from pelican_reciprocity.responders import to_visit
+    from pelican_reciprocity.social import profile_feed as social_feed
 
     assert social_feed("https://mastodon.example/@lena") == "https://mastodon.example/@lena.rss"
     assert social_feed("https://bsky.app/profile/lena.example") == (

@@ -139,3 +139,20 @@ def test_an_api_that_fails_is_one_warning_and_the_last_copy_is_used(
     [warning] = [w for w in reciprocity_records(caplog, logging.WARNING) if "/context" in w]
     assert "mastodon API" in warning and "429" in warning and "last good copy" in warning
     assert "jaxwxboss" in thanks_section(page(site, "tooted.html"))
+
+
+def test_add_a_friend_by_their_social_profile(feed_server, tmp_path):
+    from test_cli import run
+
+    from pelican_reciprocity.social import profile_feed
+
+    assert profile_feed("@lena@mastodon.example") == "https://mastodon.example/@lena.rss"
+    assert profile_feed("https://bsky.app/profile/lena.example") == (
+        "https://bsky.app/profile/lena.example/rss"
+    )
+    assert profile_feed("https://lena.example/blog/") is None
+    feed_server.put("/@lena.rss", rss("Lena on Mastodon", posts("lena")), "application/rss+xml")
+    site = make_site(tmp_path, friends=None)
+    done = run(site, "add", feed_server.url("/@lena"))
+    assert done.returncode == 0, done.stderr
+    assert feed_server.url("/@lena.rss") in (site / "friends.toml").read_text(encoding="utf-8")

@@ -41,6 +41,7 @@ class CacheEntry:
     error: str | None = None  # last failure, kept to repeat it on warm builds
     moved_to: str | None = None  # permanent redirect target, for `check`
     raw: bytes | None = None  # the body itself, for response sources (not feeds)
+    next_page: str | None = None  # a paged API's next page (its Link: rel="next")
 
     @property
     def has_copy(self) -> bool:
@@ -62,6 +63,7 @@ class CacheEntry:
             "first_seen": dict(sorted(self.first_seen.items())),
             "posts": [post_to_json(p) for p in self.posts],
             "raw": base64.b64encode(self.raw).decode("ascii") if self.raw is not None else None,
+            "next_page": self.next_page,
         }
 
     @classmethod
@@ -82,6 +84,7 @@ class CacheEntry:
             first_seen={str(k): str(v) for k, v in (data.get("first_seen") or {}).items()},
             posts=[post_from_json(p) for p in data.get("posts") or ()],
             raw=base64.b64decode(data["raw"]) if data.get("raw") else None,
+            next_page=data.get("next_page") if isinstance(data.get("next_page"), str) else None,
         )
 
 

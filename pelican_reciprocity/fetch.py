@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import os
+import re
 import stat
 import time
 import zlib
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 from .netpolicy import Decoder, PolicyError, Redirects, TooBig, check_address, pin
 
@@ -61,6 +62,7 @@ class FetchResult:
     final_url: str = ""
     moved_to: str | None = None  # where a permanent redirect chain ended
     retry_after: float | None = None  # seconds, from 429/503
+    next_page: str | None = None  # Link: <…>; rel="next", on the same host (paged APIs)
     error: str | None = None
     requests: int = 0  # HTTP requests actually sent (0 for file: and cache)
 
@@ -243,6 +245,7 @@ async def _fetch_http(
             result.content_type = response.headers.get("content-type", "")
             result.etag = _header_text(response.headers.get("etag"))
             result.last_modified = _header_text(response.headers.get("last-modified"))
+            result.next_page = _next_page(response.headers.get("link"), redirects.url)
             return
 
 
@@ -256,6 +259,22 @@ def _final(result: FetchResult, redirects: Redirects, status: int) -> None:
 def _header_text(value: str | None) -> str | None:
     """A validator is kept only if it can be sent back as it came."""
     return value if value and value.isascii() and value.isprintable() else None
+
+
+_NEXT = re.compile(r'<([^>]*)>\s*;[^,]*\brel="?next"?', re.I)
+
+
+def _next_page(header: str | None, url: str) -> str | None:
+    """The next page a Link header names, when it stays on the same host."""
+    match = _NEXT.search(header or "")
+    if not match:
+        return None
+    try:
+        target = urljoin(url, match.group(1).strip())
+        same = urlsplit(target).netloc == urlsplit(url).netloc
+    except ValueError:
+        return None
+    return target if same and target.startswith(("http://", "https://")) else None
 
 
 def _resolves_public(url: str) -> bool:

@@ -157,6 +157,7 @@ class Gathered:
 
     feeds: tuple[FeedState, ...] = ()
     sources: dict[str, tuple[bytes | None, str | None]] = field(default_factory=dict)
+    next_pages: dict[str, str] = field(default_factory=dict)  # source URL -> its next page
     webmentions: tuple[dict[str, Any], ...] | None = None  # None: webmention.io not used
     webmention_error: str | None = None
     requests: int = 0
@@ -442,7 +443,7 @@ def fetch(
             entry.error = result.error
         else:
             if not result.not_modified:
-                entry.raw = result.body
+                entry.raw, entry.next_page = result.body, result.next_page
                 local = result.url.startswith("file:")
                 entry.etag = sources.stamps.get(result.url) if local else result.etag
                 entry.last_modified = None if local else result.last_modified
@@ -654,8 +655,11 @@ def collect(
             )
         )
     sources: dict[str, tuple[bytes | None, str | None]] = {}
+    next_pages: dict[str, str] = {}
     for url in dict.fromkeys(work.sources):
         entry = load(source_cache, url, "sources", report.sources)
+        if entry is not None and entry.next_page:
+            next_pages[url] = entry.next_page
         error = report.sources.get(url, entry.error if entry else None)
         if entry is None and error is None:
             error = "offline, and no cached copy" if settings.offline else "no cached copy"
@@ -674,6 +678,7 @@ def collect(
     return Gathered(
         feeds=tuple(states),
         sources=sources,
+        next_pages=next_pages,
         webmentions=webmentions,
         webmention_error=webmention_error,
         requests=report.requests,

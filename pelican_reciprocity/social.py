@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -91,9 +92,9 @@ def api_urls(item: Announcement, bluesky_api: str) -> dict[str, str]:
     uri = quote(item.at_uri, safe="")
     return {
         "getPostThread": f"{base}getPostThread?uri={uri}&depth=100",
-        "getLikes": f"{base}getLikes?uri={uri}&limit=100",
-        "getRepostedBy": f"{base}getRepostedBy?uri={uri}&limit=100",
-        "getQuotes": f"{base}getQuotes?uri={uri}&limit=100",
+        "getLikes": f"{base}getLikes?uri={uri}&limit={BLUESKY_PAGE}",
+        "getRepostedBy": f"{base}getRepostedBy?uri={uri}&limit={BLUESKY_PAGE}",
+        "getQuotes": f"{base}getQuotes?uri={uri}&limit={BLUESKY_PAGE}",
     }
 
 
@@ -116,26 +117,71 @@ def gather(
                 for kind, url in api_urls(item, config.bluesky_api).items():
                     wanted.append((network, kind, url, f"article:{key_of(article)}"))
     results = [ReadResult(problems=tuple(problems))]
-    if not wanted:
-        return results
     settings = FetchSettings.from_config(config)
-    work = Work(sources=tuple(dict.fromkeys(url for _, _, url, _ in wanted)))
-    gathered = collect(settings, work, fetch(settings, work, webmention=False))
-    for network, kind, url, target in wanted:
-        body, error = gathered.sources[url]
-        if error:
-            copy = "using the last good copy" if body is not None else "no copy to use"
-            logger.warning("reciprocity: %s API %s failed: %s; %s", network, url, error, copy)
-        if body is None:
-            continue
-        try:
-            data = json.loads(body)
-        except (ValueError, RecursionError) as exc:
-            results.append(ReadResult(problems=(f"{url}: not JSON ({type(exc).__name__})",)))
-            continue
-        reader = read_mastodon if network == "mastodon" else read_bluesky
-        results.append(reader(kind, data, target, url))
+    stop_at = time.monotonic() + settings.fetch_deadline
+    asked: set[str] = set()
+    for _page in range(MAX_PAGES):  # each round asks for the next page of what had one
+        wanted = [w for w in wanted if w[2] not in asked]
+        if not wanted:
+            break
+        asked |= {url for _, _, url, _ in wanted}
+        left = max(0.1, stop_at - time.monotonic())
+        bounded = replace(settings, fetch_deadline=min(settings.fetch_deadline, left))
+        work = Work(sources=tuple(dict.fromkeys(url for _, _, url, _ in wanted)))
+        gathered = collect(bounded, work, fetch(bounded, work, webmention=False))
+        following = []
+        for network, kind, url, target in wanted:
+            data = _answer(gathered.sources[url], network, url, results)
+            if data is None:
+                continue
+            reader = read_mastodon if network == "mastodon" else read_bluesky
+            results.append(reader(kind, data, target, url))
+            after = _next_page(kind, url, data, gathered.next_pages.get(url))
+            if after:
+                following.append((network, kind, after, target))
+        wanted = following
     return results
+
+
+#: Pages read of one list (likes, boosts): 10 pages of 80 or 100 people.
+MAX_PAGES = 10
+
+
+def _answer(
+    found: tuple[bytes | None, str | None], network: str, url: str, results: list[ReadResult]
+) -> Any:
+    body, error = found
+    if error:
+        copy = "using the last good copy" if body is not None else "no copy to use"
+        logger.warning("reciprocity: %s API %s failed: %s; %s", network, url, error, copy)
+    if body is None:
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        results.append(ReadResult(problems=(f"{url}: not JSON ({type(exc).__name__})",)))
+        return None
+
+
+_PAGED = {"getLikes": "likes", "getRepostedBy": "repostedBy", "getQuotes": "posts"}
+
+
+def _next_page(kind: str, url: str, data: Any, link: str | None) -> str | None:
+    """Mastodon pages with a Link header; Bluesky with a cursor in the answer,
+    followed only when the page was full."""
+    if kind in ("favourited_by", "reblogged_by"):
+        return link
+    if kind not in _PAGED or not isinstance(data, dict):
+        return None
+    cursor, items = data.get("cursor"), data.get(_PAGED[kind])
+    if not isinstance(cursor, str) or not cursor or not isinstance(items, list):
+        return None
+    if len(items) < BLUESKY_PAGE:
+        return None
+    return re.sub(r"&cursor=[^&]*", "", url) + "&cursor=" + quote(cursor, safe="")
+
+
+BLUESKY_PAGE = 100
 
 
 _PROFILE_MASTODON = re.compile(r"^/@[\w.-]+/?$")
@@ -214,7 +260,7 @@ def _reactors(
 
 def _mastodon_person(account: dict[str, Any]) -> dict[str, Any]:
     name = _s(account.get("display_name"))
-    for emoji in account.get("emojis") or []:  # ":linux:" is an image there, noise here
+    for emoji in _list(account.get("emojis")):  # ":linux:" is an image there, noise here
         if isinstance(emoji, dict) and _s(emoji.get("shortcode")):
             name = name.replace(f":{_s(emoji['shortcode'])}:", "")
     return {
@@ -257,14 +303,14 @@ def read_bluesky(kind: str, data: Any, target: str, origin: str) -> ReadResult:
         _walk(result, thread, target, origin, depth=0)
     elif kind in ("getLikes", "getRepostedBy"):
         people = (
-            [like.get("actor") for like in data.get("likes") or [] if isinstance(like, dict)]
+            [like.get("actor") for like in _list(data.get("likes")) if isinstance(like, dict)]
             if kind == "getLikes"
-            else list(data.get("repostedBy") or [])
+            else _list(data.get("repostedBy"))
         )
         reaction = "like" if kind == "getLikes" else "repost"
         _reactors(result, people, reaction, target, origin, "Bluesky", _bluesky_person, "did")
     elif kind == "getQuotes":
-        for post in data.get("posts") or []:
+        for post in _list(data.get("posts")):
             if isinstance(post, dict):
                 label = f"{origin}: {_s(post.get('uri'))}"
                 with result.item(label):
@@ -275,11 +321,15 @@ def read_bluesky(kind: str, data: Any, target: str, origin: str) -> ReadResult:
 MAX_DEPTH = 100
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _walk(result: _Reading, node: dict[str, Any], target: str, origin: str, depth: int) -> None:
     """Replies at every depth; blocked and deleted posts are skipped."""
     if depth > MAX_DEPTH:
         return
-    for reply in node.get("replies") or []:
+    for reply in _list(node.get("replies")):
         if not isinstance(reply, dict) or not isinstance(reply.get("post"), dict):
             continue  # app.bsky.feed.defs#blockedPost, #notFoundPost
         label = f"{origin}: {_s(reply['post'].get('uri'))}"

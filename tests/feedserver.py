@@ -142,9 +142,10 @@ class FeedServer:
     # -- routes -------------------------------------------------------------------
     def route(self, h: BaseHTTPRequestHandler) -> None:
         path = h.path.split("?", 1)[0]
-        if path in self.paths:
-            status, body, headers = self.paths[path]
-            return self.plain(h, status, body, headers)
+        for exact in (h.path, path):  # a page of a paged API, then the path alone
+            if exact in self.paths:
+                status, body, headers = self.paths[exact]
+                return self.plain(h, status, body, headers)
         parts = path.strip("/").split("/")
         kind = parts[0]
         if kind == "feed" and len(parts) > 1:

@@ -156,3 +156,40 @@ def test_add_a_friend_by_their_social_profile(feed_server, tmp_path):
     done = run(site, "add", feed_server.url("/@lena"))
     assert done.returncode == 0, done.stderr
     assert feed_server.url("/@lena.rss") in (site / "friends.toml").read_text(encoding="utf-8")
+
+
+def test_likes_and_boosts_are_read_to_the_last_page(social_site, feed_server, monkeypatch):
+    """Mastodon pages with Link headers, Bluesky with cursors; each page is
+    cached on its own, so an offline rebuild reads them all again."""
+    from urllib.parse import quote
+
+    def account(i):
+        return {"id": str(i), "acct": f"fan{i}", "display_name": f"Fan {i}",
+                "url": f"https://mastodon.example/@fan{i}"}  # fmt: skip
+
+    first = f"/api/v1/statuses/{STATUS}/favourited_by?limit=80"
+    second = f"/api/v1/statuses/{STATUS}/favourited_by?limit=80&max_id=7"
+    feed_server.put(first, json.dumps([account(1), account(2)]), "application/json",
+                    headers={"Link": f'<{feed_server.url(second)}>; rel="next"'})  # fmt: skip
+    feed_server.put(second, json.dumps([account(3)]), "application/json")
+    likes = f"/xrpc/app.bsky.feed.getLikes?uri={quote(POST, safe='')}&limit=100"
+
+    def actor(i):
+        return {"actor": {"did": f"did:plc:{i}", "handle": f"fan{i}.example"}}
+
+    feed_server.put(likes, json.dumps({"likes": [actor(i) for i in range(100)], "cursor": "c1"}),
+                    "application/json")  # fmt: skip
+    feed_server.put(likes + "&cursor=c1",
+                    json.dumps({"likes": [actor(i) for i in range(100, 103)], "cursor": "c2"}),
+                    "application/json")  # fmt: skip
+    build(social_site, monkeypatch)
+    assert "3 people liked this" in thanks_section(page(social_site, "tooted.html"))
+    assert "103 people liked this" in thanks_section(page(social_site, "skeeted.html"))
+    assert feed_server.hits[second] == 1 and feed_server.hits[likes + "&cursor=c1"] == 1
+    assert not any("cursor=c2" in path for path in feed_server.hits)  # not a full page: the end
+    first_pages = {p: p.read_bytes() for p in (social_site / "output").rglob("*.html")}
+    feed_server.reset()
+    monkeypatch.setenv("RECIPROCITY_OFFLINE", "1")
+    build(social_site, monkeypatch)
+    assert feed_server.requests == 0
+    assert {p: p.read_bytes() for p in (social_site / "output").rglob("*.html")} == first_pages

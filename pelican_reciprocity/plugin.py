@@ -168,8 +168,8 @@ def start_run(pelican: Any) -> Run | None:
     config = configure(settings)
     responses_wanted = (
         _exclude_comments(settings, config)
-        or bool(config.response_sources)
-        or bool(config.webmention_io_domain)
+        or bool(config.response_sources or config.webmention_io_domain)
+        or bool(config.mastodon_account or config.bluesky_account)
     )
     spec = config.friends
     if isinstance(spec, str) and "RECIPROCITY_FRIENDS" not in settings:
@@ -318,6 +318,7 @@ def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict
     }
     responses_wanted = (
         gathered.sources
+        or bool(config.mastodon_account or config.bluesky_account)
         or gathered.webmentions is not None
         or gathered.webmention_error is not None
         or (config.comments_path is not None and config.comments_path.is_dir())

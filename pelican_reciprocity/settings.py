@@ -296,6 +296,12 @@ SETTINGS: tuple[Setting, ...] = (
       shown='`None` ("Everyone who responded", translated)'),
     S("RECIPROCITY_BLUESKY_API", "https://public.api.bsky.app", text(empty_ok=False, strip=True),
       "the Bluesky AppView asked for the threads of `Bluesky:` posts (no account needed)"),
+    S("RECIPROCITY_MASTODON_ACCOUNT", "", text(strip=True),
+      'your account (`"@me@instance"`): your public posts that link to an article announce it, '
+      "no `Mastodon:` metadata needed"),
+    S("RECIPROCITY_BLUESKY_ACCOUNT", "", text(strip=True),
+      'your handle (`"me.example"`): your posts that link to an article announce it, '
+      "no `Bluesky:` metadata needed"),
     S("RECIPROCITY_RESPONDER_FEEDS", False, flag,
       "find and read the feeds of people who responded (not friends), to show their latest post"),
     S("RECIPROCITY_RESPONDER_LATEST", "thanks_page", one_of("off", "thanks_page", "everywhere"),

@@ -24,6 +24,7 @@ from .model import ReadResult, Response
 from .refresh import FetchSettings, Work, collect, fetch
 from .settings import Config
 from .sources import _Reading, _response, _s
+from .urls import normalise
 
 logger = logging.getLogger(__name__)
 
@@ -104,43 +105,170 @@ def gather(
     """Every announced article's replies, likes, boosts and quotes. The APIs
     are asked through the response-source cache (TTL, last good copy,
     offline builds); one WARNING names an API that failed."""
-    wanted: list[tuple[str, str, str, str]] = []  # network, kind, url, target
-    problems: list[str] = []
-    for article in articles:
-        metadata = getattr(article, "metadata", {}) or {}
-        for network in ("mastodon", "bluesky"):
-            if not metadata.get(network):
-                continue
-            items, bad = announcements(network, metadata[network])
-            problems.extend(f"{key_of(article)}: {p}" for p in bad)
-            for item in items:
-                for kind, url in api_urls(item, config.bluesky_api).items():
-                    wanted.append((network, kind, url, f"article:{key_of(article)}"))
-    results = [ReadResult(problems=tuple(problems))]
+    articles = list(articles)
+    results = [ReadResult()]
     settings = FetchSettings.from_config(config)
     stop_at = time.monotonic() + settings.fetch_deadline
+    found = _announced_by_account(config, settings, stop_at, results)
+    wanted: list[tuple[str, str, str, str]] = []  # network, kind, url, target
+    for article in articles:
+        metadata = getattr(article, "metadata", {}) or {}
+        target = f"article:{key_of(article)}"
+        for network in ("mastodon", "bluesky"):
+            if metadata.get(network):
+                items, bad = announcements(network, metadata[network])
+                results.append(ReadResult(problems=tuple(f"{key_of(article)}: {p}" for p in bad)))
+            else:  # found among the owner's own posts, if an account is set
+                items = found.get((network, normalise(_absolute(config, article))), [])
+            for item in items:
+                for kind, url in api_urls(item, config.bluesky_api).items():
+                    wanted.append((network, kind, url, target))
     asked: set[str] = set()
     for _page in range(MAX_PAGES):  # each round asks for the next page of what had one
         wanted = [w for w in wanted if w[2] not in asked]
         if not wanted:
             break
         asked |= {url for _, _, url, _ in wanted}
-        left = max(0.1, stop_at - time.monotonic())
-        bounded = replace(settings, fetch_deadline=min(settings.fetch_deadline, left))
-        work = Work(sources=tuple(dict.fromkeys(url for _, _, url, _ in wanted)))
-        gathered = collect(bounded, work, fetch(bounded, work, webmention=False))
+        answers = _ask(settings, stop_at, [(n, u) for n, _, u, _ in wanted])
         following = []
         for network, kind, url, target in wanted:
-            data = _answer(gathered.sources[url], network, url, results)
+            data, link = answers[url]
             if data is None:
                 continue
             reader = read_mastodon if network == "mastodon" else read_bluesky
             results.append(reader(kind, data, target, url))
-            after = _next_page(kind, url, data, gathered.next_pages.get(url))
+            after = _next_page(kind, url, data, link)
             if after:
                 following.append((network, kind, after, target))
         wanted = following
     return results
+
+
+def _absolute(config: Config, article: Any) -> str:
+    return config.siteurl.rstrip("/") + "/" + str(getattr(article, "url", "")).lstrip("/")
+
+
+def _ask(
+    settings: FetchSettings, stop_at: float, urls: list[tuple[str, str]]
+) -> dict[str, tuple[Any, str | None]]:
+    """One round of API requests through the source cache: each URL's JSON
+    (None when there is none to use) and the next page its Link header named."""
+    left = max(0.1, stop_at - time.monotonic())
+    bounded = replace(settings, fetch_deadline=min(settings.fetch_deadline, left))
+    work = Work(sources=tuple(dict.fromkeys(url for _, url in urls)))
+    gathered = collect(bounded, work, fetch(bounded, work, webmention=False))
+    answers: dict[str, tuple[Any, str | None]] = {}
+    for network, url in urls:
+        body, error = gathered.sources[url]
+        if error:
+            copy = "using the last good copy" if body is not None else "no copy to use"
+            logger.warning("reciprocity: %s API %s failed: %s; %s", network, url, error, copy)
+        data = None
+        if body is not None:
+            try:
+                data = json.loads(body)
+            except (ValueError, RecursionError) as exc:
+                logger.warning("reciprocity: %s: not JSON (%s)", url, type(exc).__name__)
+        answers[url] = (data, gathered.next_pages.get(url))
+    return answers
+
+
+# -- finding the announcement among the owner's own posts -------------------------------------
+
+
+def _announced_by_account(
+    config: Config, settings: FetchSettings, stop_at: float, results: list[ReadResult]
+) -> dict[tuple[str, str], list[Announcement]]:
+    """(network, normalised article URL) -> the owner's posts that link to it,
+    from RECIPROCITY_MASTODON_ACCOUNT and RECIPROCITY_BLUESKY_ACCOUNT."""
+    found: dict[tuple[str, str], list[Announcement]] = {}
+    if config.bluesky_account:
+        actor = quote(config.bluesky_account.lstrip("@"), safe="")
+        url = (
+            f"{config.bluesky_api.rstrip('/')}/xrpc/app.bsky.feed.getAuthorFeed"
+            f"?actor={actor}&limit={BLUESKY_PAGE}&filter=posts_no_replies"
+        )
+        for data in _pages(settings, stop_at, "bluesky", "getAuthorFeed", url):
+            for item in _list(data.get("feed") if isinstance(data, dict) else None):
+                post = item.get("post") if isinstance(item, dict) else None
+                if isinstance(post, dict) and _s(post.get("uri")).startswith("at://"):
+                    uri = _s(post["uri"])
+                    for link in _post_links(post):
+                        item_ = Announcement("bluesky", uri, at_uri=uri)
+                        found.setdefault(("bluesky", normalise(link)), []).append(item_)
+    origin, acct = _mastodon_account(config.mastodon_account)
+    if origin:
+        lookup = f"{origin}/api/v1/accounts/lookup?acct={quote(acct, safe='')}"
+        account = _ask(settings, stop_at, [("mastodon", lookup)])[lookup][0]
+        if isinstance(account, dict) and _s(str(account.get("id") or "")):
+            statuses = (
+                f"{origin}/api/v1/accounts/{quote(str(account['id']), safe='')}/statuses"
+                "?exclude_replies=true&exclude_reblogs=true&limit=40"
+            )
+            for data in _pages(settings, stop_at, "mastodon", "statuses", statuses):
+                for status in _list(data):
+                    if isinstance(status, dict) and _s(status.get("visibility")) in PUBLIC:
+                        item_ = Announcement(
+                            "mastodon",
+                            _s(status.get("url")),
+                            host=origin,
+                            status=_s(status.get("id")),
+                        )
+                        for link in _status_links(status):
+                            found.setdefault(("mastodon", normalise(link)), []).append(item_)
+    return found
+
+
+def _pages(
+    settings: FetchSettings, stop_at: float, network: str, kind: str, url: str
+) -> Iterable[Any]:
+    """The owner's own posts, newest first, page after page (cached each)."""
+    for _page in range(MAX_PAGES):
+        data, link = _ask(settings, stop_at, [(network, url)])[url]
+        if data is None:
+            return
+        yield data
+        after = link if network == "mastodon" else _cursor_page(url, data, "feed")
+        if not after:
+            return
+        url = after
+
+
+def _mastodon_account(value: str) -> tuple[str, str]:
+    """``@me@instance`` or ``https://instance/@me``: the server and the account."""
+    account = _ACCOUNT.match(value.strip()) if value else None
+    if account:
+        return f"https://{account.group(2)}", account.group(1)
+    try:
+        parts = urlsplit(value.strip()) if value else None
+    except ValueError:
+        return "", ""
+    if parts and parts.scheme in ("http", "https") and _PROFILE_MASTODON.match(parts.path):
+        return f"{parts.scheme}://{parts.netloc}", parts.path.strip("/").lstrip("@")
+    return "", ""
+
+
+_HREF = re.compile(r"""href=["']([^"']+)["']""")
+
+
+def _status_links(status: dict[str, Any]) -> list[str]:
+    card = status.get("card") if isinstance(status.get("card"), dict) else {}
+    links = [_s(card.get("url")), *_HREF.findall(_s(status.get("content")))]
+    return [link for link in links if link.startswith(("http://", "https://"))]
+
+
+def _post_links(post: dict[str, Any]) -> list[str]:
+    record = post.get("record") if isinstance(post.get("record"), dict) else {}
+    links = []
+    for embed in (post.get("embed"), record.get("embed")):
+        external = embed.get("external") if isinstance(embed, dict) else None
+        if isinstance(external, dict):
+            links.append(_s(external.get("uri")))
+    for facet in _list(record.get("facets")):
+        for feature in _list(facet.get("features") if isinstance(facet, dict) else None):
+            if isinstance(feature, dict):
+                links.append(_s(feature.get("uri")))
+    return [link for link in links if link.startswith(("http://", "https://"))]
 
 
 #: Pages read of one list (likes, boosts): 10 pages of 80 or 100 people.
@@ -173,7 +301,14 @@ def _next_page(kind: str, url: str, data: Any, link: str | None) -> str | None:
         return link
     if kind not in _PAGED or not isinstance(data, dict):
         return None
-    cursor, items = data.get("cursor"), data.get(_PAGED[kind])
+    return _cursor_page(url, data, _PAGED[kind])
+
+
+def _cursor_page(url: str, data: Any, field: str) -> str | None:
+    """The next page of a Bluesky list, when this one was full."""
+    if not isinstance(data, dict):
+        return None
+    cursor, items = data.get("cursor"), data.get(field)
     if not isinstance(cursor, str) or not cursor or not isinstance(items, list):
         return None
     if len(items) < BLUESKY_PAGE:

@@ -80,22 +80,23 @@ def _fake_apis(feed_server):
     put(x + "getQuotes", json.dumps({"uri": POST, "posts": []}), "application/json")
 
 
+def _site(tmp_path, articles, settings):
+    """A site with one friend (a local feed) and these articles and settings."""
+    feed = tmp_path / "friend.xml"
+    feed.write_text(rss("Lena", posts("lena", host="lena.example")), encoding="utf-8")
+    friends = [{"name": "Lena", "feed": feed.as_uri()}]
+    return make_site(tmp_path, friends=friends, articles=articles, settings=settings)
+
+
 @pytest.fixture
 def social_site(feed_server, tmp_path):
     _fake_apis(feed_server)
     mastodon = feed_server.url(f"/@halcy/{STATUS}")
-    feed = tmp_path / "friend.xml"
-    feed.write_text(rss("Lena", posts("lena", host="lena.example")), encoding="utf-8")
-    site = make_site(
-        tmp_path,
-        friends=[{"name": "Lena", "feed": feed.as_uri()}],
-        articles=[
-            {"title": "Tooted", "slug": "tooted", "meta": {"Mastodon": mastodon}},
-            {"title": "Skeeted", "slug": "skeeted", "meta": {"Bluesky": POST}},
-        ],
-        settings={"RECIPROCITY_BLUESKY_API": feed_server.base},
-    )
-    return site
+    articles = [
+        {"title": "Tooted", "slug": "tooted", "meta": {"Mastodon": mastodon}},
+        {"title": "Skeeted", "slug": "skeeted", "meta": {"Bluesky": POST}},
+    ]
+    return _site(tmp_path, articles, {"RECIPROCITY_BLUESKY_API": feed_server.base})
 
 
 def test_mastodon_and_bluesky_threads_are_thanked_counted_and_kept_offline(
@@ -193,3 +194,39 @@ def test_likes_and_boosts_are_read_to_the_last_page(social_site, feed_server, mo
     build(social_site, monkeypatch)
     assert feed_server.requests == 0
     assert {p: p.read_bytes() for p in (social_site / "output").rglob("*.html")} == first_pages
+
+
+def test_the_announcement_is_found_among_the_owners_posts_on_both_networks(
+    feed_server, tmp_path, monkeypatch
+):
+    """No metadata: the owner's own posts that link to the article announce it."""
+    _fake_apis(feed_server)
+    article_url = "https://me.example/tooted.html"
+    other = {"id": "1", "url": feed_server.url("/@me/1"), "visibility": "public",
+             "content": '<p>Unrelated <a href="https://elsewhere.example/">link</a></p>'}  # fmt: skip
+    toot = {"id": STATUS, "url": feed_server.url(f"/@me/{STATUS}"), "visibility": "public",
+            "content": "<p>New post!</p>", "card": {"url": article_url}}  # fmt: skip
+    feed_server.put("/api/v1/accounts/lookup", json.dumps({"id": "42"}), "application/json")
+    feed_server.put("/api/v1/accounts/42/statuses", json.dumps([other, toot]), "application/json")
+    skeet = {"post": {"uri": POST, "record": {"text": "New post! me.example/skeeted.html",
+             "facets": [{"index": {"byteStart": 10, "byteEnd": 33}, "features": [
+                 {"uri": "https://me.example/skeeted.html"}]}]}}}  # fmt: skip
+    feed = "/xrpc/app.bsky.feed.getAuthorFeed?actor=me.example&limit=100&filter=posts_no_replies"
+    feed_server.put(feed, json.dumps({"feed": [skeet]}), "application/json")
+    articles = [{"title": t, "slug": t.lower()} for t in ("Tooted", "Skeeted", "Quiet")]
+    site = _site(
+        tmp_path,
+        articles,
+        {
+            "SITEURL": "https://me.example",
+            "RECIPROCITY_BLUESKY_API": feed_server.base,
+            "RECIPROCITY_BLUESKY_ACCOUNT": "me.example",
+            "RECIPROCITY_MASTODON_ACCOUNT": feed_server.url("/@me"),
+        },
+    )
+    build(site, monkeypatch)
+    assert ">jaxwxboss</span>" in thanks_section(page(site, "tooted.html"))
+    assert "Brian Graham" in thanks_section(page(site, "skeeted.html"))
+    assert "reciprocity-thanks" not in page(site, "quiet.html")
+    assert feed_server.hits[f"/api/v1/statuses/{STATUS}/context"] == 1
+    assert not [p for p in feed_server.hits if "/statuses/1/" in p]  # the unrelated toot

@@ -230,3 +230,19 @@ def test_the_announcement_is_found_among_the_owners_posts_on_both_networks(
     assert "reciprocity-thanks" not in page(site, "quiet.html")
     assert feed_server.hits[f"/api/v1/statuses/{STATUS}/context"] == 1
     assert not [p for p in feed_server.hits if "/statuses/1/" in p]  # the unrelated toot
+
+
+def test_a_reply_deleted_upstream_is_gone_at_the_next_refresh(
+    social_site, feed_server, monkeypatch
+):
+    build(social_site, monkeypatch, RECIPROCITY_CACHE_TTL=0)
+    assert ">jaxwxboss</span>" in thanks_section(page(social_site, "tooted.html"))
+    spoiler = _corpus(
+        "mastodon",
+        "status_mastodon-social_remote-spoiler-mention-hashtag-emoji_110446223051565765.json",
+    )
+    feed_server.put(f"/api/v1/statuses/{STATUS}/context",
+                    json.dumps({"ancestors": [], "descendants": [spoiler]}), "application/json")  # fmt: skip
+    build(social_site, monkeypatch, RECIPROCITY_CACHE_TTL=0)
+    assert "jaxwxboss" not in page(social_site, "tooted.html")
+    assert "jaxwxboss" not in page(social_site, "thanks/index.html")

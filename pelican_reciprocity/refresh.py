@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -713,6 +713,15 @@ def refresh(
     touched = Touched()
     report = fetch(settings, work, force=force, progress=progress, touched=touched)
     return collect(settings, work, report, touched=touched)
+
+
+def fetch_now(settings: FetchSettings, work: Work, stop_at: float) -> Gathered:
+    """A round of fetching in the build itself, after the job (responders'
+    feeds, social APIs): within what is left until ``stop_at``, leaving
+    webmention.io to the job; then read back like everything else."""
+    left = max(0.1, stop_at - time.monotonic())
+    bounded = replace(settings, fetch_deadline=min(settings.fetch_deadline, left))
+    return collect(bounded, work, fetch(bounded, work, webmention=False))
 
 
 def log_failures(gathered: Gathered) -> None:

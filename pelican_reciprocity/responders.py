@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from .discovery import NoFeed, discover
 from .feeds import assign_first_seen
 from .files import write_atomic
 from .model import Friend, Post
-from .refresh import FetchSettings, Work, collect, fetch
+from .refresh import FetchSettings, Work, fetch_now
 from .settings import Config
 from .social import profile_feed
 
@@ -105,11 +105,7 @@ def visit(config: Config, responders: Iterable[Responder]) -> Visits:
     friends = tuple(
         Friend(name=r.name, feed=feeds[r.key], url=r.site) for r in responders if feeds[r.key]
     )
-    work = Work(responders=friends)
-    left = max(0.1, stop_at - time.monotonic())
-    bounded = replace(settings, fetch_deadline=min(settings.fetch_deadline, left))
-    report = fetch(bounded, work, webmention=False)
-    gathered = collect(settings, work, report)
+    gathered = fetch_now(settings, Work(responders=friends), stop_at)
     latest: dict[str, Post] = {}
     by_feed = {feed: key for key, feed in feeds.items() if feed}
     # measured from the newest copy, not the clock: same cache, same pages

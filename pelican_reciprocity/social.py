@@ -15,13 +15,13 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from .model import ReadResult, Response
-from .refresh import FetchSettings, Work, collect, fetch
+from .refresh import FetchSettings, Work, fetch_now
 from .settings import Config
 from .sources import _Reading, _response, _s
 from .urls import normalise
@@ -153,10 +153,8 @@ def _ask(
 ) -> dict[str, tuple[Any, str | None]]:
     """One round of API requests through the source cache: each URL's JSON
     (None when there is none to use) and the next page its Link header named."""
-    left = max(0.1, stop_at - time.monotonic())
-    bounded = replace(settings, fetch_deadline=min(settings.fetch_deadline, left))
     work = Work(sources=tuple(dict.fromkeys(url for _, url in urls)))
-    gathered = collect(bounded, work, fetch(bounded, work, webmention=False))
+    gathered = fetch_now(settings, work, stop_at)
     answers: dict[str, tuple[Any, str | None]] = {}
     for network, url in urls:
         body, error = gathered.sources[url]

@@ -19,6 +19,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
@@ -83,6 +84,17 @@ class Limits:
 
 def _mib(n: int) -> str:
     return f"{n / (1024 * 1024):g} MiB"
+
+
+def _reset_at(value: str | None) -> float | None:
+    """Seconds until an ISO 8601 ``X-RateLimit-Reset`` (Mastodon's), if any."""
+    try:
+        when = datetime.fromisoformat((value or "").strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -212,6 +224,8 @@ async def _fetch_http(
                 return
             if status in (429, 503):
                 result.retry_after = _retry_after(response.headers.get("retry-after"))
+                if result.retry_after is None:  # Mastodon says when its rate limit resets
+                    result.retry_after = _reset_at(response.headers.get("x-ratelimit-reset"))
                 wait = (
                     f", retry after {result.retry_after:.0f} s"
                     if result.retry_after is not None

@@ -81,6 +81,16 @@ def test_retry_after_is_reported(feed_server):
     assert result.retry_after == 120
 
 
+def test_a_rate_limit_reset_is_a_retry_after(feed_server):
+    """Mastodon answers 429 with X-RateLimit-Reset (an ISO date), not Retry-After."""
+    from datetime import UTC, datetime, timedelta
+
+    reset = (datetime.now(UTC) + timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
+    url = feed_server.put("/limited", "", status=429, headers={"X-RateLimit-Reset": reset})
+    result = fetch(url)
+    assert result.error.startswith("HTTP 429") and 280 < result.retry_after <= 300
+
+
 def test_permanent_redirect_is_remembered(feed_server):
     feed_server.add("new", rss("New", posts("new")))
     result = fetch(feed_server.url("/moved/new"))

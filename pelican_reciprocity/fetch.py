@@ -49,6 +49,9 @@ class FetchRequest:
     #: The address itself is a third party's choice (a responder's site): it
     #: must be public from the first request on.
     untrusted: bool = False
+    #: A token for this one server (a GoToSocial API): sent only while the
+    #: request stays on the origin it was given for, never logged or cached.
+    bearer: str | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -84,6 +87,11 @@ class Limits:
 
 def _mib(n: int) -> str:
     return f"{n / (1024 * 1024):g} MiB"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 def _reset_at(value: str | None) -> float | None:
@@ -212,8 +220,11 @@ async def _fetch_http(
                 address = await asyncio.to_thread(check_address, url, allow_private=False)
                 url, extra, extensions = pin(url, address)
         result.requests += 1
+        auth = {}
+        if request.bearer and _origin(redirects.url) == _origin(request.url):
+            auth = {"Authorization": f"Bearer {request.bearer}"}
         async with client.stream(
-            "GET", url, headers={**headers, **extra}, extensions=extensions
+            "GET", url, headers={**headers, **extra, **auth}, extensions=extensions
         ) as response:
             status = response.status_code
             if redirects.follow(status, response.headers.get("location")):

@@ -59,6 +59,7 @@ class FetchSettings:
     allow_private: bool = False
     webmention_io_domain: str = ""
     webmention_io_api: str = ""
+    mastodon_token_server: str = ""  # the origin MASTODON_TOKEN is sent to, if any
 
     @classmethod
     def from_config(cls, config: Config) -> FetchSettings:
@@ -494,7 +495,13 @@ def _run(
 
     def requests(items: list[Due]) -> list[FetchRequest]:
         return [
-            FetchRequest(d.url, d.etag, d.last_modified, untrusted=d.url in untrusted)
+            FetchRequest(
+                d.url,
+                d.etag,
+                d.last_modified,
+                untrusted=d.url in untrusted,
+                bearer=_token_for(settings, d.url),
+            )
             for d in items
         ]
 
@@ -535,6 +542,19 @@ def _run(
             return session.requests
 
     return asyncio.run(main())
+
+
+TOKEN_FOR_MASTODON = "MASTODON_TOKEN"
+
+
+def _token_for(settings: FetchSettings, url: str) -> str | None:
+    """The API token of the one server that needs it (GoToSocial), for
+    requests to exactly that origin."""
+    server = settings.mastodon_token_server.rstrip("/").lower()
+    token = os.environ.get(TOKEN_FOR_MASTODON, "").strip()
+    if not (server and token):
+        return None
+    return token if (url.lower() + "/").startswith(server + "/") else None
 
 
 async def _webmentions(

@@ -296,6 +296,9 @@ SETTINGS: tuple[Setting, ...] = (
       shown='`None` ("Everyone who responded", translated)'),
     S("RECIPROCITY_BLUESKY_API", "https://public.api.bsky.app", text(empty_ok=False, strip=True),
       "the Bluesky AppView asked for the threads of `Bluesky:` posts (no account needed)"),
+    S("RECIPROCITY_MASTODON_TOKEN_SERVER", "", text(strip=True),
+      'a server whose API needs a token (GoToSocial), as `"https://gts.example"`; the token '
+      "is read from the environment variable `MASTODON_TOKEN` and sent to that server only"),
     S("RECIPROCITY_MASTODON_ACCOUNT", "", text(strip=True),
       'your account (`"@me@instance"`): your public posts that link to an article announce it, '
       "no `Mastodon:` metadata needed"),

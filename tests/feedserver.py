@@ -58,6 +58,7 @@ class FeedServer:
         self.received: list[tuple[str, str]] = []  # webmentions POSTed to /wm/endpoint
         self.queries: list[dict[str, list[str]]] = []
         self.hosts: list[str] = []  # the Host header of every GET
+        self.authorizations: list[str] = []  # and its Authorization header
         self.hold = threading.Event()  # while set, POST /wm/hold never answers
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -73,6 +74,7 @@ class FeedServer:
                 with server.lock:
                     server.hits[self.path] += 1
                     server.hosts.append(self.headers.get("Host", ""))
+                    server.authorizations.append(self.headers.get("Authorization", ""))
                     if self.headers.get("If-None-Match") or self.headers.get("If-Modified-Since"):
                         server.conditional[self.path] += 1
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):

@@ -246,3 +246,38 @@ def test_a_reply_deleted_upstream_is_gone_at_the_next_refresh(
     build(social_site, monkeypatch, RECIPROCITY_CACHE_TTL=0)
     assert "jaxwxboss" not in page(social_site, "tooted.html")
     assert "jaxwxboss" not in page(social_site, "thanks/index.html")
+
+
+def test_a_server_that_needs_a_token_gets_it_and_nothing_else_does(
+    feed_server, tmp_path, monkeypatch, caplog
+):
+    """GoToSocial: the token from MASTODON_TOKEN goes to that one server, and
+    never into logs, the cache or pages."""
+    from feedserver import FeedServer
+
+    _fake_apis(feed_server)
+    bluesky = FeedServer().start()  # another origin: it must never see the token
+    try:
+        _fake_apis(bluesky)
+        monkeypatch.setenv("MASTODON_TOKEN", "gts-s3cret")
+        articles = [
+            {"title": "Tooted", "slug": "tooted",
+             "meta": {"Mastodon": feed_server.url(f"/@halcy/{STATUS}")}},
+            {"title": "Skeeted", "slug": "skeeted", "meta": {"Bluesky": POST}},
+        ]  # fmt: skip
+        site = _site(tmp_path, articles, {
+            "RECIPROCITY_BLUESKY_API": bluesky.base,
+            "RECIPROCITY_MASTODON_TOKEN_SERVER": feed_server.base,
+        })  # fmt: skip
+        caplog.set_level(logging.DEBUG)
+        build(site, monkeypatch)
+        assert set(feed_server.authorizations) == {"Bearer gts-s3cret"}
+        assert set(bluesky.authorizations) == {""}
+        assert ">jaxwxboss</span>" in thanks_section(page(site, "tooted.html"))
+        assert "Brian Graham" in thanks_section(page(site, "skeeted.html"))
+        assert "gts-s3cret" not in "\n".join(r.getMessage() for r in caplog.records)
+        for path in [*(site / "cache").rglob("*"), *(site / "output").rglob("*")]:
+            if path.is_file():
+                assert b"gts-s3cret" not in path.read_bytes(), path
+    finally:
+        bluesky.close()

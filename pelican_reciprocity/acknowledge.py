@@ -156,8 +156,8 @@ def acknowledge(
         for key, group in matched.items()
     }
     people, _anonymous = identify([r for group in shown.values() for r in group], friends)
-    visits = _return_the_visit(config, people, set(friends))
-    everywhere = visits.latest if config.responder_latest == "everywhere" else None
+    feeds, latest = _return_the_visit(config, people, set(friends))
+    everywhere = latest if config.responder_latest == "everywhere" else None
     for key, group in shown.items():
         data = getattr(by_key[key], "reciprocity", None)
         if isinstance(data, render.ArticleReciprocity) and data.enabled:
@@ -165,18 +165,21 @@ def acknowledge(
             data.thanks = thanks_view(
                 group, friends, strings(lang), config.date_format, latest=everywhere
             )
-    on_page = visits.latest if config.responder_latest != "off" else None
+    on_page = latest if config.responder_latest != "off" else None
     responders = responder_views(
         people, article_of, strings(site_lang), config.date_format, latest=on_page
     )
-    return Acknowledged(people, article_of, responders, visits.feeds)
+    return Acknowledged(people, article_of, responders, feeds)
 
 
-def _return_the_visit(config: Config, people: list[Person], friends: set[str]) -> Any:
-    """Responders' latest posts (RECIPROCITY_RESPONDER_FEEDS): only people
-    whose responses were published are ever visited."""
-    from .responders import Visits, to_visit, visit  # only when the option is on
-
+def _return_the_visit(
+    config: Config, people: list[Person], friends: set[str]
+) -> tuple[dict[str, str | None], dict[str, Any]]:
+    """Responders' feeds and latest posts (RECIPROCITY_RESPONDER_FEEDS): only
+    people whose responses were published are ever visited."""
     if not config.responder_feeds:
-        return Visits(feeds={}, latest={})
-    return visit(config, to_visit(people, friends, config.responder_max))
+        return {}, {}
+    from .responders import to_visit, visit  # imported only when the option is on
+
+    visits = visit(config, to_visit(people, friends, config.responder_max))
+    return visits.feeds, visits.latest

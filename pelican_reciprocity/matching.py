@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from .identity import site_host
 from .model import ArticleRef, Response
-from .urls import normalise
+from .urls import normalise, on_site
 
 
 def path_key(url: str) -> str:
@@ -48,7 +48,7 @@ def match_articles(
         by_slug.setdefault(article.slug, article.key)
         by_path.setdefault(path_key(article.url), article.key)
         if siteurl:
-            by_full.setdefault(target_key(siteurl.rstrip("/") + "/" + article.url), article.key)
+            by_full.setdefault(target_key(on_site(siteurl, article.url)), article.key)
     matched: dict[str, list[Response]] = {}
     unmatched: list[Response] = []
     for response in responses:

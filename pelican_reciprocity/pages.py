@@ -33,6 +33,7 @@ from .identity import friend_keys, person_key
 from .ledger import outbound_links
 from .model import ArticleFacts, FeedState, Friend
 from .settings import Config
+from .urls import on_site
 
 logger = logging.getLogger(__name__)
 
@@ -505,7 +506,7 @@ def article_facts(
             )
         url = str(article.url)
         if config.siteurl:
-            url = config.siteurl.rstrip("/") + "/" + url
+            url = on_site(config.siteurl, url)
         translated = getattr(article, "in_default_lang", True) is False
         facts.append(
             ArticleFacts(

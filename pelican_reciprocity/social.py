@@ -24,7 +24,7 @@ from .model import ReadResult, Response
 from .refresh import FetchSettings, Work, fetch_now
 from .settings import Config
 from .sources import _Reading, _response, _s
-from .urls import normalise
+from .urls import normalise, on_site
 
 logger = logging.getLogger(__name__)
 
@@ -106,10 +106,10 @@ def gather(
     are asked through the response-source cache (TTL, last good copy,
     offline builds); one WARNING names an API that failed."""
     articles = list(articles)
-    results = [ReadResult()]
+    results: list[ReadResult] = []
     settings = FetchSettings.from_config(config)
     stop_at = time.monotonic() + settings.fetch_deadline
-    found = _announced_by_account(config, settings, stop_at, results)
+    found = _announced_by_account(config, settings, stop_at)
     wanted: list[tuple[str, str, str, str]] = []  # network, kind, url, target
     for article in articles:
         metadata = getattr(article, "metadata", {}) or {}
@@ -145,7 +145,7 @@ def gather(
 
 
 def _absolute(config: Config, article: Any) -> str:
-    return config.siteurl.rstrip("/") + "/" + str(getattr(article, "url", "")).lstrip("/")
+    return on_site(config.siteurl, str(getattr(article, "url", "")).lstrip("/"))
 
 
 def _ask(
@@ -175,7 +175,7 @@ def _ask(
 
 
 def _announced_by_account(
-    config: Config, settings: FetchSettings, stop_at: float, results: list[ReadResult]
+    config: Config, settings: FetchSettings, stop_at: float
 ) -> dict[tuple[str, str], list[Announcement]]:
     """(network, normalised article URL) -> the owner's posts that link to it,
     from RECIPROCITY_MASTODON_ACCOUNT and RECIPROCITY_BLUESKY_ACCOUNT."""
@@ -271,22 +271,6 @@ def _post_links(post: dict[str, Any]) -> list[str]:
 
 #: Pages read of one list (likes, boosts): 10 pages of 80 or 100 people.
 MAX_PAGES = 10
-
-
-def _answer(
-    found: tuple[bytes | None, str | None], network: str, url: str, results: list[ReadResult]
-) -> Any:
-    body, error = found
-    if error:
-        copy = "using the last good copy" if body is not None else "no copy to use"
-        logger.warning("reciprocity: %s API %s failed: %s; %s", network, url, error, copy)
-    if body is None:
-        return None
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        results.append(ReadResult(problems=(f"{url}: not JSON ({type(exc).__name__})",)))
-        return None
 
 
 _PAGED = {"getLikes": "likes", "getRepostedBy": "repostedBy", "getQuotes": "posts"}

@@ -45,6 +45,11 @@ def _absolute(url: str, base: str | None) -> str | None:
     return url if is_web_url(url) else None
 
 
+def on_site(siteurl: str, path: str) -> str:
+    """A page's address under SITEURL, from Pelican's relative ``url``."""
+    return siteurl.rstrip("/") + "/" + path
+
+
 def normalise(url: str, *, keep_fragment: bool = False) -> str:
     """A comparison key: ignore scheme, ``www.``, default ports, trailing slash,
     ``index.html``, the fragment, tracking parameters and the host's case.

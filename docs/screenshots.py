@@ -119,6 +119,66 @@ def build_responders(dest: Path) -> Path:
         server.close()
 
 
+def build_facepile(dest: Path) -> Path:
+    """The example site with RECIPROCITY_AVATARS on: the Bluesky thread's
+    people have pictures on a loopback server (one has none, for initials)."""
+    import io
+    import json
+
+    from PIL import Image, ImageDraw
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from feedserver import FeedServer
+
+    server = FeedServer().start()
+    try:
+        shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("output*", "cache"))
+        colours = {"Tomás Ortega": ("#2f6b4f", "#cfe8d8"), "Lee Park": ("#7a4b8c", "#ead7f2")}
+        for path in (dest / "reciprocity" / "social").rglob("*.json"):
+            text = path.read_text(encoding="utf-8")
+            data = json.loads(text)
+            for name, (back, face) in colours.items():
+                picture = Image.new("RGB", (200, 200), back)
+                draw = ImageDraw.Draw(picture)
+                draw.ellipse((60, 35, 140, 115), fill=face)
+                draw.ellipse((25, 120, 175, 260), fill=face)
+                out = io.BytesIO()
+                picture.save(out, format="PNG")
+                url = server.put(f"/avatar/{len(name)}.png", out.getvalue(), "image/png")
+                _set_avatar(data, name, url)
+            _set_avatar(data, "Sol", "")
+            path.write_text(json.dumps(data, indent=1, ensure_ascii=False), encoding="utf-8")
+        conf = dest / "pelicanconf.py"
+        conf.write_text(
+            conf.read_text(encoding="utf-8")
+            + "RECIPROCITY_AVATARS = True\n"
+            + "RECIPROCITY_ALLOW_PRIVATE_ADDRESSES = True  # the pictures are on loopback\n"
+            + f"RECIPROCITY_BLUESKY_API = {server.base!r}\n",
+            encoding="utf-8",
+        )
+        proc = subprocess.run(
+            [sys.executable, "-m", "pelican", "content"],
+            cwd=dest, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise RuntimeError(f"facepile build failed:\n{proc.stdout}\n{proc.stderr}")
+        return dest / "output"
+    finally:
+        server.close()
+
+
+def _set_avatar(data: object, name: str, url: str) -> None:
+    """Give everyone called ``name`` in an API answer this avatar."""
+    if isinstance(data, dict):
+        if data.get("displayName") == name:
+            data["avatar"] = url
+        for value in data.values():
+            _set_avatar(value, name, url)
+    elif isinstance(data, list):
+        for value in data:
+            _set_avatar(value, name, url)
+
+
 #: What the responders' blogs have just published, for the picture.
 TITLES = {
     "lena": "Why Twitter is like a telephone",
@@ -147,6 +207,11 @@ def main() -> None:
         page = browser.new_page(viewport={"width": 900, "height": 900})
         page.goto((output / "thanks" / "index.html").as_uri())
         shoot(page, ".reciprocity-responders", out / "responders-latest.png")
+        page.close()
+        output = build_facepile(Path(work) / "facepile")
+        page = browser.new_page(viewport={"width": 900, "height": 900})
+        page.goto((output / "planning.html").as_uri())
+        shoot(page, ".reciprocity-thanks", out / "thanks-facepile.png")
         page.close()
         browser.close()
     print(f"screenshots written to {out}")

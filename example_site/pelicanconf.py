@@ -27,3 +27,9 @@ LINKS = (("Friends", "friends/"),)
 # Thank the people who respond: comment files live in content/comments/<slug>/,
 # and mentions.json is a saved webmention.io export.
 RECIPROCITY_RESPONSE_SOURCES = ["mentions.json"]
+
+# Replies, likes and boosts from Mastodon and Bluesky (the Mastodon: and
+# Bluesky: lines of birds.md and planning.md). Each thread is kept as JSON in
+# reciprocity/social/, so this example shows them offline; on a real site the
+# folder keeps a thread whose server has gone.
+RECIPROCITY_SOCIAL_ARCHIVE = "reciprocity/social"

@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import render, social
+from .avatars import Avatars, collect
 from .i18n import Strings
 from .identity import identify, is_owner, person_keys
 from .matching import match_articles
@@ -26,7 +27,7 @@ from .refresh import Gathered
 from .sanitize import to_text
 from .settings import Config
 from .sources import read_comment_files, read_source, read_thanks, read_webmentions
-from .thanks import responder_views, thanks_view
+from .thanks import REACTIONS, responder_views, thanks_view
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Acknowledged:
     article_of: dict[str, str] = field(default_factory=dict)
     responders: list[render.PersonView] = field(default_factory=list)
     feeds: dict[str, str | None] = field(default_factory=dict)  # responder key -> their feed
+    files: dict[str, bytes] = field(default_factory=dict)  # avatars, by path under the output
 
 
 def article_key(article: Any) -> str:
@@ -100,8 +102,10 @@ def acknowledge(
     friends: Mapping[str, str],
     strings: Callable[[str | None], Strings],
     site_lang: str,
+    static: str = "theme",
 ) -> Acknowledged:
-    """Match, moderate and attach thanks; ``friends`` maps friend keys to names."""
+    """Match, moderate and attach thanks; ``friends`` maps friend keys to names.
+    Avatars (RECIPROCITY_AVATARS) are copied under ``static`` in the output."""
     responses = gather(config, gathered, articles)
     refs = [ArticleRef(key=article_key(a), slug=str(a.slug), url=str(a.url)) for a in articles]
     matched, unmatched = match_articles(responses, refs, config.siteurl)
@@ -158,18 +162,34 @@ def acknowledge(
     people, _anonymous = identify([r for group in shown.values() for r in group], friends)
     feeds, latest = _return_the_visit(config, people, set(friends))
     everywhere = latest if config.responder_latest == "everywhere" else None
+    pictures = _avatars(config, shown, static)
     for key, group in shown.items():
         data = getattr(by_key[key], "reciprocity", None)
         if isinstance(data, render.ArticleReciprocity) and data.enabled:
             lang = str(getattr(by_key[key], "lang", "") or config.default_lang)
             data.thanks = thanks_view(
-                group, friends, strings(lang), config.date_format, latest=everywhere
-            )
+                group, friends, strings(lang), config.date_format, latest=everywhere,
+                avatars=pictures.paths if config.avatars else None,
+            )  # fmt: skip
     on_page = latest if config.responder_latest != "off" else None
     responders = responder_views(
         people, article_of, strings(site_lang), config.date_format, latest=on_page
     )
-    return Acknowledged(people, article_of, responders, feeds)
+    return Acknowledged(people, article_of, responders, feeds, pictures.files)
+
+
+def _avatars(config: Config, shown: dict[str, list[Response]], static: str) -> Avatars:
+    """The pictures of the people who liked or reposted, among those published
+    only (RECIPROCITY_AVATARS): a held spammer's picture is never asked for."""
+    if not config.avatars:
+        return Avatars()
+    names = {
+        r.avatar_url: r.author_name
+        for group in shown.values()
+        for r in group
+        if r.kind in REACTIONS and r.avatar_url
+    }
+    return collect(config, names, static, names)
 
 
 def _return_the_visit(

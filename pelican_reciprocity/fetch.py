@@ -18,7 +18,7 @@ import stat
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,8 @@ class FetchRequest:
     #: A token for this one server (a GoToSocial API): sent only while the
     #: request stays on the origin it was given for, never logged or cached.
     bearer: str | None = field(default=None, repr=False)
+    #: A smaller cap than Limits.max_bytes for this one request (an avatar).
+    max_bytes: int | None = None
 
 
 @dataclass
@@ -157,6 +159,8 @@ async def fetch_one(
         scheme, _ = parts.scheme.lower(), parts.port  # a port out of range raises
     except ValueError as exc:
         return FetchResult(request.url, error=f"malformed address ({exc})")
+    if scheme == "file" and request.untrusted:  # a third party may not name our files
+        return FetchResult(request.url, error="file: URLs are not allowed here")
     if scheme == "file":
         try:  # a regular file, capped; the deadline covers a hung disk too
             async with asyncio.timeout(limits.timeout):
@@ -194,6 +198,9 @@ async def _fetch_http(
     result: FetchResult,
 ) -> None:
     import asyncio
+
+    if request.max_bytes:
+        limits = replace(limits, max_bytes=min(limits.max_bytes, request.max_bytes))
 
     headers = {
         "User-Agent": limits.user_agent,

@@ -53,8 +53,9 @@ def person_key(url: str, name: str) -> str:
 def person_keys(response: Response) -> set[str]:
     """Every key the author of a response may be known by."""
     keys = set()
-    if response.author_url:
-        keys.add("url:" + normalise(response.author_url))
+    for url in (response.author_url, response.author_site):
+        if url:
+            keys.add("url:" + normalise(url))
     if response.author_name and not response.anonymous:
         keys.add("name:" + response.author_name.casefold())
     return keys
@@ -76,7 +77,9 @@ def is_owner(response: Response, *, author: str, siteurl: str) -> bool:
     """The blog's owner answering on their own blog is not a response to thank."""
     if author and response.author_name.casefold() == author.casefold():
         return True
-    return bool(siteurl and response.author_url and same_site(response.author_url, siteurl))
+    return bool(siteurl) and any(
+        url and same_site(url, siteurl) for url in (response.author_url, response.author_site)
+    )
 
 
 @dataclass
@@ -126,8 +129,11 @@ class Directory:
 
     def author_of(self, response: Response) -> str | None:
         """The known person who wrote a response, by their site, else their name."""
-        owner = self.owner_of(response.author_url) if response.author_url else None
-        return owner or self.by_name.get(response.author_name.casefold())
+        for url in (response.author_site, response.author_url):
+            owner = self.owner_of(url) if url else None
+            if owner:
+                return owner
+        return self.by_name.get(response.author_name.casefold())
 
 
 def identify(responses: Iterable[Response], friends: Mapping[str, str]) -> tuple[list[Person], int]:
@@ -146,10 +152,11 @@ def identify(responses: Iterable[Response], friends: Mapping[str, str]) -> tuple
         if response.anonymous:
             anonymous += 1
             continue
-        if not response.author_url:
+        if not (response.author_url or response.author_site):
             pending.append(response)
             continue
-        key = person_key(response.author_url, response.author_name)
+        # a profile that proves its owner's site is known by that site
+        key = person_key(response.author_site or response.author_url, response.author_name)
         first.setdefault(key, response)
         grouped.setdefault(key, []).append(response)
         by_name.setdefault(response.author_name.casefold(), set()).add(key)
@@ -162,9 +169,9 @@ def identify(responses: Iterable[Response], friends: Mapping[str, str]) -> tuple
     people = []
     for key, group in grouped.items():
         head = first[key]
-        url = head.author_url if key.startswith("url:") else ""
+        url = (head.author_site or head.author_url) if key.startswith("url:") else ""
         person = Person(key=key, name=head.author_name, url=url, responses=tuple(group))
-        match = friends.get(person_key(url, "")) if url else None
+        match = friends.get(key) or (friends.get(person_key(url, "")) if url else None)
         if match or friends.get("name:" + person.name.casefold()):
             person = replace(person, friend=True)
         people.append(person)

@@ -102,6 +102,10 @@ class Response:
     published: datetime | None = None
     source_url: str = ""
     excerpt_html: str = ""
+    #: The author's own site as their social profile proves it (a Mastodon
+    #: link verified by rel="me", a Bluesky handle that is a domain): the
+    #: same person as the one who comments from that site.
+    author_site: str = ""
     excerpt_text: str = ""
     text: str = ""  # the whole text, for moderation
     links: int = 0  # links to other sites in the original content, for moderation

@@ -51,11 +51,16 @@ class Views:
     output_path: str = ""
     friend_views: dict[str, render.FriendView] = field(default_factory=dict)
     sites: dict[str, str] = field(default_factory=dict)  # friend key -> their site
-    css: str = ""
+    static: str = "theme"  # THEME_STATIC_DIR: the stylesheet and avatars go there
     section_cache: dict[Any, str] = field(default_factory=dict)
     _posts: dict[Any, render.PostView] = field(default_factory=dict)
     _strings: dict[str, Strings] = field(default_factory=dict)
     _words: dict[Any, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def css(self) -> str:
+        """The default stylesheet's path under the output, or "" when it is off."""
+        return f"{self.static}/reciprocity.css" if self.config.css else ""
 
     def add_feeds(self, feeds: tuple[FeedState, ...]) -> None:
         for state in feeds:
@@ -389,6 +394,19 @@ class PagesToWrite:
     sites: dict[str, str]
     css: str
     responders: tuple[Any, ...] = ()
+    files: dict[str, bytes] = field(default_factory=dict)  # avatars, by path under the output
+
+    @classmethod
+    def of(cls, views: Views, friends: tuple[Friend, ...], acknowledged: Any) -> PagesToWrite:
+        """From the build's views and what ``acknowledge`` found."""
+        return cls(
+            views.config,
+            friends,
+            dict(views.sites),
+            views.css,
+            tuple(acknowledged.responders),
+            acknowledged.files,
+        )
 
     def pages(self) -> list[tuple[str, str, str]]:
         """(template name, save_as, url) of each page there is something to show on."""
@@ -470,6 +488,10 @@ class FriendsPageGenerator(Generator):
             target = Path(self.output_path) / todo.css
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(render.STYLESHEET, target)
+        for path, data in sorted(todo.files.items()):
+            target = Path(self.output_path) / path
+            if not target.is_file() or target.read_bytes() != data:  # mtimes stay put
+                write_atomic(target, data, durable=False)
         if config.opml_save_as and todo.friends:
             heading = self.context["reciprocity"]["headings"]["friends"]
             title = f"{self.settings.get('SITENAME') or 'My site'}: {heading}"

@@ -264,7 +264,7 @@ def prepare(generators: list[Generator]) -> None:
         return
     config = run.config
     static = str(generators[0].settings.get("THEME_STATIC_DIR") or "theme").strip("/")
-    views = pages.Views(config, css=f"{static}/reciprocity.css" if config.css else "")
+    views = pages.Views(config, static=static)
     context = generators[0].context
     site_lang = str(generators[0].settings.get("DEFAULT_LANG") or config.default_lang)
     has_friends = bool(run.friends.friends)
@@ -334,7 +334,7 @@ def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict
         friends = views.friend_identities(run.friends.friends)
         if responses_wanted or any(pages.names_responses(a) for a in articles):
             run.acknowledged = acknowledge(
-                config, gathered, articles, friends, views.strings, now["lang"]
+                config, gathered, articles, friends, views.strings, now["lang"], views.static
             )
             values["responders"] = run.acknowledged.responders
             if config.thanks_save_as and run.acknowledged.people:
@@ -346,9 +346,7 @@ def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict
         lazy.fill(values)
     else:
         context["reciprocity"] = values
-    todo = pages.PagesToWrite(
-        config, run.friends.friends, dict(views.sites), views.css, tuple(values["responders"])
-    )
+    todo = pages.PagesToWrite.of(views, run.friends.friends, run.acknowledged)
     context[pages.PAGES_KEY] = todo
     if config.menu:  # listed with the site's own pages: menus and sitemaps see them
         for generator in generators:

@@ -37,6 +37,8 @@ WEBMENTION_PAGE = 100
 WEBMENTION_MAX_PAGES = 20
 WEBMENTION_FORMAT = "pelican-reciprocity/webmention-io/1"
 TOKEN_VARIABLE = "WEBMENTION_IO_TOKEN"
+#: An avatar larger than this is not a profile picture.
+AVATAR_MAX_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -91,16 +93,25 @@ class Work:
     #: Responders' feeds: read like friends' feeds, but every address of
     #: theirs is a third party's choice (never a private one).
     responders: tuple[Friend, ...] = ()
+    #: Pictures of people (RECIPROCITY_AVATARS): kept like response sources,
+    #: at addresses a third party chose, and capped at AVATAR_MAX_BYTES.
+    avatars: tuple[str, ...] = ()
 
     @property
     def feeds(self) -> tuple[Friend, ...]:
         return self.friends + self.responders
+
+    @property
+    def bodies(self) -> tuple[str, ...]:
+        """Everything kept as a body in the source cache."""
+        return self.sources + self.avatars
 
     def to_json(self) -> dict[str, Any]:
         return {
             "friends": [[f.name, f.feed, f.url] for f in self.friends],
             "sources": list(self.sources),
             "responders": [[f.name, f.feed, f.url] for f in self.responders],
+            "avatars": list(self.avatars),
         }
 
     @classmethod
@@ -112,6 +123,7 @@ class Work:
             friends=people(data["friends"]),
             sources=tuple(data["sources"]),
             responders=people(data.get("responders", [])),
+            avatars=tuple(data.get("avatars", [])),
         )
 
 
@@ -401,7 +413,7 @@ def fetch(
         held=before.feeds if before else None,
     )  # fmt: skip
     sources = _plan(
-        work.sources, source_cache, settings, now=now, force=force,
+        work.bodies, source_cache, settings, now=now, force=force,
         held=before.sources if before else None,
     )  # fmt: skip
     token = os.environ.get(TOKEN_VARIABLE, "").strip()
@@ -456,7 +468,6 @@ def fetch(
         source_errors[result.url] = result.error
 
     errors: dict[str, str | None] = {}
-    untrusted = {f.feed for f in work.responders}
     requests = _run(
         settings,
         feeds.due,
@@ -465,7 +476,7 @@ def fetch(
         on_source,
         token if webmention else "",
         errors,
-        untrusted,
+        work,
     )
     return JobReport(
         feeds=feed_outcomes,
@@ -484,7 +495,7 @@ def _run(
     on_source: Callable[[Any], None],
     token: str,
     errors: dict[str, str | None],
-    untrusted: set[str] | frozenset[str] = frozenset(),
+    work: Work,
 ) -> int:
     """One event loop, one client, one deadline for every request of the job."""
     import asyncio  # only the fetch job needs an event loop
@@ -492,6 +503,9 @@ def _run(
 
     if not (feeds or sources or token):
         return 0
+
+    untrusted = {f.feed for f in work.responders} | set(work.avatars)
+    small = set(work.avatars)
 
     def requests(items: list[Due]) -> list[FetchRequest]:
         return [
@@ -501,6 +515,7 @@ def _run(
                 d.last_modified,
                 untrusted=d.url in untrusted,
                 bearer=_token_for(settings, d.url),
+                max_bytes=AVATAR_MAX_BYTES if d.url in small else None,
             )
             for d in items
         ]
@@ -676,7 +691,7 @@ def collect(
         )
     sources: dict[str, tuple[bytes | None, str | None]] = {}
     next_pages: dict[str, str] = {}
-    for url in dict.fromkeys(work.sources):
+    for url in dict.fromkeys(work.bodies):
         entry = load(source_cache, url, "sources", report.sources)
         if entry is not None and entry.next_page:
             next_pages[url] = entry.next_page

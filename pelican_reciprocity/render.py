@@ -133,6 +133,16 @@ class PersonView:
 
 
 @dataclass(frozen=True)
+class FaceView:
+    """One person in the facepile of likes and reposts (RECIPROCITY_AVATARS)."""
+
+    name: Markup
+    url: Markup
+    image: Markup  # the avatar's path under SITEURL, or empty: show the initials
+    initials: Markup
+
+
+@dataclass(frozen=True)
 class ThanksView:
     """``article.reciprocity.thanks``: who to thank on one article."""
 
@@ -141,6 +151,7 @@ class ThanksView:
     reposts: int = 0
     line: Markup = EMPTY  # "Thanks to A, B and C for responding.", translated
     reactions: Markup = EMPTY  # "2 people liked this, reposted 1 time", translated
+    faces: tuple[FaceView, ...] = ()  # who liked or reposted, when avatars are on
 
     def __bool__(self) -> bool:
         return bool(self.people or self.likes or self.reposts)
@@ -212,6 +223,24 @@ def person_html(view: PersonView, strings: Strings) -> Markup:
     if view.friend:
         html += Markup(' <span class="reciprocity-badge">{}</span>').format(strings("friend"))
     return html
+
+
+def initials(name: str) -> str:
+    """Up to two letters for a face without a picture: "Jo Bloggs" is "JB",
+    "@lena@social.example" is "L"."""
+    name = name.strip().lstrip("@").split("@")[0]
+    letters = [next((c for c in w if c.isalnum()), "") for w in re.split(r"[\s._-]+", name)]
+    letters = [c for c in letters if c]
+    return "".join(letters[:1] + letters[1:][-1:]).upper()
+
+
+def face_view(name: str, url: str, image: str) -> FaceView:
+    return FaceView(
+        name=escape(name),
+        url=safe_url(url),
+        image=escape(image),
+        initials=escape(initials(name) or "?"),
+    )
 
 
 def anonymous_view(count: int, strings: Strings) -> PersonView:

@@ -207,6 +207,15 @@ def site_file(key: str, value: Any, settings: Mapping[str, Any], done: dict[str,
     return path
 
 
+def optional_site_folder(
+    key: str, value: Any, settings: Mapping[str, Any], done: dict[str, Any]
+) -> Path | None:
+    """A folder the owner keeps and commits, or None (off)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return site_file(key, value, settings, done)
+
+
 # -- the table -------------------------------------------------------------------------
 
 S = Setting
@@ -296,6 +305,10 @@ SETTINGS: tuple[Setting, ...] = (
       shown='`None` ("Everyone who responded", translated)'),
     S("RECIPROCITY_BLUESKY_API", "https://public.api.bsky.app", text(empty_ok=False, strip=True),
       "the Bluesky AppView asked for the threads of `Bluesky:` posts (no account needed)"),
+    S("RECIPROCITY_SOCIAL_ARCHIVE", None, optional_site_folder,
+      "a folder (relative to the site root) where each Mastodon and Bluesky thread is kept "
+      "as JSON files to commit: used when its server fails or is gone, or offline with no cache",
+      shown="`None` (off)"),
     S("RECIPROCITY_MASTODON_TOKEN_SERVER", "", text(strip=True),
       'a server whose API needs a token (GoToSocial), as `"https://gts.example"`; the token '
       "is read from the environment variable `MASTODON_TOKEN` and sent to that server only"),
@@ -314,6 +327,10 @@ SETTINGS: tuple[Setting, ...] = (
       "responders whose feeds are read per build, most recent first"),
     S("RECIPROCITY_RESPONDER_MAX_AGE_DAYS", 365, number(),
       "a responder's latest post older than this is not shown (0: no limit)"),
+    S("RECIPROCITY_AVATARS", False, flag,
+      "show who liked and reposted as a row of small avatars, copied into the site at build "
+      "time, so no reader's browser asks a social server (needs Pillow: "
+      "`pelican-reciprocity[avatars]`)"),
 )  # fmt: skip
 del S
 

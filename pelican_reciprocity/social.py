@@ -17,9 +17,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from .files import write_atomic
 from .model import ReadResult, Response
 from .refresh import FetchSettings, Work, fetch_now
 from .settings import Config
@@ -110,7 +112,8 @@ def gather(
     settings = FetchSettings.from_config(config)
     stop_at = time.monotonic() + settings.fetch_deadline
     found = _announced_by_account(config, settings, stop_at)
-    wanted: list[tuple[str, str, str, str]] = []  # network, kind, url, target
+    # network, kind, url, target, and the file that keeps the answer (first pages)
+    wanted: list[tuple[str, str, str, str, Path | None]] = []
     for article in articles:
         metadata = getattr(article, "metadata", {}) or {}
         target = f"article:{key_of(article)}"
@@ -122,16 +125,17 @@ def gather(
                 items = found.get((network, normalise(_absolute(config, article))), [])
             for item in items:
                 for kind, url in api_urls(item, config.bluesky_api).items():
-                    wanted.append((network, kind, url, target))
+                    kept = archived(config.social_archive, item, kind)
+                    wanted.append((network, kind, url, target, kept))
     asked: set[str] = set()
     for _page in range(MAX_PAGES):  # each round asks for the next page of what had one
         wanted = [w for w in wanted if w[2] not in asked]
         if not wanted:
             break
-        asked |= {url for _, _, url, _ in wanted}
-        answers = _ask(settings, stop_at, [(n, u) for n, _, u, _ in wanted])
+        asked |= {w[2] for w in wanted}
+        answers = _ask(settings, stop_at, [(n, u, kept) for n, _, u, _, kept in wanted])
         following = []
-        for network, kind, url, target in wanted:
+        for network, kind, url, target, _kept in wanted:
             data, link = answers[url]
             if data is None:
                 continue
@@ -139,7 +143,7 @@ def gather(
             results.append(reader(kind, data, target, url))
             after = _next_page(kind, url, data, link)
             if after:
-                following.append((network, kind, after, target))
+                following.append((network, kind, after, target, None))
         wanted = following
     return results
 
@@ -149,18 +153,23 @@ def _absolute(config: Config, article: Any) -> str:
 
 
 def _ask(
-    settings: FetchSettings, stop_at: float, urls: list[tuple[str, str]]
+    settings: FetchSettings, stop_at: float, urls: list[tuple[str, str, Path | None]]
 ) -> dict[str, tuple[Any, str | None]]:
     """One round of API requests through the source cache: each URL's JSON
-    (None when there is none to use) and the next page its Link header named."""
-    work = Work(sources=tuple(dict.fromkeys(url for _, url in urls)))
+    (None when there is none to use) and the next page its Link header named.
+    An answer with a file in the archive is kept there, and read from there
+    when there is no other copy."""
+    work = Work(sources=tuple(dict.fromkeys(url for _, url, _ in urls)))
     gathered = fetch_now(settings, work, stop_at)
     answers: dict[str, tuple[Any, str | None]] = {}
-    for network, url in urls:
+    for network, url, kept in urls:
         body, error = gathered.sources[url]
+        copy = "using the last good copy" if body is not None else "no copy to use"
+        if kept is not None:
+            body, copy = _archive(kept, body, error, copy)
         if error:
-            copy = "using the last good copy" if body is not None else "no copy to use"
-            logger.warning("reciprocity: %s API %s failed: %s; %s", network, url, error, copy)
+            level = logging.INFO if settings.offline and body is not None else logging.WARNING
+            logger.log(level, "reciprocity: %s API %s failed: %s; %s", network, url, error, copy)
         data = None
         if body is not None:
             try:
@@ -169,6 +178,45 @@ def _ask(
                 logger.warning("reciprocity: %s: not JSON (%s)", url, type(exc).__name__)
         answers[url] = (data, gathered.next_pages.get(url))
     return answers
+
+
+# -- the archive: threads kept as files the owner commits ---------------------------------------
+
+
+def archived(folder: Path | None, item: Announcement, kind: str) -> Path | None:
+    """Where RECIPROCITY_SOCIAL_ARCHIVE keeps one answer about one post:
+    ``mastodon/<server>/<status>/context.json``,
+    ``bluesky/<handle>/<rkey>/getPostThread.json``."""
+    if folder is None:
+        return None
+    if item.network == "mastodon":
+        parts = ["mastodon", urlsplit(item.host).netloc, item.status]
+    else:
+        parts = ["bluesky", *item.at_uri[len("at://") :].split("/")[::2]]
+    safe = [re.sub(r"[^\w.-]", "_", part).lstrip(".") or "_" for part in parts]
+    return folder.joinpath(*safe, f"{kind}.json")
+
+
+def _archive(path: Path, body: bytes | None, error: str | None, copy: str) -> tuple[Any, str]:
+    """Keep a good answer in the archive (pretty, so a commit shows what
+    changed); read the archive when there is no other copy."""
+    if body is not None and error is None:
+        try:
+            text = json.dumps(json.loads(body), indent=1, ensure_ascii=False, sort_keys=True)
+            data = (text + "\n").encode("utf-8")
+            if not path.is_file() or path.read_bytes() != data:
+                write_atomic(path, data)
+        except (ValueError, RecursionError):
+            pass  # not JSON: nothing worth keeping
+        except OSError as exc:
+            logger.warning("reciprocity: %s; the social archive was not updated", exc)
+        return body, copy
+    if body is None and path.is_file():
+        try:
+            return path.read_bytes(), f"using the copy kept in {path}"
+        except OSError as exc:
+            return None, f"{copy} (cannot read {path}: {exc.strerror or exc})"
+    return body, copy
 
 
 # -- finding the announcement among the owner's own posts -------------------------------------
@@ -197,7 +245,7 @@ def _announced_by_account(
     origin, acct = _mastodon_account(config.mastodon_account)
     if origin:
         lookup = f"{origin}/api/v1/accounts/lookup?acct={quote(acct, safe='')}"
-        account = _ask(settings, stop_at, [("mastodon", lookup)])[lookup][0]
+        account = _ask(settings, stop_at, [("mastodon", lookup, None)])[lookup][0]
         if isinstance(account, dict) and _s(str(account.get("id") or "")):
             statuses = (
                 f"{origin}/api/v1/accounts/{quote(str(account['id']), safe='')}/statuses"
@@ -222,7 +270,7 @@ def _pages(
 ) -> Iterable[Any]:
     """The owner's own posts, newest first, page after page (cached each)."""
     for _page in range(MAX_PAGES):
-        data, link = _ask(settings, stop_at, [(network, url)])[url]
+        data, link = _ask(settings, stop_at, [(network, url, None)])[url]
         if data is None:
             return
         yield data
@@ -384,7 +432,19 @@ def _mastodon_person(account: dict[str, Any]) -> dict[str, Any]:
         "author_name": " ".join(name.split()) or _s(account.get("acct")),
         "author_url": _s(account.get("url")),
         "avatar_url": _s(account.get("avatar_static")) or _s(account.get("avatar")),
+        "author_site": _verified_site(account),
     }
+
+
+def _verified_site(account: dict[str, Any]) -> str:
+    """The first profile link Mastodon verified (the site links back with
+    rel="me"): that site is theirs."""
+    for field_ in _list(account.get("fields")):
+        if isinstance(field_, dict) and field_.get("verified_at"):
+            for link in _HREF.findall(_s(field_.get("value"))):
+                if link.startswith(("http://", "https://")):
+                    return link
+    return ""
 
 
 def _mastodon_reply(result: _Reading, status: dict[str, Any], target: str, label: str) -> Response:
@@ -455,13 +515,23 @@ def _walk(result: _Reading, node: dict[str, Any], target: str, origin: str, dept
         _walk(result, reply, target, origin, depth + 1)
 
 
+#: Handles that are a host's sub-account, not a domain of the person's own.
+_HOSTED_HANDLES = (".bsky.social", ".bsky.team", ".brid.gy", ".test", ".invalid")
+
+
 def _bluesky_person(actor: dict[str, Any]) -> dict[str, Any]:
     handle = _s(actor.get("handle"))
+    own = "." in handle and not handle.lower().endswith(_HOSTED_HANDLES)
     return {
         "author_name": _s(actor.get("displayName")) or handle,
         "author_url": f"https://bsky.app/profile/{handle}" if handle else "",
         "avatar_url": _s(actor.get("avatar")),
+        # A handle that is a domain is proven by that domain (DNS or .well-known).
+        "author_site": f"https://{handle}/" if own and _DOMAIN.match(handle) else "",
     }
+
+
+_DOMAIN = re.compile(r"^[a-z0-9-]+(?:\.[a-z0-9-]+)+$", re.IGNORECASE)
 
 
 def _bluesky_post(

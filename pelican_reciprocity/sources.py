@@ -88,6 +88,7 @@ def _response(
     base: str | None = None,
     private: bool = False,
     flagged_spam: bool = False,
+    author_site: Any = "",
 ) -> Response:
     safe = clean_html(html, rel="nofollow ugc noopener", base=base)
     text = safe_text(safe)
@@ -100,6 +101,7 @@ def _response(
         target=target,
         author_name=to_text(_s(author_name))[:200],
         author_url=_s(author_url) if is_web_url(_s(author_url)) else "",
+        author_site=_s(author_site) if is_web_url(_s(author_site)) else "",
         avatar_url=_s(avatar_url) if is_web_url(_s(avatar_url)) else "",
         published=published,
         source_url=_s(source_url) if is_web_url(_s(source_url)) else "",

@@ -22,9 +22,12 @@ def thanks_view(
     strings: Strings,
     date_format: str | None,
     latest: Mapping[str, Post] | None = None,
+    avatars: Mapping[str, str] | None = None,
 ) -> render.ThanksView:
     """Who to name (anyone who wrote something), and the counted reactions;
-    ``latest`` maps a person's key to their newest post, shown by the name."""
+    ``latest`` maps a person's key to their newest post, shown by the name.
+    With ``avatars`` (avatar URL -> its copy in the site) the people who
+    liked or reposted are shown as faces too."""
     responses = list(responses)
     people, anonymous = identify([r for r in responses if r.named], friends)
     views = [_person(p, strings, date_format, latest=latest, inline=True) for p in people]
@@ -44,7 +47,26 @@ def thanks_view(
         reposts=reposts,
         line=strings.thanks_line(v.html for v in views),
         reactions=escape(text[:1].upper() + text[1:] + "." if text else ""),
+        faces=_faces(responses, friends, avatars) if avatars is not None else (),
     )
+
+
+#: Faces shown per article; the count above says how many there are in all.
+MAX_FACES = 40
+
+
+def _faces(
+    responses: list[Response], friends: dict[str, str], avatars: Mapping[str, str]
+) -> tuple[render.FaceView, ...]:
+    people, _anonymous = identify([r for r in responses if r.kind in REACTIONS], friends)
+    faces = []
+    for person in people[:MAX_FACES]:
+        picture = next((r.avatar_url for r in person.responses if r.avatar_url), "")
+        faces.append(render.face_view(person.name, person.url, avatars.get(picture, "")))
+    return tuple(faces)
+
+
+REACTIONS = ("like", "repost")
 
 
 def _reactors(responses: list[Response], kind: str, friends: dict[str, str]) -> int:

@@ -47,6 +47,20 @@ def test_example_site_builds_offline(tmp_path):
     assert "Priya Raman" in thanks and "Follower Shop" not in seed
     assert "2 people liked this" in (output / "first-frost.html").read_text(encoding="utf-8")
     assert (output / "thanks" / "index.html").exists()
+    # a Mastodon and a Bluesky thread, from the files in reciprocity/social/
+    birds = (output / "winter-visitors.html").read_text(encoding="utf-8")
+    birds = birds[birds.index('<section class="reciprocity-thanks"') :]
+    for name in ("Wren Adeyemi", "Jo Bloggs", "Kit"):
+        assert f">{name}</span>" in birds, name
+    assert "3 people liked this, reposted 1 time" in birds
+    assert "seed list" not in birds  # a direct message is never published
+    assert 'href="https://wren.example/" rel="noopener"' in birds  # her blog: she is a friend
+    planning = (output / "planning.html").read_text(encoding="utf-8")
+    planning = planning[planning.index('<section class="reciprocity-thanks"') :]
+    assert ">Priya Raman</span>" in planning and ">Lee Park</span>" in planning
+    assert "3 people liked this, reposted 1 time" in planning
+    pages = "".join(p.read_text(encoding="utf-8") for p in output.rglob("*.html"))
+    assert not re.search(r"cdn\.bsky|files\.garden|<script|<iframe", pages)
     assert "alert(" not in "".join(p.read_text(encoding="utf-8") for p in output.rglob("*.html"))
 
 

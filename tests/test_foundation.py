@@ -288,7 +288,7 @@ LAYERS = {
     "io": {
         "job", "refresh", "fetch", "netpolicy", "webmention", "discovery", "feeds", "sources",
         "friends", "friends_file", "cache", "files", "moderation_file", "ledger_file",
-        "acknowledge", "pages", "site_settings", "terminal", "responders", "social",
+        "acknowledge", "pages", "site_settings", "terminal", "responders", "social", "avatars",
     },
     "decisions": {
         "selection", "schedule", "matching", "moderation", "ledger", "notify", "health",

@@ -281,3 +281,141 @@ def test_a_server_that_needs_a_token_gets_it_and_nothing_else_does(
                 assert b"gts-s3cret" not in path.read_bytes(), path
     finally:
         bluesky.close()
+
+
+def _picture(format_: str, size: tuple[int, int], colour: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, format=format_)
+    return out.getvalue()
+
+
+def _claims_to_be_huge() -> bytes:
+    """A PNG that says 5,000 x 5,000 pixels (under Pillow's own bomb limit)
+    and holds almost nothing: decoding it would cost 100 MB for nothing."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 5_000, 5_000, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\0" * 1024)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def test_avatars_are_copied_into_the_site_as_a_facepile_with_initials_when_one_fails(
+    social_site, feed_server, inside, monkeypatch, caplog
+):
+    """The pictures of who liked and reposted are fetched at build time,
+    squared by Pillow and written into the output: the page never names a
+    social server's media host, and a picture that cannot be had (a bomb, a
+    404, an address inside the network) is the person's initials."""
+    from PIL import Image
+
+    site = social_site
+    base = f"/api/v1/statuses/{STATUS}"
+    favourites = _corpus("mastodon", "favourited_by_localhost_1-account.json")
+    favourites[0]["avatar_static"] = feed_server.put("/media/fav.jpg", _picture("JPEG", (400, 300), "green"), "image/jpeg")  # fmt: skip
+    feed_server.put(f"{base}/favourited_by", json.dumps(favourites), "application/json")
+    boosts = _corpus("mastodon", "reblogged_by_localhost_1-account.json")
+    boosts[0]["avatar_static"] = feed_server.put("/media/bomb.png", _claims_to_be_huge(), "image/png")  # fmt: skip
+    feed_server.put(f"{base}/reblogged_by", json.dumps(boosts), "application/json")
+    likes = _corpus("bluesky", "getLikes_real_2023_1-like.json")
+    likes["likes"][0]["actor"]["avatar"] = feed_server.url("/media/gone.png")  # a 404
+    feed_server.put("/xrpc/app.bsky.feed.getLikes", json.dumps(likes), "application/json")
+    reposts = _corpus("bluesky", "getRepostedBy_real_2023_1-actor.json")
+    inside_port = inside.base.rsplit(":", 1)[1]
+    reposts["repostedBy"][0]["avatar"] = f"http://inside.example:{inside_port}/secret.png"
+    feed_server.put("/xrpc/app.bsky.feed.getRepostedBy", json.dumps(reposts), "application/json")
+
+    caplog.set_level(logging.INFO)
+    out = build(site, monkeypatch, RECIPROCITY_AVATARS=True)
+    tooted = thanks_section(page(site, "tooted.html"))
+    copies = sorted((out / "theme" / "reciprocity-avatars").glob("*.png"))
+    assert len(copies) == 1  # the one real picture
+    with Image.open(copies[0]) as square:
+        assert square.format == "PNG" and square.size == (64, 64)
+    assert f'src="/theme/reciprocity-avatars/{copies[0].name}"' in tooted
+    faces = re.findall(r'<ul class="reciprocity-facepile">(.*?)</ul>', tooted, re.S)
+    assert len(faces) == 1 and faces[0].count("<li>") == 2  # the like and the boost
+    assert 'class="reciprocity-avatar reciprocity-initials"' in faces[0]  # the bomb's owner
+    skeeted = thanks_section(page(site, "skeeted.html"))
+    assert skeeted.count("reciprocity-initials") == 2  # the 404 and the inside address
+    warnings = [w for w in reciprocity_records(caplog, logging.WARNING) if "avatar of" in w]
+    assert len(warnings) == 3, warnings
+    assert any("/media/bomb.png" in w and "not an avatar" in w for w in warnings)
+    assert inside.requests == 0
+    for path in out.rglob("*.html"):
+        html = path.read_text(encoding="utf-8")
+        assert page_is_safe(html), path
+        assert not re.search(r"<script|<iframe|/media/|inside\.example|cdn\.bsky", html), path
+    first = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    feed_server.reset()
+    monkeypatch.setenv("RECIPROCITY_OFFLINE", "1")
+    build(site, monkeypatch, RECIPROCITY_AVATARS=True)
+    assert feed_server.requests == 0
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == first
+
+
+def test_initials_and_squares_of_hostile_pictures():
+    from pelican_reciprocity.avatars import square
+    from pelican_reciprocity.render import initials
+
+    assert initials("Jo Bloggs") == "JB"
+    assert initials("Mary Ann Smith") == "MS"
+    assert initials("@lena@social.example") == "L"
+    assert initials("🌿") == ""
+    for body in (b"", b"GIF89a", _claims_to_be_huge(), b"<svg onload=alert(1)>", b"\0" * 100):
+        picture, problem = square(body)
+        assert picture is None and problem, body[:10]
+    picture, problem = square(_picture("GIF", (10, 500), "red"))
+    assert problem is None and picture.startswith(b"\x89PNG")
+    assert square(_picture("GIF", (10, 500), "red")) == (picture, None)  # same bytes each time
+
+
+def test_the_social_archive_keeps_each_thread_for_a_build_with_no_cache_and_no_server(
+    social_site, feed_server, monkeypatch, caplog
+):
+    """RECIPROCITY_SOCIAL_ARCHIVE: each answer is kept as a readable file to
+    commit; a deletion upstream reaches it; a fresh clone built offline (no
+    cache) shows the same thread from it."""
+    import shutil
+
+    site = social_site
+    archive = site / "reciprocity" / "social"
+    build(site, monkeypatch, RECIPROCITY_SOCIAL_ARCHIVE="reciprocity/social")
+    host = feed_server.base.split("//")[1].replace(":", "_")
+    context = archive / "mastodon" / host / STATUS / "context.json"
+    thread = archive / "bluesky" / "aliceisjustplaying.bsky.social" / "3jt5x"
+    assert "jaxwxboss" in context.read_text(encoding="utf-8")
+    assert (thread / "getPostThread.json").is_file() and (thread / "getLikes.json").is_file()
+    first = thanks_section(page(site, "tooted.html")), thanks_section(page(site, "skeeted.html"))
+
+    shutil.rmtree(site / "cache")  # a fresh clone: no cache, and no network
+    feed_server.reset()
+    monkeypatch.setenv("RECIPROCITY_OFFLINE", "1")
+    caplog.set_level(logging.INFO)
+    build(site, monkeypatch, RECIPROCITY_SOCIAL_ARCHIVE="reciprocity/social")
+    assert feed_server.requests == 0
+    again = thanks_section(page(site, "tooted.html")), thanks_section(page(site, "skeeted.html"))
+    assert again == first
+    assert not [w for w in reciprocity_records(caplog, logging.WARNING) if "API" in w]
+
+    monkeypatch.delenv("RECIPROCITY_OFFLINE")  # the reply is deleted upstream
+    spoiler = _corpus(
+        "mastodon",
+        "status_mastodon-social_remote-spoiler-mention-hashtag-emoji_110446223051565765.json",
+    )
+    feed_server.put(f"/api/v1/statuses/{STATUS}/context",
+                    json.dumps({"ancestors": [], "descendants": [spoiler]}), "application/json")  # fmt: skip
+    build(site, monkeypatch, RECIPROCITY_SOCIAL_ARCHIVE="reciprocity/social")
+    assert "jaxwxboss" not in context.read_text(encoding="utf-8")
+    assert "jaxwxboss" not in page(site, "tooted.html")

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from . import friends_file, health, ledger, ledger_file, notify, terminal
 from .cache import FeedCache
-from .discovery import NoFeed, discover
+from .discovery import NoFeed, account_feed, discover
 from .files import WriteError, write_atomic
 from .friends import make_friend, read_opml, resolve_feed
 from .i18n import Strings
@@ -32,7 +32,6 @@ from .refresh import FetchSettings, log_failures, refresh
 from .render import opml
 from .settings import ConfigError
 from .site_settings import Site, load_site
-from .social import profile_feed
 from .urls import normalise
 from .webmention import Sender, is_local_site
 
@@ -59,10 +58,10 @@ def cmd_add(site: Site, args: argparse.Namespace, out: Any) -> int:
         aliases = [person["url"]] if person["url"] else []
     doc = friends_file.read_document(path)
     given = (args.url or "").strip()
-    url, problem = resolve_feed(profile_feed(given) or given, Path.cwd())
+    settings = FetchSettings.from_config(site.config)
+    url, problem = resolve_feed(account_feed(given, settings.limits()) or given, Path.cwd())
     if problem:
         raise ConfigError(problem)
-    settings = FetchSettings.from_config(site.config)
     try:
         found = discover(url, settings.limits(), settings.fetch_deadline)
     except NoFeed as exc:

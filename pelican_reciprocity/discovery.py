@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from .feeds import parse_feed
 from .fetch import FetchRequest, FetchResult, Limits, fetch_all_sync
+from .netpolicy import PolicyError, check_address
+from .social import ACCOUNT, profile_feed
 
 #: The usual places of a feed, tried relative to the page, then at the root.
 COMMON_FEED_PATHS = (
@@ -97,6 +100,40 @@ def _get(
 ) -> FetchResult:
     request = FetchRequest(url, origin=origin, untrusted=untrusted)
     return fetch_all_sync([request], limits, deadline=deadline)[url]
+
+
+PROFILE_PAGE = "http://webfinger.net/rel/profile-page"
+
+
+def account_feed(text: str, limits: Limits) -> str | None:
+    """The RSS feed of ``@me@example.com``, found by WebFinger as Mastodon
+    finds an account (its domain need not be its server's); a Mastodon or
+    Bluesky profile's address needs no request. None: not an account."""
+    account = ACCOUNT.match(text.strip())
+    if not account:
+        return profile_feed(text)
+    user, domain = account.groups()
+    finger = f"https://{domain}/.well-known/webfinger?resource=acct:{quote(user)}@{domain}"
+    answer = _get(finger, limits, limits.timeout)
+    links = []
+    with contextlib.suppress(ValueError, RecursionError, AttributeError):
+        links = json.loads(answer.body or b"null").get("links") or []
+    for link in links if isinstance(links, list) else []:
+        href = link.get("href") if isinstance(link, dict) else None
+        if isinstance(href, str) and link.get("rel") == PROFILE_PAGE:
+            feed = profile_feed(href)
+            # the server names where the account lives: not inside our network
+            if feed and (_public(feed) or not _public(finger)):
+                return feed
+    return profile_feed(text)  # where Mastodon keeps it when the domain is the server's
+
+
+def _public(url: str) -> bool:
+    try:
+        check_address(url, allow_private=False)
+    except (PolicyError, ValueError):
+        return False
+    return True
 
 
 def fallbacks(page: str) -> list[str]:

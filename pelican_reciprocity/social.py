@@ -282,7 +282,7 @@ def _pages(
 
 def _mastodon_account(value: str) -> tuple[str, str]:
     """``@me@instance`` or ``https://instance/@me``: the server and the account."""
-    account = _ACCOUNT.match(value.strip()) if value else None
+    account = ACCOUNT.match(value.strip()) if value else None
     if account:
         return f"https://{account.group(2)}", account.group(1)
     try:
@@ -351,13 +351,14 @@ BLUESKY_PAGE = 100
 
 _PROFILE_MASTODON = re.compile(r"^/@[\w.-]+/?$")
 _PROFILE_BLUESKY = re.compile(r"^/profile/[\w.:-]+/?$")
-_ACCOUNT = re.compile(r"^@?([\w.-]+)@([\w-]+(?:\.[\w-]+)+)$")
+#: ``@me@instance``: a user and a host (a port is allowed, for a server of one's own).
+ACCOUNT = re.compile(r"^@?([\w.-]+)@([\w-]+(?:\.[\w-]+)+(?::\d{1,5})?)$")
 
 
 def profile_feed(text: str) -> str | None:
     """The RSS a Mastodon or Bluesky profile publishes, without asking:
     ``@me@instance``, ``https://instance/@me`` or ``https://bsky.app/profile/me``."""
-    account = _ACCOUNT.match(text.strip())
+    account = ACCOUNT.match(text.strip())
     if account:
         return f"https://{account.group(2)}/@{account.group(1)}.rss"
     try:

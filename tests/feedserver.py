@@ -26,6 +26,7 @@ import threading
 import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 
 def make_gzip_bomb(size: int = 100 * 1024 * 1024) -> bytes:
@@ -45,7 +46,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class FeedServer:
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: Any = None) -> None:
+        """``tls``: a server-side ``ssl.SSLContext``, to speak https."""
         self.bodies: dict[str, tuple[bytes, str]] = {}
         # any path: status, body, headers
         self.paths: dict[str, tuple[int, bytes, dict[str, str]]] = {}
@@ -92,13 +94,17 @@ class FeedServer:
                 server.plain(self, 202, b"accepted")
 
         self.httpd = _Server((host, 0), Handler)
+        self.scheme = "http"
+        if tls is not None:
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     # -- control ----------------------------------------------------------------
     @property
     def base(self) -> str:
         host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def url(self, path: str) -> str:
         return self.base + path

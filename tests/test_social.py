@@ -159,6 +159,62 @@ def test_add_a_friend_by_their_social_profile(feed_server, tmp_path):
     assert feed_server.url("/@lena.rss") in (site / "friends.toml").read_text(encoding="utf-8")
 
 
+@pytest.fixture
+def tls_servers(tmp_path, monkeypatch):
+    """Two https servers on loopback, trusted through SSL_CERT_FILE as a
+    real CA would be: an account's domain, and the server it lives on."""
+    import ssl
+
+    import trustme
+    from feedserver import FeedServer
+
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    servers = []
+    for _ in range(2):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert("127.0.0.1").configure_cert(context)
+        servers.append(FeedServer(tls=context).start())
+    yield servers
+    for server in servers:
+        server.close()
+
+
+def test_add_at_user_at_instance_finds_the_account_by_webfinger(tls_servers, tmp_path):
+    """``add @lena@domain``: WebFinger on the domain names the server the
+    account lives on (not always the same), whose RSS is added."""
+    from test_cli import run
+
+    domain, instance = tls_servers
+    host = domain.base.split("//")[1]
+    finger = {
+        "subject": f"acct:lena@{host}",
+        "links": [
+            {"rel": "self", "type": "application/activity+json", "href": instance.url("/users/lena")},
+            {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html", "href": instance.url("/@lena")},
+        ],
+    }  # fmt: skip
+    asked = f"/.well-known/webfinger?resource=acct:lena@{host}"
+    domain.put(asked, json.dumps(finger), "application/jrd+json")
+    lena = rss("Lena", posts("lena"), link=instance.url("/@lena"))
+    instance.put("/@lena.rss", lena, "application/rss+xml")
+    site = make_site(tmp_path, friends=None)
+    done = run(site, "add", f"@lena@{host}")
+    assert done.returncode == 0, done.stderr
+    friends = (site / "friends.toml").read_text(encoding="utf-8")
+    assert f'feed = "{instance.url("/@lena.rss")}"' in friends
+    assert domain.hits[asked] == 1
+    # an account whose domain is its server: no WebFinger answer, the usual place
+    domain.put(
+        "/@nas.rss", rss("Nas", posts("nas"), link=domain.url("/@nas")), "application/rss+xml"
+    )
+    done = run(site, "add", f"@nas@{host}")
+    assert done.returncode == 0, done.stderr
+    assert domain.url("/@nas.rss") in (site / "friends.toml").read_text(encoding="utf-8")
+
+
 def test_likes_and_boosts_are_read_to_the_last_page(social_site, feed_server, monkeypatch):
     """Mastodon pages with Link headers, Bluesky with cursors; each page is
     cached on its own, so an offline rebuild reads them all again."""

@@ -475,3 +475,40 @@ def test_the_social_archive_keeps_each_thread_for_a_build_with_no_cache_and_no_s
     build(site, monkeypatch, RECIPROCITY_SOCIAL_ARCHIVE="reciprocity/social")
     assert "jaxwxboss" not in context.read_text(encoding="utf-8")
     assert "jaxwxboss" not in page(site, "tooted.html")
+
+
+def test_a_profile_that_proves_a_site_is_the_person_of_that_site():
+    """Mastodon: a link verified by rel="me" (an unverified one proves
+    nothing); Bluesky: a handle that is a domain, not a host's sub-account."""
+    from pelican_reciprocity.identity import identify
+
+    def account(verified: str | None) -> dict:
+        link = '<a href="https://wren.example/" rel="me">wren.example</a>'
+        return {
+            "id": "2", "acct": "wren@social.example", "display_name": "W.",
+            "url": "https://social.example/@wren",
+            "fields": [{"name": "Blog", "value": link, "verified_at": verified}],
+        }  # fmt: skip
+
+    def status(id_: str, verified: str | None) -> dict:
+        return {"id": id_, "uri": f"u{id_}", "url": f"https://social.example/@wren/{id_}",
+                "visibility": "public", "content": "<p>hi</p>", "account": account(verified)}  # fmt: skip
+
+    from pelican_reciprocity.social import read_mastodon
+
+    context = {"descendants": [status("1", "2026-01-01T00:00:00Z"), status("2", None)]}
+    replies = read_mastodon("context", context, "article:a", "test").responses
+    assert [r.author_site for r in replies] == ["https://wren.example/", ""]
+    friends = {"url:wren.example": "Wren Adeyemi", "name:wren adeyemi": "Wren Adeyemi"}
+    people, _ = identify(replies[:1], friends)
+    assert people[0].friend and people[0].url == "https://wren.example/"
+    people, _ = identify(replies[1:], friends)
+    assert not people[0].friend
+
+    def liked_by(handle: str) -> str:
+        data = {"likes": [{"actor": {"did": "did:plc:x", "handle": handle}}]}
+        return read_bluesky("getLikes", data, "article:a", "test").responses[0].author_site
+
+    assert liked_by("priya.example") == "https://priya.example/"
+    assert liked_by("priya.bsky.social") == ""
+    assert liked_by("handle.invalid") == ""

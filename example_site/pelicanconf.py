@@ -1,5 +1,6 @@
 # A small blog that shows pelican-reciprocity at work. It builds offline:
-# every friend's feed is a file in feeds/.
+# every friend's feed is a file in feeds/, and each Mastodon and Bluesky
+# thread a file in reciprocity/social/.
 AUTHOR = "Mara Lind"
 SITENAME = "Notes from the Allotment"
 SITEURL = ""
@@ -17,6 +18,8 @@ AUTHOR_FEED_ATOM = None
 AUTHOR_FEED_RSS = None
 
 PLUGINS = ["pelican_reciprocity"]
+# The example never touches the network (leave this out on your own site).
+RECIPROCITY_OFFLINE = True
 RECIPROCITY_FRIENDS = "friends.toml"
 # The example's feeds are frozen files, so never let their posts age out.
 RECIPROCITY_AUTO_MAX_AGE_DAYS = 0

@@ -38,7 +38,8 @@ def main() -> None:
     settings = read_settings("pelicanconf.py")
     Pelican(settings).run()
     elapsed = time.perf_counter() - started
-    cpu = time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = time.process_time() + children.ru_utime + children.ru_stime  # the fetch job's too
     if "--again" in sys.argv:  # what `pelican --autoreload` does on a save: the same process
         started, cpu_before = time.perf_counter(), time.process_time()
         Pelican(read_settings("pelicanconf.py")).run()

@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 PAGES_KEY = "reciprocity_pages"
 #: ... and the decisions still waiting for the feeds, when they came in late.
 DEFERRED_KEY = "reciprocity_deferred"
+#: The articles generator, whose compiled templates (base.html, ours) the
+#: friends page generator borrows instead of compiling them all again.
+TEMPLATES_KEY = "reciprocity_templates"
 
 
 @dataclass
@@ -163,6 +166,8 @@ def add_template_loader(generator: Generator) -> None:
             loader.loaders.append(ours)
     else:
         generator.env.loader = ChoiceLoader([loader, ours])
+    if isinstance(generator, ArticlesGenerator):
+        generator.context.setdefault(TEMPLATES_KEY, generator)
 
 
 def all_articles(generator: ArticlesGenerator) -> list[Any]:
@@ -455,6 +460,16 @@ class FriendsPageGenerator(Generator):
 
     def generate_context(self) -> None:
         pass
+
+    def get_template(self, name: str) -> Any:
+        """From the articles generator's environment, where the theme's
+        base.html and our section templates are already compiled (Pelican
+        gives each generator its own: compiling them again cost more than
+        rendering the friends page)."""
+        shared = self.context.get(TEMPLATES_KEY)
+        if isinstance(shared, Generator) and shared is not self:
+            return Generator.get_template(shared, name)  # not its section-adding wrapper
+        return super().get_template(name)
 
     def generate_output(self, writer: Any) -> None:
         later = self.context.get(DEFERRED_KEY)

@@ -14,6 +14,12 @@ def is_web_url(url: str | None) -> bool:
     """True for an absolute http(s) URL with a host: the only links we publish."""
     if not url or not isinstance(url, str):
         return False
+    return _is_web_url(url)
+
+
+@lru_cache(maxsize=16384)
+def _is_web_url(url: str) -> bool:
+    """Cached: the friends page alone asks about each post's URL several times."""
     url = url.strip()
     if _UNSAFE.search(url):
         return False  # a real link never holds spaces, quotes or angle brackets
@@ -50,6 +56,7 @@ def on_site(siteurl: str, path: str) -> str:
     return siteurl.rstrip("/") + "/" + path
 
 
+@lru_cache(maxsize=16384)
 def normalise(url: str, *, keep_fragment: bool = False) -> str:
     """A comparison key: ignore scheme, ``www.``, default ports, trailing slash,
     ``index.html``, the fragment, tracking parameters and the host's case.

@@ -355,3 +355,22 @@ def test_summaries_read_cleanly_where_markup_was():
     assert safe.endswith("and Tuscany…</p>")  # the HTML is cut at the same word
     assert summarise("<p>One two.</p><p>Three four five</p>", 3)[1] == "One two. Three…"
     assert truncate_text("We went to Tuscany. And then", 4) == "We went to Tuscany…"
+
+
+def test_a_cached_post_comes_back_whole():
+    """The cache fills a Post without its __init__ (for speed): every field
+    of the model must come back, defaults included."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from pelican_reciprocity.cache import post_from_json, post_to_json
+    from pelican_reciprocity.model import Post
+
+    post = Post(title="T", url="https://a.example/p#x", date=datetime(2026, 1, 1, tzinfo=UTC),
+                tags=("seeds",), friend="f", source_html="<p>x</p>", source_base="https://a.example/")  # fmt: skip
+    again = post_from_json(post_to_json(post))
+    assert again == post and (again.key, again.loose_key) == (post.key, post.loose_key)
+    for field in dataclasses.fields(Post):
+        assert field.name in again.__dict__, field.name
+    bare = post_from_json({"title": "T", "url": "https://a.example/"})
+    assert bare == Post(title="T", url="https://a.example/", date=None)

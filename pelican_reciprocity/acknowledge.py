@@ -189,7 +189,7 @@ def _avatars(config: Config, shown: dict[str, list[Response]], static: str) -> A
         for r in group
         if r.kind in REACTIONS and r.avatar_url
     }
-    return collect(config, names, static, names)
+    return collect(config, names, static)
 
 
 def _return_the_visit(

@@ -15,7 +15,7 @@ import io
 import logging
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,11 +72,11 @@ def file_name(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:20] + ".png"
 
 
-def collect(config: Config, urls: Iterable[str], folder: str, names: dict[str, str]) -> Avatars:
+def collect(config: Config, names: Mapping[str, str], folder: str) -> Avatars:
     """Fetch (within the cache TTL, not at all) and square each avatar, for
-    ``folder`` under the output. ``names`` says whose each one is, for the
-    WARNING when one fails."""
-    urls = sorted(set(urls))
+    ``folder`` under the output. ``names`` maps each picture's address to
+    whose it is, for the WARNING when one fails."""
+    urls = sorted(names)
     found = Avatars()
     if not urls:
         return found

@@ -59,6 +59,21 @@ def test_the_corpus_thread_skips_blocked_and_deleted_posts():
     assert not result.problems
 
 
+def _same_bytes_offline(site, feed_server, monkeypatch, **settings) -> None:
+    """Rebuilt offline, from the cache: every output file the same, byte for
+    byte (the avatars' PNGs too), and not one request."""
+
+    def files() -> dict:
+        return {p: p.read_bytes() for p in (site / "output").rglob("*") if p.is_file()}
+
+    first = files()
+    feed_server.reset()
+    monkeypatch.setenv("RECIPROCITY_OFFLINE", "1")
+    build(site, monkeypatch, **settings)
+    assert feed_server.requests == 0
+    assert files() == first
+
+
 def _fake_apis(feed_server):
     """The corpus answers at the paths each API would serve them."""
     fosstodon = _corpus("mastodon", "status_fosstodon_video-card_111337272989523541.json")
@@ -119,13 +134,7 @@ def test_mastodon_and_bluesky_threads_are_thanked_counted_and_kept_offline(
         html = path.read_text(encoding="utf-8")
         assert page_is_safe(html), path
         assert not re.search(r"<script|<iframe|cdn\.bsky|files\.mastodon|/avatars/", html), path
-    first = {p: p.read_bytes() for p in (site / "output").rglob("*.html")}
-    # offline, from the cache: the same bytes, and not one request
-    feed_server.reset()
-    monkeypatch.setenv("RECIPROCITY_OFFLINE", "1")
-    build(site, monkeypatch)
-    assert feed_server.requests == 0
-    assert {p: p.read_bytes() for p in (site / "output").rglob("*.html")} == first
+    _same_bytes_offline(site, feed_server, monkeypatch)
 
 
 def test_an_api_that_fails_is_one_warning_and_the_last_copy_is_used(
@@ -244,12 +253,7 @@ def test_likes_and_boosts_are_read_to_the_last_page(social_site, feed_server, mo
     assert "103 people liked this" in thanks_section(page(social_site, "skeeted.html"))
     assert feed_server.hits[second] == 1 and feed_server.hits[likes + "&cursor=c1"] == 1
     assert not any("cursor=c2" in path for path in feed_server.hits)  # not a full page: the end
-    first_pages = {p: p.read_bytes() for p in (social_site / "output").rglob("*.html")}
-    feed_server.reset()
-    monkeypatch.setenv("RECIPROCITY_OFFLINE", "1")
-    build(social_site, monkeypatch)
-    assert feed_server.requests == 0
-    assert {p: p.read_bytes() for p in (social_site / "output").rglob("*.html")} == first_pages
+    _same_bytes_offline(social_site, feed_server, monkeypatch)
 
 
 def test_the_announcement_is_found_among_the_owners_posts_on_both_networks(
@@ -413,12 +417,7 @@ def test_avatars_are_copied_into_the_site_as_a_facepile_with_initials_when_one_f
         html = path.read_text(encoding="utf-8")
         assert page_is_safe(html), path
         assert not re.search(r"<script|<iframe|/media/|inside\.example|cdn\.bsky", html), path
-    first = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    feed_server.reset()
-    monkeypatch.setenv("RECIPROCITY_OFFLINE", "1")
-    build(site, monkeypatch, RECIPROCITY_AVATARS=True)
-    assert feed_server.requests == 0
-    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == first
+    _same_bytes_offline(site, feed_server, monkeypatch, RECIPROCITY_AVATARS=True)
 
 
 def test_initials_and_squares_of_hostile_pictures():

@@ -20,14 +20,14 @@ from .avatars import Avatars, collect
 from .i18n import Strings
 from .identity import identify, is_owner, person_keys
 from .matching import match_articles
-from .model import ArticleRef, Person, ReadResult, Response
+from .model import REACTION_KINDS, ArticleRef, Person, ReadResult, Response
 from .moderation import Rules, moderate
 from .moderation_file import load_moderation, record_held
 from .refresh import Gathered
 from .sanitize import to_text
 from .settings import Config
 from .sources import read_comment_files, read_source, read_thanks, read_webmentions
-from .thanks import REACTIONS, responder_views, thanks_view
+from .thanks import responder_views, thanks_view
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ def _avatars(config: Config, shown: dict[str, list[Response]], static: str) -> A
         r.avatar_url: r.author_name
         for group in shown.values()
         for r in group
-        if r.kind in REACTIONS and r.avatar_url
+        if r.kind in REACTION_KINDS and r.avatar_url
     }
     return collect(config, names, static)
 

@@ -20,7 +20,7 @@ from urllib.parse import quote, urljoin, urlsplit
 
 from .feeds import parse_feed
 from .fetch import FetchRequest, FetchResult, Limits, fetch_all_sync
-from .netpolicy import PolicyError, check_address
+from .netpolicy import resolves_public
 from .social import ACCOUNT, profile_feed
 
 #: The usual places of a feed, tried relative to the page, then at the root.
@@ -123,17 +123,9 @@ def account_feed(text: str, limits: Limits) -> str | None:
         if isinstance(href, str) and link.get("rel") == PROFILE_PAGE:
             feed = profile_feed(href)
             # the server names where the account lives: not inside our network
-            if feed and (_public(feed) or not _public(finger)):
+            if feed and (resolves_public(feed) or not resolves_public(finger)):
                 return feed
     return profile_feed(text)  # where Mastodon keeps it when the domain is the server's
-
-
-def _public(url: str) -> bool:
-    try:
-        check_address(url, allow_private=False)
-    except (PolicyError, ValueError):
-        return False
-    return True
 
 
 def fallbacks(page: str) -> list[str]:

@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-from .netpolicy import Decoder, PolicyError, Redirects, TooBig, check_address, pin
+from .netpolicy import (
+    Decoder,
+    PolicyError,
+    Redirects,
+    TooBig,
+    check_address,
+    pin,
+    resolves_public,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -220,9 +228,7 @@ async def _fetch_http(
             # server's choice: a public feed may not lead inside the network.
             if public_start is None:
                 owners = request.origin or request.url
-                public_start = request.untrusted or await asyncio.to_thread(
-                    _resolves_public, owners
-                )
+                public_start = request.untrusted or await asyncio.to_thread(resolves_public, owners)
             if public_start and not limits.allow_private:
                 address = await asyncio.to_thread(check_address, url, allow_private=False)
                 url, extra, extensions = pin(url, address)
@@ -307,14 +313,6 @@ def _next_page(header: str | None, url: str) -> str | None:
     except ValueError:
         return None
     return target if same and target.startswith(("http://", "https://")) else None
-
-
-def _resolves_public(url: str) -> bool:
-    try:
-        check_address(url, allow_private=False)
-    except PolicyError:
-        return False
-    return True
 
 
 def _describe(exc: httpx.HTTPError) -> str:

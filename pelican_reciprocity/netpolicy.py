@@ -169,6 +169,15 @@ def check_address(url: str, *, allow_private: bool) -> str:
     return addresses[0]
 
 
+def resolves_public(url: str) -> bool:
+    """Does the URL's host resolve, and to public addresses only?"""
+    try:
+        check_address(url, allow_private=False)
+    except PolicyError:
+        return False
+    return True
+
+
 def pin(url: str, address: str) -> tuple[str, dict[str, str], dict[str, bytes]]:
     """The request to send so the connection goes to ``address`` (the one that
     was checked), while the server still sees the host it was asked for:

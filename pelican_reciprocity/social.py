@@ -363,6 +363,7 @@ def profile_feed(text: str) -> str | None:
         return f"https://{account.group(2)}/@{account.group(1)}.rss"
     try:
         parts = urlsplit(text.strip())
+        _ = parts.port  # a port out of range is no profile's
     except ValueError:
         return None
     if parts.scheme not in ("http", "https"):

@@ -13,7 +13,7 @@ from markupsafe import escape
 from . import render
 from .i18n import Strings
 from .identity import identify
-from .model import Person, Post, Response
+from .model import REACTION_KINDS, Person, Post, Response
 
 
 def thanks_view(
@@ -58,15 +58,12 @@ MAX_FACES = 40
 def _faces(
     responses: list[Response], friends: dict[str, str], avatars: Mapping[str, str]
 ) -> tuple[render.FaceView, ...]:
-    people, _anonymous = identify([r for r in responses if r.kind in REACTIONS], friends)
+    people, _anonymous = identify([r for r in responses if r.kind in REACTION_KINDS], friends)
     faces = []
     for person in people[:MAX_FACES]:
         picture = next((r.avatar_url for r in person.responses if r.avatar_url), "")
         faces.append(render.face_view(person.name, person.url, avatars.get(picture, "")))
     return tuple(faces)
-
-
-REACTIONS = ("like", "repost")
 
 
 def _reactors(responses: list[Response], kind: str, friends: dict[str, str]) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,20 +26,9 @@ from .refresh import Gathered
 from .sanitize import to_text
 from .settings import Config
 from .sources import read_comment_files, read_source, read_thanks, read_webmentions
-from .thanks import responder_views, thanks_view
+from .thanks import Acknowledged, responder_views, thanks_view
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Acknowledged:
-    """What the ledger and the thanks page need from this build's responses."""
-
-    people: list[Person] = field(default_factory=list)
-    article_of: dict[str, str] = field(default_factory=dict)
-    responders: list[render.PersonView] = field(default_factory=list)
-    feeds: dict[str, str | None] = field(default_factory=dict)  # responder key -> their feed
-    files: dict[str, bytes] = field(default_factory=dict)  # avatars, by path under the output
 
 
 def article_key(article: Any) -> str:

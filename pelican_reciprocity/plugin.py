@@ -4,10 +4,9 @@ Signals are process-global, so every receiver first finds *this* build's
 :class:`Run` (or returns): tests, i18n_subsites and autoreload all run several
 Pelican instances in one process, sometimes in several threads.
 
-Nesting is explicit. i18n_subsites builds each language inside the main
-build with a copy of the main build's settings, run id included. A build
-that inherits a run id reuses that run's feeds, but only while the run is
-live and belongs to another, still living, Pelican instance.
+Nesting is explicit. i18n_subsites builds each language inside the main build with a
+copy of the main build's settings, run id included. A build that inherits a run id reuses
+that run's feeds, but only while it is live and belongs to another, living Pelican.
 """
 
 from __future__ import annotations
@@ -19,16 +18,14 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pelican import signals
 from pelican.generators import ArticlesGenerator, Generator, PagesGenerator
 
 from . import ledger_file, pages, selection
-from .acknowledge import Acknowledged, acknowledge
 from .friends import load_friends, resolve_feed
 from .identity import Directory
-from .job import Job
 from .model import FriendsList
 from .refresh import (
     FetchSettings,
@@ -42,6 +39,10 @@ from .refresh import (
     snapshot,
 )
 from .settings import Config, ConfigError, configure
+from .thanks import Acknowledged
+
+if TYPE_CHECKING:
+    from .job import Job
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class Run:
             return
         self.before = snapshot(self.settings, self.work)
         if self.before.due:
+            from .job import Job  # a warm build starts no job: it never loads one
+
             self.job = Job.start(self.settings, self.work, self.before)
             if self.job is None:  # no child process to be had: fetch here, now
                 touched = Touched()
@@ -333,6 +336,8 @@ def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict
             logger.warning("reciprocity: %s", why)
         friends = views.friend_identities(run.friends.friends)
         if responses_wanted or any(pages.names_responses(a) for a in articles):
+            from .acknowledge import acknowledge  # only a site with responses reads them
+
             run.acknowledged = acknowledge(
                 config, gathered, articles, friends, views.strings, now["lang"], views.static
             )
@@ -373,8 +378,7 @@ def _update_ledger(run: Run, views: pages.Views, articles: list[Any]) -> None:
 
 
 def finish_run(pelican: Any) -> None:
-    """finalized: the build is over; its run ends here, and its job: a child
-    still writing the cache may finish (it has had the whole write phase)."""
+    """finalized: the build and its run end; a job still writing the cache may finish."""
     run = _RUNS.pop(pelican.settings.pop(RUN_KEY, None) or "", None)
     if run is not None and run.job is not None:
         run.job.finish(timeout=run.config.fetch_deadline if run.gathered else 0.0)

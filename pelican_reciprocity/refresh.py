@@ -22,8 +22,6 @@ from typing import Any
 from urllib.parse import quote, quote_plus, unquote, urlencode, urlsplit
 
 from .cache import CacheEntry, FeedCache
-from .feeds import assign_first_seen, parse_feed
-from .fetch import FetchRequest, Limits, Session, gather, late
 from .files import write_atomic
 from .health import age_text
 from .model import OUTCOMES, FeedState, Friend, Outcome
@@ -75,6 +73,8 @@ class FetchSettings:
         return cls(**same, **derived)
 
     def limits(self) -> Any:
+        from .fetch import Limits
+
         return Limits(
             timeout=self.timeout,
             max_bytes=self.max_bytes,
@@ -341,6 +341,10 @@ def apply_result(
     max_posts: int | None = None,
 ) -> tuple[CacheEntry, Outcome, str | None]:
     """Fold one fetch result into the feed's cache entry (parses only on a 200)."""
+    # The parsers and the HTTP client load only when something is fetched:
+    # a warm build never needs them.
+    from .feeds import assign_first_seen, parse_feed
+
     entry = entry or CacheEntry(url=friend.feed)
     entry.checked_at = now
     if result.retry_after is not None:
@@ -501,6 +505,8 @@ def _run(
     import asyncio  # only the fetch job needs an event loop
     from concurrent.futures import ThreadPoolExecutor
 
+    from .fetch import FetchRequest, Session, gather, late
+
     if not (feeds or sources or token):
         return 0
 
@@ -581,6 +587,8 @@ async def _webmentions(
     for mentions newer than the newest one held (``since_id``). The token is
     sent in the request and never written to the cache or a log line.
     """
+    from .fetch import FetchRequest
+
     store = _webmention_store(settings)
     state = _load_webmentions(store)
     children: list[dict[str, Any]] = state["children"]

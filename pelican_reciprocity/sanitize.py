@@ -139,7 +139,6 @@ def clean_html(
     return _LINK.sub(tag, safe)
 
 
-
 def to_text(fragment: str | None) -> str:
     """Plain text of an HTML (or text) fragment: tags gone, entities decoded."""
     if not fragment:

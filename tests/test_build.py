@@ -318,3 +318,46 @@ def test_i18n_subsites_build_every_language_from_one_fetch(feed_server, tmp_path
     assert len(SECTION.findall(page(site, "hello.html"))) == 1
     assert len(SECTION.findall(page(site, "fr/hello.html"))) == 1
     assert (site / "output" / "fr" / "friends" / "index.html").exists()
+
+
+#: What a warm build must never load for the plugin: the HTTP client, the
+#: feed parsers, the response readers and the translations of an English site.
+FETCHING_STACK = (
+    "httpx", "httpcore", "feedparser", "babel", "pelican_reciprocity.fetch",
+    "pelican_reciprocity.feeds", "pelican_reciprocity.job", "pelican_reciprocity.acknowledge",
+)  # fmt: skip
+LOADED = """
+import sys
+from pelican import Pelican
+from pelican.settings import read_settings
+plain = {"PLUGINS": []} if sys.argv[1:] == ["plain"] else None
+Pelican(read_settings("pelicanconf.py", override=plain)).run()
+print("MODULES", " ".join(sorted(sys.modules)))
+"""
+
+
+def test_a_warm_build_loads_nothing_it_does_not_need(feed_server, tmp_path):
+    """Rebuilds are cheap: within the TTL a build of an English site imports
+    no HTTP client, no parser and no Babel beyond what Pelican itself loads
+    (it imports every installed namespace plugin). Modules, never times."""
+    site = make_site(tmp_path, friends=good_friends(feed_server, 3), articles=ARTICLES)
+
+    def loaded(*plain: str) -> set[str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", LOADED, *plain],
+            cwd=site, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        line = [x for x in proc.stdout.splitlines() if x.startswith("MODULES ")][-1]
+        return set(line.split()[1:])
+
+    cold = loaded()
+    assert "pelican_reciprocity.job" in cold  # the cold build started a fetch
+    asked = sum(feed_server.hits.values())
+    assert asked >= 3
+    warm = loaded()
+    assert sum(feed_server.hits.values()) == asked
+    assert "good0 post 0" in page(site, "friends/index.html")
+    ours = warm - loaded("plain")
+    assert "pelican_reciprocity.plugin" in ours
+    assert not ours & set(FETCHING_STACK), sorted(ours & set(FETCHING_STACK))

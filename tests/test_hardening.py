@@ -21,7 +21,7 @@ from test_refresh import config_for
 from test_thanks_build import thanks_section
 from test_units import page_is_safe
 
-import pelican_reciprocity.refresh as module
+import pelican_reciprocity.feeds as feeds_module
 from pelican_reciprocity.discovery import NoFeed, discover
 from pelican_reciprocity.feeds import parse_feed
 from pelican_reciprocity.fetch import Limits
@@ -182,14 +182,14 @@ def test_a_slow_parse_never_makes_another_feed_time_out(feed_server, tmp_path, m
     heavy = feed_server.add("heavy", rss("Heavy", posts("heavy", 1)))
     feed_server.add("healthy", rss("Healthy", posts("healthy", 1)))
     healthy = feed_server.url("/slow/1/healthy")
-    real = module.parse_feed
+    real = feeds_module.parse_feed
 
     def slow_for_heavy(body, **kwargs):
         if b"Heavy" in body:
             time.sleep(3)  # holds the thread as a 100,000-entry feed would
         return real(body, **kwargs)
 
-    monkeypatch.setattr(module, "parse_feed", slow_for_heavy)
+    monkeypatch.setattr(feeds_module, "parse_feed", slow_for_heavy)
     friends = [Friend(name="Heavy", feed=heavy), Friend(name="Healthy", feed=healthy)]
     gathered = refresh(friends, config_for(tmp_path, timeout=2))
     outcomes = {state.friend.name: (state.outcome, state.error) for state in gathered.feeds}

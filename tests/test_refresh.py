@@ -39,7 +39,7 @@ def test_expired_cache_revalidates_without_reparsing(feed_server, tmp_path, monk
     friends = [Friend(name="A", feed=url)]
     config = config_for(tmp_path, cache_ttl=0)
     refresh(friends, config)
-    import pelican_reciprocity.refresh as module
+    import pelican_reciprocity.feeds as module  # refresh reads it from here on each use
 
     def no_parse(*args, **kwargs):
         raise AssertionError("a 304 must not re-parse")

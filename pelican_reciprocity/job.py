@@ -56,6 +56,7 @@ class Job:
     ready: int | None = None  # a forked child's pipe: a byte when its result is in
     started: float = field(default_factory=time.monotonic)
     returncode: int | None = None
+    before: Snapshot | None = None  # what a forked child hands back only the stamps of
 
     @classmethod
     def start(
@@ -74,7 +75,7 @@ class Job:
                     os.close(ready)
                     _forked_child(folder, settings, work, told, before)
                 os.close(told)
-                return cls(pid, folder, settings.fetch_deadline, ready=ready)
+                return cls(pid, folder, settings.fetch_deadline, ready=ready, before=before)
             spec = {"settings": asdict(settings), "work": work.to_json()}
             (folder / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
             with (folder / "log.txt").open("wb") as log:
@@ -123,7 +124,7 @@ class Job:
                 time.monotonic() - self.started,
                 report.elapsed,
             )
-            return report, touched
+            return report, touched.with_held(self.before)
         finally:
             with contextlib.suppress(OSError):
                 (self.folder / RESULT).unlink()
@@ -236,7 +237,7 @@ def _forked_child(
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
         touched = Touched()
         report = fetch(settings, work, touched=touched, save=False, before=before)
-        _write_result(folder, report, touched)
+        _write_result(folder, report, touched.without_held(report, before))
         os.write(told, b"1")
         os.close(told)
         save_touched(settings, touched)

@@ -162,6 +162,38 @@ class Touched:
 
     feeds: dict[str, CacheEntry] = field(default_factory=dict)
     sources: dict[str, CacheEntry] = field(default_factory=dict)
+    #: Feeds handed over without their posts, which the build already holds.
+    kept: frozenset[str] = frozenset()
+
+    def without_held(self, report: JobReport, before: Snapshot | None) -> Touched:
+        """For the hand-over from a forked job: a feed that answered 304 or
+        failed still has the posts the build read before the fork, so only
+        its new stamps go back (100 revalidated feeds: kilobytes, not the
+        megabytes of their posts)."""
+        if before is None:
+            return self
+        kept = {
+            url
+            for url in self.feeds
+            if report.feeds.get(url, ("updated", None))[0] != "updated"
+            and before.feeds.get(url) is not None
+        }
+        feeds = {
+            url: replace(entry, posts=[], first_seen={}) if url in kept else entry
+            for url, entry in self.feeds.items()
+        }
+        return Touched(feeds, self.sources, frozenset(kept))
+
+    def with_held(self, before: Snapshot | None) -> Touched:
+        """The build's side of :meth:`without_held`: its posts put back."""
+        for url in self.kept:
+            held = before.feeds.get(url) if before is not None else None
+            if held is None:  # cannot happen with the build's own snapshot
+                self.feeds.pop(url, None)
+                continue
+            self.feeds[url] = replace(self.feeds[url], posts=held.posts, first_seen=held.first_seen)
+        self.kept = frozenset()
+        return self
 
 
 @dataclass(frozen=True)

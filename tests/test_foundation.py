@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 import re
 import signal
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from helpers import build, make_site, page, posts, rss
 from pelican_reciprocity import job as job_module
 from pelican_reciprocity import plugin
 from pelican_reciprocity.identity import is_owner, same_site
-from pelican_reciprocity.model import Response
+from pelican_reciprocity.model import Post, Response
 from pelican_reciprocity.moderation import moderate
 from pelican_reciprocity.netpolicy import PolicyError, Redirects, check_address, pin
 from pelican_reciprocity.refresh import FetchSettings, Work
@@ -389,6 +391,69 @@ def test_a_forked_job_reports_and_a_hung_one_is_stopped(tmp_path, feed_server):
     first, second = done.stdout.strip().splitlines()
     assert json.loads(first) == {url: ["updated", None]}
     assert json.loads(second) == [True, True]
+
+
+REVALIDATED = """
+import json, sys
+from pelican_reciprocity import job
+from pelican_reciprocity.model import Friend
+from pelican_reciprocity.refresh import FetchSettings, Work, snapshot
+
+settings = FetchSettings(cache_path=sys.argv[1], timeout=5, fetch_deadline=10, cache_ttl=0)
+work = Work(friends=(Friend(name="A", feed=sys.argv[2]),))
+first = job.Job.start(settings, work)
+first.result()
+first.finish(timeout=10)
+before = snapshot(settings, work)  # the build's own reading of the cache
+held = before.feeds[sys.argv[2]]
+running = job.Job.start(settings, work, before)
+report, touched = running.result()
+running.finish(timeout=10)
+entry = touched.feeds[sys.argv[2]]
+print(json.dumps([report.feeds[sys.argv[2]][0], len(entry.posts), entry.posts == held.posts,
+                  entry.fetched_at > held.fetched_at, sorted(touched.kept)]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the job forks only on Linux")
+def test_a_revalidated_feed_comes_back_from_the_job_with_the_posts_the_build_holds(
+    tmp_path, feed_server
+):
+    """A 304 changes only stamps: the forked job hands back those, and the
+    build puts back the posts it already read (not megabytes through a file)."""
+    url = feed_server.add("a", rss("A", posts("a", 5)))
+    done = subprocess.run(
+        [sys.executable, "-c", REVALIDATED, str(tmp_path / "cache"), url],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["revalidated", 5, True, True, []]
+    assert feed_server.conditional["/feed/a"] == 1
+
+
+def posts_of(n: int) -> list[Post]:
+    return [
+        Post(f"Post {i}", f"https://a.example/{i}/", None, f"<p>{i} words</p>" * 50)
+        for i in range(n)
+    ]
+
+
+def test_only_the_stamps_of_an_unchanged_feed_are_handed_over():
+    from pelican_reciprocity.cache import CacheEntry
+    from pelican_reciprocity.refresh import JobReport, Snapshot, Touched
+
+    old = CacheEntry(url="u", fetched_at=1.0, posts=posts_of(3), first_seen={"k": "d"})
+    new = CacheEntry(url="n", fetched_at=2.0, posts=posts_of(1))
+    touched = Touched(feeds={"u": replace(old, fetched_at=5.0), "n": new})
+    report = JobReport(feeds={"u": ("revalidated", None), "n": ("updated", None)})
+    before = Snapshot(feeds={"u": old, "n": None}, sources={}, due=True)
+    light = touched.without_held(report, before)
+    assert light.kept == {"u"} and light.feeds["u"].posts == [] and light.feeds["n"] is new
+    assert len(pickle.dumps(light)) < len(pickle.dumps(touched)) / 2
+    back = pickle.loads(pickle.dumps(light)).with_held(before)
+    assert back.feeds["u"].posts == old.posts and back.feeds["u"].fetched_at == 5.0
+    assert back.feeds["u"].first_seen == {"k": "d"} and back.feeds["n"].posts == new.posts
+    assert touched.without_held(report, None) is touched  # a new interpreter: whole entries
 
 
 # -- feeds that come in while Pelican writes ------------------------------------------

@@ -67,8 +67,11 @@ def update(
         logger.warning("reciprocity: %s; not updating it", exc)
         return False
     facts = list(facts)
-    data["people"] = build_ledger(directory, people, article_of, facts)
-    data["articles"] = article_records(facts, directory)
+    people_now = build_ledger(directory, people, article_of, facts)
+    articles_now = article_records(facts, directory)
+    if data.get("people") == people_now and data.get("articles") == articles_now:
+        return False  # unchanged: not even formatted (the indented encoder is slow)
+    data["people"], data["articles"] = people_now, articles_now
     try:
         return save(path, data)
     except OSError as exc:

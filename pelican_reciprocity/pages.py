@@ -59,16 +59,15 @@ class Views:
     _posts: dict[Any, render.PostView] = field(default_factory=dict)
     _strings: dict[str, Strings] = field(default_factory=dict)
     _words: dict[Any, dict[str, str]] = field(default_factory=dict)
-    _addresses: dict[tuple[int, str], tuple[Any, str]] = field(default_factory=dict)
+    _templates: dict[tuple[int, str], tuple[Any, Any]] = field(default_factory=dict)
 
-    def address(self, article: Any, name: str) -> str:
-        """An article's ``url`` or ``save_as``, worked out once a build:
-        Pelican formats them anew on every access, and a page is asked
-        for them several times (30,000 times on a site of 10,000)."""
-        held = self._addresses.get((id(article), name))
-        if held is None or held[0] is not article:
-            held = (article, str(getattr(article, name, None) or ""))
-            self._addresses[(id(article), name)] = held
+    def template(self, env: Any, name: str) -> Any:
+        """A section template, looked up once a build: Jinja checks the file
+        on disk at every lookup, once for each of 10,000 article pages."""
+        held = self._templates.get((id(env), name))
+        if held is None or held[0] is not env:
+            held = (env, env.get_template(name))
+            self._templates[(id(env), name)] = held
         return held[1]
 
     @property
@@ -245,7 +244,7 @@ class Deferred:
         self._settle = settle
         self._ready = ready
         self.settled = False
-        self.pages: list[tuple[Path, dict[str, Any], Views, Any]] = []
+        self.pages: list[tuple[Path, dict[str, Any], Views, Any, str]] = []
 
     def settle(self) -> None:
         if not self.settled:
@@ -258,18 +257,20 @@ class Deferred:
             self.settle()
         return self.settled
 
-    def keep(self, path: Path, context: dict[str, Any], views: Views, env: Any) -> None:
-        self.pages.append((path, context, views, env))
+    def keep(
+        self, path: Path, context: dict[str, Any], views: Views, env: Any, template: str
+    ) -> None:
+        self.pages.append((path, context, views, env, template))
 
     def patch(self) -> None:
         """Give the pages written before the feeds came in their sections."""
         self.settle()
-        for path, context, views, env in self.pages:
+        for path, context, views, env, template in self.pages:
             try:
                 page = path.read_text(encoding="utf-8")
             except OSError:
                 continue  # not written (WRITE_SELECTED), or removed since
-            done = with_section(views, env, page, context)
+            done = with_section(views, env, page, context, template)
             if done != page:
                 path.write_text(done, encoding="utf-8")
         self.pages.clear()
@@ -322,18 +323,22 @@ class LazyGlobals(Mapping[str, Any]):
         return len(self.KEYS)
 
 
-def _article_page(context: dict[str, Any], views: Views) -> Any:
-    """The article whose own page this is, or None (index pages list articles too)."""
+def _article_page(context: dict[str, Any], template: str) -> Any:
+    """The article whose own page this is, or None (index pages list articles
+    too). Pelican renders an article's own page, and only that, with the
+    article's template; comparing names costs nothing, where the article's
+    ``save_as`` is formatted anew on every access."""
     article = context.get("article")
-    if article is None or context.get("output_file") != views.address(article, "save_as"):
+    if article is None or template != getattr(article, "template", None):
         return None
     return article
 
 
-def with_section(views: Views, env: Any, page: str, context: dict[str, Any]) -> str:
-    """Add the plugin's sections to a rendered article page, except those the
-    theme already placed (and those with nothing to show)."""
-    article = _article_page(context, views)
+def with_section(views: Views, env: Any, page: str, context: dict[str, Any], template: str) -> str:
+    """Add the plugin's sections to a rendered article page (rendered with
+    ``template``), except those the theme already placed (and those with
+    nothing to show)."""
+    article = _article_page(context, template)
     if article is None:
         return page
     data = getattr(article, "reciprocity", None)
@@ -353,8 +358,11 @@ class _InjectingTemplate:
     """The article template, with the section added to its output in memory,
     so a 10,000-article site never re-reads the pages it has just written."""
 
-    def __init__(self, template: Any, views: Views, env: Any, later: Deferred | None) -> None:
+    def __init__(
+        self, template: Any, name: str, views: Views, env: Any, later: Deferred | None
+    ) -> None:
         self._template = template
+        self._name = name
         self._views = views
         self._env = env
         self._later = later
@@ -363,11 +371,11 @@ class _InjectingTemplate:
         page = self._template.render(*args, **kwargs)
         context = args[0] if args and isinstance(args[0], dict) else kwargs
         if self._later is not None and not self._later.settled_now():
-            if _article_page(context, self._views) is not None:  # sections once the feeds are in
+            if _article_page(context, self._name) is not None:  # once the feeds are in
                 path = Path(self._views.output_path) / str(context["output_file"])
-                self._later.keep(path, context, self._views, self._env)
+                self._later.keep(path, context, self._views, self._env, self._name)
             return page
-        return with_section(self._views, self._env, page, context)
+        return with_section(self._views, self._env, page, context, self._name)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._template, name)
@@ -380,7 +388,7 @@ def wrap_templates(
     views.output_path = str(generator.output_path)
 
     def get_template(name: str) -> Any:
-        return _InjectingTemplate(original(name), views, generator.env, later)
+        return _InjectingTemplate(original(name), name, views, generator.env, later)
 
     generator.get_template = get_template  # type: ignore[method-assign]
 
@@ -388,7 +396,7 @@ def wrap_templates(
 def _render_section(
     views: Views, env: Any, name: str, context: dict[str, Any], data: render.ArticleReciprocity
 ) -> str:
-    template = env.get_template(f"reciprocity/{name}.html")
+    template = views.template(env, f"reciprocity/{name}.html")
     ours = template.filename and str(render.TEMPLATES) in template.filename
     key = (
         (name, data.cache_key(), context.get("SITEURL")) if ours and name == "highlights" else None
@@ -552,7 +560,7 @@ def article_facts(
             automatic = tuple(
                 (keys.get(v.friend.key, ""), str(v.url)) for v in data.automatic if v.friend
             )
-        url = views.address(article, "url")
+        url = str(article.url)
         if config.siteurl:
             url = on_site(config.siteurl, url)
         translated = getattr(article, "in_default_lang", True) is False

@@ -100,6 +100,7 @@ class Ranking:
         self.as_of = as_of
         self.ordered: list[Post] = sorted(candidates, key=_newest_first)
         self.by_tag: dict[str, list[int]] = {}
+        self._picks: dict[tuple[Any, ...], list[Post]] = {}
         for position, post in enumerate(self.ordered):
             for tag in {t.lower() for t in post.tags}:
                 self.by_tag.setdefault(tag, []).append(position)
@@ -115,11 +116,22 @@ class Ranking:
     ) -> list[Post]:
         if count <= 0:
             return []
-        excluded = set(exclude)
+        excluded = frozenset(exclude)
+        wanted = tuple(sorted({t.lower() for t in tags})) if prefer_shared_tags else ()
+        # Most articles exclude nothing and share their tags with many others:
+        # a 10,000-article site asks the same few questions thousands of times.
+        key = (count, per_friend, excluded, wanted)
+        if key not in self._picks:
+            self._picks[key] = self._pick(count, per_friend, excluded, wanted)
+        return list(self._picks[key])
+
+    def _pick(
+        self, count: int, per_friend: int, excluded: frozenset[str], tags: tuple[str, ...]
+    ) -> list[Post]:
         order: Iterable[int] = range(len(self.ordered))
-        if prefer_shared_tags:
+        if tags:
             shared: dict[int, int] = {}
-            for tag in {t.lower() for t in tags}:
+            for tag in tags:
                 for position in self.by_tag.get(tag, ()):
                     shared[position] = shared.get(position, 0) + 1
             if shared:

@@ -217,6 +217,34 @@ def test_shared_tags_preferred_when_asked():
     assert recent(pool, prefer_shared_tags=True, **kwargs)[0].friend == "b"
 
 
+QUERY = st.fixed_dictionaries(
+    {
+        "count": st.integers(0, 4),
+        "per_friend": st.integers(1, 2),
+        "exclude": st.frozensets(
+            st.sampled_from([f"https://{f}.example/{n}" for f in "abc" for n in range(3)])
+        ),
+        "tags": st.lists(st.sampled_from(["x", "X", "y", "z"]), max_size=3),
+        "prefer_shared_tags": st.booleans(),
+    }
+)
+
+
+@given(st.lists(QUERY, min_size=1, max_size=8))
+def test_a_ranking_answers_a_repeated_question_as_a_fresh_one_would(queries):
+    """The ranking keeps its answers (10,000 articles ask a few questions);
+    a kept answer must be the one a new ranking gives, and changing the
+    returned list must not change the next answer."""
+    pool = [post(f, n, n + ord(f) % 3, ["x", "y"][: n % 3]) for f in "abc" for n in range(3)]
+    keeping = selection.Ranking(pool, as_of=AS_OF, max_age_days=0)
+    for query in [*queries, *queries]:
+        query = {**query, "exclude": {normalise(u, keep_fragment=True) for u in query["exclude"]}}
+        fresh = selection.Ranking(pool, as_of=AS_OF, max_age_days=0).pick(**query)
+        answer = keeping.pick(**query)
+        assert answer == fresh
+        answer.clear()
+
+
 def test_curated_resolve_and_unknown_stays_plain():
     pool = [post("a", 1, 1)]
     index = selection.PostIndex(pool)

@@ -392,22 +392,29 @@ async def gather(
     session: Session,
     requests: Iterable[FetchRequest],
     on_result: Callable[[FetchResult], Any] | None = None,
+    room: Any = None,
 ) -> dict[str, FetchResult]:
     """Fetch every request through the session; ``on_result`` sees each result
     as soon as it arrives, so the caller can parse it and drop the body while
     other feeds are still downloading (a coroutine function is awaited: it
-    can parse off the event loop). Cancelled with the caller's deadline."""
+    can parse off the event loop). Cancelled with the caller's deadline.
+
+    ``room`` (a semaphore) bounds the bodies held at once, downloading or
+    waiting for ``on_result``: when parsing falls behind, downloads wait
+    instead of piling up 1,000 bodies in memory."""
     import asyncio
+    import contextlib
 
     results: dict[str, FetchResult] = {}
 
     async def one(request: FetchRequest) -> None:
-        result = await session.get(request)
-        results[request.url] = result
-        if on_result is not None:
-            done = on_result(result)
-            if asyncio.iscoroutine(done):
-                await done
+        async with room if room is not None else contextlib.nullcontext():
+            result = await session.get(request)
+            results[request.url] = result
+            if on_result is not None:
+                done = on_result(result)
+                if asyncio.iscoroutine(done):
+                    await done
 
     await asyncio.gather(*(one(r) for r in requests))
     return results

@@ -108,7 +108,8 @@ class Job:
                 )
                 return None
             try:
-                report, touched = pickle.loads((self.folder / RESULT).read_bytes())
+                with (self.folder / RESULT).open("rb") as result:
+                    report, touched = pickle.load(result)
             except Exception as exc:  # no result, or a damaged one: the child failed
                 log = _tail(self.folder / "log.txt")
                 logger.warning(
@@ -214,7 +215,8 @@ def _tail(path: Path, limit: int = 600) -> str:
 def _write_result(folder: Path, report: JobReport, touched: Touched) -> None:
     """Hand back the report and the changed entries, atomically."""
     tmp = folder / (RESULT + ".tmp")
-    tmp.write_bytes(pickle.dumps((report, touched), protocol=pickle.HIGHEST_PROTOCOL))
+    with tmp.open("wb") as out:  # streamed: 1,000 feeds are tens of megabytes
+        pickle.dump((report, touched), out, protocol=pickle.HIGHEST_PROTOCOL)
     tmp.replace(folder / RESULT)
 
 

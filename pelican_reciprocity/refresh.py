@@ -572,9 +572,13 @@ def _run(
 
             return seen
 
+        # Bodies alive at once, downloaded or waiting for the parser: as many
+        # as download at once, so a parser that falls behind slows the
+        # downloads down instead of holding every feed in memory.
+        room = asyncio.Semaphore(settings.concurrency)
         async with Session(settings.limits(), settings.concurrency) as session:
             jobs = [
-                gather(session, requests(feeds), mark(on_feed)),
+                gather(session, requests(feeds), mark(on_feed), room),
                 gather(session, requests(sources), mark(on_source)),
             ]
             if token:

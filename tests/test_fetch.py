@@ -140,3 +140,39 @@ def test_phase_deadline_cuts_off_the_rest(feed_server):
     results = fetch_all_sync([FetchRequest(u) for u in urls], limits, deadline=1.0)
     assert time.monotonic() - started < 3
     assert all("deadline" in r.error for r in results.values())
+
+
+def _bodies_held_at_once(room_size: int | None) -> int:
+    """The most results gather held at once, fetched but not yet handled by
+    a handler slower than the downloads (a parser falling behind)."""
+    import asyncio
+
+    from pelican_reciprocity.fetch import FetchResult, gather
+
+    held, most = 0, 0
+
+    class Instant:  # a server that answers at once
+        async def get(self, request: FetchRequest) -> FetchResult:
+            nonlocal held, most
+            held += 1
+            most = max(most, held)
+            return FetchResult(request.url, body=b"x" * 1000)
+
+    async def slow_parse(result: FetchResult) -> None:
+        nonlocal held
+        await asyncio.sleep(0.01)
+        result.body = None
+        held -= 1
+
+    async def main() -> None:
+        room = asyncio.Semaphore(room_size) if room_size else None
+        requests = [FetchRequest(f"https://f{i}.example/feed") for i in range(40)]
+        await gather(Instant(), requests, slow_parse, room)  # type: ignore[arg-type]
+
+    asyncio.run(main())
+    return most
+
+
+def test_downloads_wait_for_a_parser_that_falls_behind():
+    assert _bodies_held_at_once(None) == 40  # without room: every body at once
+    assert _bodies_held_at_once(4) == 4

@@ -56,7 +56,7 @@ class Job:
     ready: int | None = None  # a forked child's pipe: a byte when its result is in
     started: float = field(default_factory=time.monotonic)
     returncode: int | None = None
-    before: Snapshot | None = None  # what a forked child hands back only the stamps of
+    before: Snapshot | None = None  # the build's snapshot: unchanged feeds' posts come from it
 
     @classmethod
     def start(

@@ -6,12 +6,16 @@ Sorted keys and stable text, written atomically and only when it changed.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .files import write_atomic
 from .identity import Directory
 from .ledger import article_records, build_ledger
@@ -58,22 +62,72 @@ def update(
     people: Iterable[Person],
     article_of: Mapping[str, str],
     facts: Iterable[ArticleFacts],
+    *,
+    memo: Path | None = None,
 ) -> bool:
     """Rewrite both directions of every relationship, keeping what ``notify``
-    recorded. A ledger that cannot be read is left alone, with a warning."""
+    recorded. A ledger that cannot be read is left alone, with a warning.
+
+    ``memo`` (a file in the cache) remembers a digest of the inputs the ledger
+    was last found up to date with, and the ledger file's stamp then: a
+    rebuild with the same inputs and an untouched ledger reads neither.
+    """
+    people, facts = list(people), list(facts)
+    digest = inputs_digest(directory, people, article_of, facts)
+    if memo is not None and _remembered(memo) == [digest, *_stamp(path)]:
+        return False
     try:
         data = load(path)
     except ConfigError as exc:
         logger.warning("reciprocity: %s; not updating it", exc)
         return False
-    facts = list(facts)
     people_now = build_ledger(directory, people, article_of, facts)
     articles_now = article_records(facts, directory)
-    if data.get("people") == people_now and data.get("articles") == articles_now:
-        return False  # unchanged: not even formatted (the indented encoder is slow)
-    data["people"], data["articles"] = people_now, articles_now
+    written = False
+    if data.get("people") != people_now or data.get("articles") != articles_now:
+        data["people"], data["articles"] = people_now, articles_now
+        try:
+            written = save(path, data)
+        except OSError as exc:
+            logger.warning("reciprocity: cannot write the ledger %s (%s)", path, exc)
+            return False
+    # (unchanged: not even formatted, as the indented encoder is slow)
+    if memo is not None:
+        _remember(memo, [digest, *_stamp(path)])
+    return written
+
+
+def inputs_digest(
+    directory: Directory,
+    people: list[Person],
+    article_of: Mapping[str, str],
+    facts: list[ArticleFacts],
+) -> str:
+    """One digest of everything the ledger is made from. Sets are sorted, as
+    their order changes from process to process; the version is included,
+    as a new release may build the same inputs into a different ledger."""
+    parts = [__version__, FORMAT, sorted(article_of.items())]
+    for name, value in sorted(vars(directory).items()):
+        parts.append((name, sorted(value) if isinstance(value, set | frozenset) else value))
+    parts.extend(sorted(vars(item).items()) for item in (*people, *facts))  # every field
+    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _stamp(path: Path) -> list[int]:
     try:
-        return save(path, data)
-    except OSError as exc:
-        logger.warning("reciprocity: cannot write the ledger %s (%s)", path, exc)
-        return False
+        stat = os.stat(path)
+    except OSError:
+        return [-1, -1]
+    return [stat.st_mtime_ns, stat.st_size]
+
+
+def _remembered(memo: Path) -> Any:
+    try:
+        return json.loads(memo.read_bytes())
+    except (OSError, ValueError):
+        return None  # no memo yet, or a damaged one: the ledger is checked in full
+
+
+def _remember(memo: Path, value: list[Any]) -> None:
+    with contextlib.suppress(OSError):  # only a later build's shortcut is lost
+        write_atomic(memo, json.dumps(value).encode("utf-8"), durable=False)

@@ -33,6 +33,7 @@ from .identity import friend_keys, person_key
 from .ledger import outbound_links
 from .model import ArticleFacts, FeedState, Friend
 from .settings import Config
+from .templates import CompilingOnceLoader
 from .urls import on_site
 
 logger = logging.getLogger(__name__)
@@ -163,11 +164,11 @@ class Views:
         return out
 
 
-def add_template_loader(generator: Generator) -> None:
+def add_template_loader(generator: Generator, cache: Path | None = None) -> None:
     """Our templates come after the theme's, so a theme or
     THEME_TEMPLATES_OVERRIDES can replace any of them."""
     loader = generator.env.loader
-    ours = FileSystemLoader(str(render.TEMPLATES))
+    ours = CompilingOnceLoader(render.TEMPLATES, cache)
     if isinstance(loader, ChoiceLoader):
         if not any(
             isinstance(item, FileSystemLoader) and str(render.TEMPLATES) in item.searchpath

@@ -248,7 +248,8 @@ def get_generators(pelican: Any) -> type | None:
 
 def add_template_loader(generator: Generator) -> None:
     if _enabled(generator.settings):
-        pages.add_template_loader(generator)
+        run = _run_for(generator.settings)  # its cache keeps our compiled templates
+        pages.add_template_loader(generator, run.config.cache_path if run else None)
 
 
 @_stop_on_user_error
@@ -361,17 +362,16 @@ def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict
 
 def _update_ledger(run: Run, views: pages.Views, articles: list[Any]) -> None:
     """Write reciprocity/ledger.json: both directions of every relationship."""
-    directory = Directory()
+    directory, got = Directory(), run.acknowledged
     for friend in run.friends.friends:
         site = views.sites.get(friend.key) or friend.url
         directory.add(views.person_key(friend), friend.name, site, friend=True, also=friend.aliases)
-    for person in run.acknowledged.people:
-        feed = run.acknowledged.feeds.get(person.key) or ""
-        directory.add(person.key, person.name, person.url, feed=feed)
+    for person in got.people:
+        directory.add(person.key, person.name, person.url, feed=got.feeds.get(person.key) or "")
     facts = pages.article_facts(articles, views, run.friends.friends)
-    path, people = run.config.ledger_file, run.acknowledged.people
+    path, memo = run.config.ledger_file, run.config.cache_path / "ledger-inputs.json"
     try:
-        if ledger_file.update(path, directory, people, run.acknowledged.article_of, facts):
+        if ledger_file.update(path, directory, got.people, got.article_of, facts, memo=memo):
             logger.info("reciprocity: updated %s", os.path.relpath(path, run.config.site_root))
     except OSError as exc:  # the site still builds; the ledger catches up next time
         logger.warning("reciprocity: %s; the ledger was not updated", exc)

@@ -100,12 +100,16 @@ class Ranking:
         self.as_of = as_of
         self.ordered: list[Post] = sorted(candidates, key=_newest_first)
         self.by_tag: dict[str, list[int]] = {}
-        self._picks: dict[tuple[Any, ...], list[Post]] = {}
+        self._picks: dict[tuple[Any, ...], tuple[Highlight, ...]] = {}
         for position, post in enumerate(self.ordered):
             for tag in {t.lower() for t in post.tags}:
                 self.by_tag.setdefault(tag, []).append(position)
 
-    def pick(
+    def pick(self, **query: Any) -> list[Post]:
+        """The posts :meth:`highlights` would show for ``query``."""
+        return [h.post for h in self.highlights(**query)]
+
+    def highlights(
         self,
         *,
         count: int,
@@ -113,7 +117,10 @@ class Ranking:
         exclude: Iterable[str] = (),
         tags: Iterable[str] = (),
         prefer_shared_tags: bool = False,
-    ) -> list[Post]:
+    ) -> list[Highlight]:
+        """The automatic highlights of an article: the newest posts, at most
+        ``per_friend`` of each friend, those with shared tags first if asked.
+        Kept per question, and shared by every article that asks it."""
         if count <= 0:
             return []
         excluded = frozenset(exclude)
@@ -122,7 +129,8 @@ class Ranking:
         # a 10,000-article site asks the same few questions thousands of times.
         key = (count, per_friend, excluded, wanted)
         if key not in self._picks:
-            self._picks[key] = self._pick(count, per_friend, excluded, wanted)
+            posts = self._pick(count, per_friend, excluded, wanted)
+            self._picks[key] = tuple(Highlight(p, curated=False) for p in posts)
         return list(self._picks[key])
 
     def _pick(
@@ -174,14 +182,14 @@ def highlights_for(
     """Curated and automatic highlights for one article, plus rejected pieces."""
     urls, bad = parse_highlights(metadata.get("highlights"))
     chosen = curated(urls, index)
-    automatic = ranking.pick(
+    automatic = ranking.highlights(
         count=count,
         per_friend=per_friend,
         exclude={h.post.key for h in chosen},
         tags=article_tags,
         prefer_shared_tags=prefer_shared_tags,
     )
-    return chosen, [Highlight(p, curated=False) for p in automatic], bad
+    return chosen, automatic, bad
 
 
 def why_empty(ranking: Ranking, config: Any) -> str | None:

@@ -291,6 +291,7 @@ LAYERS = {
         "job", "refresh", "fetch", "netpolicy", "webmention", "discovery", "feeds", "sources",
         "friends", "friends_file", "cache", "files", "moderation_file", "ledger_file",
         "acknowledge", "pages", "site_settings", "terminal", "responders", "social", "avatars",
+        "templates",
     },
     "decisions": {
         "selection", "schedule", "matching", "moderation", "ledger", "notify", "health",

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import mf2py
@@ -271,3 +276,67 @@ def test_links_out_are_scanned_again_only_for_articles_that_changed(tmp_path, mo
     )
     build(site, monkeypatch)
     assert len(scanned) == 1 and "https://moved.example/p" in scanned[0]
+
+
+def _ledger_inputs():
+    identity = Directory()
+    for i in range(12):  # enough friends that a set's order differs between processes
+        identity.add(f"url:f{i}.example", f"Friend {i}", f"https://f{i}.example/", friend=True)
+    article = ArticleFacts(
+        key="a",
+        url="https://me.example/a.html",
+        date=datetime(2026, 11, 15, tzinfo=UTC),
+        curated=(("url:f1.example", "https://f1.example/p/1"),),
+        links=("https://f2.example/p/2",),
+    )
+    return identity, [article]
+
+
+def test_the_ledger_is_not_read_again_while_its_inputs_and_file_are_unchanged(
+    tmp_path, monkeypatch
+):
+    identity, facts = _ledger_inputs()
+    path, memo = tmp_path / "ledger.json", tmp_path / "cache" / "ledger-inputs.json"
+    assert ledger_file.update(path, identity, [], {}, facts, memo=memo)
+    loads = []
+    real = ledger_file.load
+    monkeypatch.setattr(ledger_file, "load", lambda p: loads.append(p) or real(p))
+    assert not ledger_file.update(path, identity, [], {}, facts, memo=memo)
+    assert loads == []  # same inputs, untouched file: nothing read, nothing built
+    # New inputs are written...
+    moved = [dataclasses.replace(facts[0], links=("https://f3.example/p/3",))]
+    assert ledger_file.update(path, identity, [], {}, moved, memo=memo) and len(loads) == 1
+    assert json.loads(path.read_text(encoding="utf-8"))["people"]["url:f3.example"]
+    # ... and a ledger the owner (or notify) touched is read again, and mended.
+    data = json.loads(path.read_text(encoding="utf-8"))
+    del data["people"]["url:f3.example"]
+    path.write_text(ledger_file.dumps(data), encoding="utf-8")
+    assert ledger_file.update(path, identity, [], {}, moved, memo=memo) and len(loads) == 2
+    assert json.loads(path.read_text(encoding="utf-8"))["people"]["url:f3.example"]
+    # A damaged memo only costs the shortcut.
+    memo.write_text("{not json", encoding="utf-8")
+    assert not ledger_file.update(path, identity, [], {}, moved, memo=memo) and len(loads) == 3
+    assert not ledger_file.update(path, identity, [], {}, moved, memo=memo) and len(loads) == 3
+
+
+def test_the_ledger_inputs_digest_is_the_same_in_every_process():
+    """Sets iterate in a different order under each hash seed: the digest
+    must not, or no rebuild would ever find its ledger up to date."""
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import test_ledger as t; "
+        "from pelican_reciprocity import ledger_file; "
+        "identity, facts = t._ledger_inputs(); "
+        "print(ledger_file.inputs_digest(identity, [], {}, facts))"
+    )
+    here = str(Path(__file__).parent)
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script, here],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in (1, 2, 3, 4)
+    }
+    assert len(digests) == 1 and len(next(iter(digests))) == 64

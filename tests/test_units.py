@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -402,3 +403,31 @@ def test_a_cached_post_comes_back_whole():
         assert field.name in again.__dict__, field.name
     bare = post_from_json({"title": "T", "url": "https://a.example/"})
     assert bare == Post(title="T", url="https://a.example/", date=None)
+
+
+def test_a_cache_entry_keeps_its_posts_as_rows_and_still_reads_the_old_objects():
+    from datetime import UTC, datetime
+
+    from pelican_reciprocity.cache import FORMAT_1, POST_FIELDS, CacheEntry, post_to_json
+    from pelican_reciprocity.model import Post
+
+    posts = [
+        Post(title=f"T{i}", url=f"https://a.example/{i}", date=datetime(2026, 1, i + 1, tzinfo=UTC),
+             tags=("seeds",), friend="f", source_html="<p>x</p>", dated=bool(i))
+        for i in range(3)
+    ]  # fmt: skip
+    entry = CacheEntry(url="https://a.example/feed", fetched_at=1.0, posts=posts)
+    data = json.loads(json.dumps(entry.to_json()))
+    assert tuple(post_to_json(posts[0])) == POST_FIELDS == tuple(data["post_fields"])
+    assert all(isinstance(row, list) for row in data["posts"])
+    assert CacheEntry.from_json(data) == entry
+    old = {**data, "format": FORMAT_1, "posts": [post_to_json(p) for p in posts]}
+    del old["post_fields"]
+    assert CacheEntry.from_json(old) == entry
+    # Fields in another order (a later version's rows) are read by name.
+    shuffled = list(reversed(POST_FIELDS))
+    rows = [[post_to_json(p)[name] for name in shuffled] for p in posts]
+    assert CacheEntry.from_json({**data, "post_fields": shuffled, "posts": rows}) == entry
+    for broken in ([["too", "short"]], [[*data["posts"][0], "extra"]]):
+        with pytest.raises((TypeError, ValueError)):
+            CacheEntry.from_json({**data, "posts": broken})

@@ -213,7 +213,15 @@ def _tail(path: Path, limit: int = 600) -> str:
 
 
 def _write_result(folder: Path, report: JobReport, touched: Touched) -> None:
-    """Hand back the report and the changed entries, atomically."""
+    """Hand back the report and the changed entries, atomically.
+
+    Each post's keys are computed here first, on the job's own core: they
+    travel in the pickle (a cached property lives in the instance), and the
+    build, which indexes every post by them, would otherwise compute them all
+    while Pelican waits (about 70 ms for 2,000 posts)."""
+    for entry in touched.feeds.values():
+        for post in entry.posts if entry is not None else ():
+            _ = (post.key, post.loose_key)
     tmp = folder / (RESULT + ".tmp")
     with tmp.open("wb") as out:  # streamed: 1,000 feeds are tens of megabytes
         pickle.dump((report, touched), out, protocol=pickle.HIGHEST_PROTOCOL)

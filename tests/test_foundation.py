@@ -572,3 +572,19 @@ def test_a_warm_english_build_imports_no_http_client_feed_parser_or_babel(tmp_pa
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_job_hands_back_posts_with_their_keys_already_computed(tmp_path):
+    """The build indexes every post by its keys: the job computes them on its
+    own core, and they come back in the pickle, not computed again."""
+    from pelican_reciprocity.cache import CacheEntry
+    from pelican_reciprocity.refresh import JobReport, Touched
+
+    posts = [Post(title=f"P{i}", url=f"HTTPS://A.example/{i}/#x", date=None) for i in range(3)]
+    touched = Touched(feeds={"https://a.example/feed": CacheEntry(url="x", posts=posts)})
+    job_module._write_result(tmp_path, JobReport(), touched)
+    with (tmp_path / job_module.RESULT).open("rb") as handed:
+        _report, back = pickle.load(handed)
+    for post in back.feeds["https://a.example/feed"].posts:
+        assert {"key", "loose_key"} <= post.__dict__.keys()
+        assert post.__dict__["loose_key"] == post.__dict__["key"].split("#")[0]

@@ -16,10 +16,11 @@ import logging
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from .files import write_atomic
+from .model import record
 from .refresh import FetchSettings, Work, fetch_now
 from .settings import Config
 
@@ -38,7 +39,7 @@ PILLOW_MISSING = (
 )
 
 
-@dataclass
+@record
 class Avatars:
     """What the pages show and what the build writes."""
 

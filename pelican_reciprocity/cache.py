@@ -13,13 +13,13 @@ import copy
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .files import write_atomic
-from .model import Post
+from .model import Post, record
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ POST_FIELDS = (
 )  # fmt: skip
 
 
-@dataclass
+@record
 class CacheEntry:
     url: str
     checked_at: float = 0.0  # last time we asked (or tried to ask) the server

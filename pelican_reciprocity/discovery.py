@@ -13,13 +13,13 @@ import contextlib
 import html
 import json
 import re
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from .feeds import parse_feed
 from .fetch import FetchRequest, FetchResult, Limits, fetch_all_sync
+from .model import record
 from .netpolicy import resolves_public
 from .social import ACCOUNT, profile_feed
 
@@ -49,7 +49,7 @@ class NoFeed(Exception):
     """No usable feed was found; the message says what was tried."""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Found:
     feed: str
     title: str

@@ -12,13 +12,13 @@ import email.utils
 import json
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 from urllib.parse import urljoin
 
-from .model import Post
+from .model import Post, record
 from .sanitize import summarise, to_text, truncate_text, valid_text
 from .urls import absolute, is_web_url
 
@@ -29,7 +29,7 @@ TITLE_WORDS = 12
 MAX_TAGS = 12
 
 
-@dataclass
+@record
 class ParsedFeed:
     posts: list[Post] = field(default_factory=list)
     title: str = ""

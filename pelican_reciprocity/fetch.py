@@ -18,12 +18,13 @@ import stat
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
+from .model import record
 from .netpolicy import (
     Decoder,
     PolicyError,
@@ -46,7 +47,7 @@ ACCEPT = (
 )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FetchRequest:
     url: str
     etag: str | None = None
@@ -64,7 +65,7 @@ class FetchRequest:
     max_bytes: int | None = None
 
 
-@dataclass
+@record
 class FetchResult:
     url: str
     body: bytes | None = None
@@ -85,7 +86,7 @@ class FetchResult:
         return self.error is None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Limits:
     timeout: float = 10.0
     max_bytes: int = 10 * 1024 * 1024
@@ -334,7 +335,7 @@ def _describe(exc: httpx.HTTPError) -> str:
 POOL = 10
 
 
-@dataclass
+@record
 class Session:
     """One concurrency limit and one TLS context for everything a job fetches."""
 

@@ -8,10 +8,10 @@ everywhere. Pure functions over :mod:`model` values.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from urllib.parse import urlsplit
 
-from .model import Friend, Person, Response
+from .model import Friend, Person, Response, record
 from .urls import is_web_url, normalise
 
 
@@ -82,7 +82,7 @@ def is_owner(response: Response, *, author: str, siteurl: str) -> bool:
     )
 
 
-@dataclass
+@record
 class Directory:
     """People by key, and the sites that belong to them (for the ledger)."""
 

@@ -32,10 +32,11 @@ import tempfile
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, field
 from pathlib import Path
 from typing import Any
 
+from .model import record
 from .refresh import FetchSettings, JobReport, Snapshot, Touched, Work, fetch, save_touched
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ GRACE = 5.0
 RESULT = "result.pickle"
 
 
-@dataclass
+@record
 class Job:
     """A running fetch: the child process and where it will report."""
 

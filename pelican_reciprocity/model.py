@@ -8,12 +8,37 @@ to name a type.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Literal, get_args
+from typing import Any, Literal, TypeVar, dataclass_transform, get_args
 
 from .urls import normalise
+
+_Class = TypeVar("_Class", bound=type)
+
+
+def _repr(self: Any) -> str:
+    shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+    return f"{type(self).__qualname__}({shown})"
+
+
+@dataclass_transform()
+def record(cls: _Class | None = None, /, **options: Any) -> Any:
+    """``@dataclass``, as every record of the package is declared, with one
+    ``__repr__`` shared by all (the same text, fields with ``repr=False``
+    left out). Python 3.11 compiles each generated method from source, and a
+    repr for each of the 34 records a build imports was about 12 ms of every
+    build, for text that only a debugger or a failing test ever shows."""
+
+    def make(cls: _Class) -> _Class:
+        made = dataclass(cls, repr=False, **options)  # type: ignore[call-overload]
+        if "__repr__" not in cls.__dict__:
+            made.__repr__ = _repr
+        return made
+
+    return make if cls is None else make(cls)
+
 
 #: What a response is. One vocabulary for every source.
 Kind = Literal["comment", "reply", "like", "repost", "mention", "bookmark"]
@@ -36,7 +61,7 @@ DECISIONS: tuple[Decision, ...] = get_args(Decision)
 ANONYMOUS = frozenset({"", "anonymous", "anon", "guest", "unknown", "anonyme", "anónimo"})
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Friend:
     """One blog the owner follows, as the friends list declares it."""
 
@@ -59,7 +84,7 @@ class Friend:
         return self.feed.startswith("file:")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Post:
     """One friend's post, already normalised and safe to render."""
 
@@ -89,7 +114,7 @@ class Post:
         return normalise(self.url)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Response:
     """One response to one article, from any source."""
 
@@ -123,7 +148,7 @@ class Response:
         return self.kind in NAMED_KINDS
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Person:
     """Everyone's responses merged under one identity key ("url:…" or "name:…")."""
 
@@ -148,7 +173,7 @@ class Person:
         return sorted({r.kind for r in self.responses}, key=KINDS.index)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ArticleRef:
     """An article as matching sees it, without Pelican."""
 
@@ -157,7 +182,7 @@ class ArticleRef:
     url: str  # relative URL, as Pelican gives it
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ArticleFacts:
     """What one published article gave: highlights and links out (for the ledger)."""
 
@@ -169,7 +194,7 @@ class ArticleFacts:
     links: tuple[str, ...] = ()  # every outbound http(s) link in the content
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Verdict:
     """Moderation's decision on one response, with the reasons for it."""
 
@@ -177,7 +202,7 @@ class Verdict:
     reasons: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FeedState:
     """What a build knows about one friend's feed after the refresh."""
 
@@ -189,14 +214,14 @@ class FeedState:
     fetched_at: float = 0.0  # when the copy shown was fetched (0: no copy)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FriendsList:
     friends: tuple[Friend, ...] = ()
     problems: tuple[str, ...] = ()
     source: str = ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ReadResult:
     """What one reader made of one input: responses, and what it skipped and why."""
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from .identity import in_domains, person_keys
-from .model import Response, Verdict
+from .model import Response, Verdict, record
 from .urls import normalise
 
 #: Phrases that only spam uses. Generic praise ("great post") is NOT here:
@@ -36,7 +35,7 @@ _WORD = re.compile(r"\w+", re.U)
 _QUOTE_MARK = re.compile(r"\[(?:…|\.\.\.)\]")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rules:
     """The owner's standing rules, from settings and the moderation file."""
 

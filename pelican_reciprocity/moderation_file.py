@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from .files import write_atomic
-from .model import DECISIONS, Response, Verdict
+from .model import DECISIONS, Response, Verdict, record
 from .moderation import Rules
 from .settings import ConfigError
 
@@ -28,7 +28,7 @@ future response too (names or URLs in *_authors, host names in *_domains).
 """
 
 
-@dataclass
+@record
 class ModerationFile:
     path: Path
     decisions: dict[str, str] = field(default_factory=dict)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import ipaddress
 import socket
 import zlib
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
+
+from .model import record
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 PERMANENT = frozenset({301, 308})
@@ -81,7 +82,7 @@ class Decoder:
         return b"".join(self.parts)
 
 
-@dataclass
+@record
 class Redirects:
     """Follows a redirect chain by hand, so every hop can be checked.
 

@@ -18,7 +18,7 @@ import json
 import logging
 import shutil
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from .friends import friend_site
 from .i18n import Strings
 from .identity import friend_keys, person_key
 from .ledger import outbound_links
-from .model import ArticleFacts, FeedState, Friend
+from .model import ArticleFacts, FeedState, Friend, record
 from .settings import Config
 from .templates import CompilingOnceLoader
 from .urls import on_site
@@ -47,7 +47,7 @@ DEFERRED_KEY = "reciprocity_deferred"
 TEMPLATES_KEY = "reciprocity_templates"
 
 
-@dataclass
+@record
 class Views:
     """Template views, built once per build and language and shared by every page."""
 
@@ -410,7 +410,7 @@ def _render_section(
     return html
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PagesToWrite:
     """What the friends page generator writes, decided when the feeds are in."""
 

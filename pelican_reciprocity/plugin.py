@@ -16,7 +16,7 @@ import logging
 import os
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ from pelican.generators import ArticlesGenerator, Generator, PagesGenerator
 from . import ledger_file, pages, selection
 from .friends import load_friends, resolve_feed
 from .identity import Directory
-from .model import FriendsList
+from .model import FriendsList, record
 from .refresh import (
     FetchSettings,
     Gathered,
@@ -57,7 +57,7 @@ class ReciprocityError(ConfigError):
     """Raised for RECIPROCITY_STRICT feed failures: the build must stop."""
 
 
-@dataclass(eq=False)
+@record(eq=False)
 class Run:
     """One Pelican build's worth of plugin state, touched only by its own thread."""
 

@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from urllib.parse import quote, quote_plus, unquote, urlencode, urlsplit
 from .cache import CacheEntry, FeedCache
 from .files import write_atomic
 from .health import age_text
-from .model import OUTCOMES, FeedState, Friend, Outcome
+from .model import OUTCOMES, FeedState, Friend, Outcome, record
 from .schedule import MAX_RETRY_AFTER, Due, Held, plan, slow_first
 from .settings import Config
 from .urls import normalise
@@ -39,7 +39,7 @@ TOKEN_VARIABLE = "WEBMENTION_IO_TOKEN"
 AVATAR_MAX_BYTES = 1024 * 1024
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FetchSettings:
     """What fetching needs from the site's settings; plain enough to hand to
     a child process as JSON."""
@@ -84,7 +84,7 @@ class FetchSettings:
         )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Work:
     """Everything one build reads from other servers."""
 
@@ -127,7 +127,7 @@ class Work:
         )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class JobReport:
     """What a fetch did: per URL its outcome and error, and how many requests."""
 
@@ -156,7 +156,7 @@ class JobReport:
         )
 
 
-@dataclass
+@record
 class Touched:
     """The cache entries a fetch wrote, handed back so they need not be read again."""
 
@@ -196,7 +196,7 @@ class Touched:
         return self
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Gathered:
     """Everything the build uses from other servers, read back from the cache."""
 
@@ -268,7 +268,7 @@ def _held(entry: CacheEntry | None) -> Held | None:
     )
 
 
-@dataclass
+@record
 class _Plan:
     entries: dict[str, CacheEntry | None]
     stamps: dict[str, str | None]
@@ -341,7 +341,7 @@ def _webmention_due(settings: FetchSettings, *, now: float, force: bool) -> bool
     return force or now - checked >= settings.cache_ttl
 
 
-@dataclass
+@record
 class Snapshot:
     """The cache as a build found it, and whether any server is due a request."""
 

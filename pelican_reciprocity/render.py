@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -18,7 +18,7 @@ from xml.sax.saxutils import quoteattr
 from markupsafe import Markup, escape
 
 from .i18n import Strings
-from .model import Friend, Post
+from .model import Friend, Post, record
 from .sanitize import summarise
 from .urls import is_web_url, public_url
 
@@ -39,7 +39,7 @@ def safe_url(url: str | None) -> Markup:
     return escape(url) if url and is_web_url(url) else Markup("")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FriendView:
     name: Markup
     url: Markup
@@ -52,7 +52,7 @@ class FriendView:
     posts: tuple[PostView, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PostView:
     title: Markup
     url: Markup
@@ -111,7 +111,7 @@ def post_view(
     )
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PersonView:
     """Someone who responded: named and linked, or a count of anonymous readers."""
 
@@ -132,7 +132,7 @@ class PersonView:
     latest_post: Markup = EMPTY  # "their latest post: <a>title</a>" (RECIPROCITY_RESPONDER_FEEDS)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FaceView:
     """One person in the facepile of likes and reposts (RECIPROCITY_AVATARS)."""
 
@@ -142,7 +142,7 @@ class FaceView:
     initials: Markup
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ThanksView:
     """``article.reciprocity.thanks``: who to thank on one article."""
 
@@ -259,7 +259,7 @@ def anonymous_view(count: int, strings: Strings) -> PersonView:
     return replace(view, html=person_html(view, strings))
 
 
-@dataclass
+@record
 class ArticleReciprocity:
     """What ``article.reciprocity`` holds: falsy when there is nothing to show."""
 

@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from .cache import CacheEntry, FeedCache
 from .discovery import NoFeed, discover
 from .feeds import assign_first_seen
 from .files import write_atomic
-from .model import Friend, Post
+from .model import Friend, Post, record
 from .refresh import FetchSettings, Work, fetch_now
 from .settings import Config
 from .social import profile_feed
@@ -38,14 +37,14 @@ RETRY_TTL = 6 * 3600
 STORE = "responders.json"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Responder:
     key: str  # the person's key, as in the ledger
     name: str
     site: str
 
 
-@dataclass
+@record
 class Visits:
     """What was found: each responder's feed (or None) and newest post."""
 

@@ -7,7 +7,8 @@ always plans the same requests.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from .model import record
 
 #: A feed that failed is retried sooner than the TTL, but not on every build.
 FAILED_RETRY = 300.0
@@ -15,7 +16,7 @@ FAILED_RETRY = 300.0
 MAX_RETRY_AFTER = 7 * 86400
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Due:
     """One request to make: the URL and the validators to send back."""
 
@@ -24,7 +25,7 @@ class Due:
     last_modified: str | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Held:
     """What planning needs to know of a cache entry."""
 

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .model import Post
+from .model import Post, record
 from .urls import is_web_url, normalise
 
 _SPLIT = re.compile(r"[\s,]+")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Highlight:
     post: Post
     curated: bool

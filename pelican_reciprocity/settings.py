@@ -13,11 +13,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, make_dataclass
 from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .model import record
 
 PREFIX = "RECIPROCITY_"
 
@@ -31,7 +31,7 @@ class ConfigError(Exception):
 Check = Callable[[str, Any, Mapping[str, Any], dict[str, Any]], Any]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Setting:
     name: str
     default: Any
@@ -346,12 +346,17 @@ DERIVED: tuple[tuple[str, Any], ...] = (
     ("timezone", str),
 )
 
-Config = make_dataclass(
-    "Config",
-    [(s.field, Any) for s in SETTINGS] + list(DERIVED),
+Config = record(
+    type(
+        "Config",
+        (),
+        {
+            "__module__": __name__,
+            "__annotations__": {**{s.field: Any for s in SETTINGS}, **dict(DERIVED)},
+        },
+    ),
     frozen=True,
 )
-Config.__module__ = __name__
 Config.__doc__ = "Every RECIPROCITY_* setting, checked, plus what comes from Pelican's own."
 
 

@@ -7,17 +7,16 @@ same friends file, cache and ledger.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .cache import FeedCache
 from .friends import friend_site, load_friends
-from .model import Friend
+from .model import Friend, record
 from .settings import Config, ConfigError, configure
 
 
-@dataclass
+@record
 class Site:
     config: Config
     settings: dict[str, Any]

@@ -15,14 +15,13 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from .files import write_atomic
-from .model import ReadResult, Response
+from .model import ReadResult, Response, record
 from .refresh import FetchSettings, Work, fetch_now
 from .settings import Config
 from .sources import _Reading, _response, _s
@@ -36,7 +35,7 @@ _BSKY_PATH = re.compile(r"^/profile/([\w.:-]+)/post/([\w]+)/?$")
 _AT_URI = re.compile(r"^at://([\w.:-]+)/app\.bsky\.feed\.post/([\w]+)$")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Announcement:
     """One post that announced an article."""
 

@@ -16,7 +16,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime, tzinfo
 from html import escape
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .feeds import any_date, sane_date
-from .model import KINDS, ReadResult, Response
+from .model import KINDS, ReadResult, Response, record
 from .sanitize import (
     clean_html,
     safe_text,
@@ -39,7 +39,7 @@ EXCERPT_WORDS = 60
 COMMENT_EXTENSIONS = {".md", ".markdown", ".mdown", ".rst", ".html", ".htm"}
 
 
-@dataclass
+@record
 class _Reading:
     """What a reader collects before it hands back a frozen ReadResult."""
 

@@ -7,17 +7,17 @@ or reposted, and everyone who responded in a stable order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from markupsafe import escape
 
 from . import render
 from .i18n import Strings
 from .identity import identify
-from .model import REACTION_KINDS, Person, Post, Response
+from .model import REACTION_KINDS, Person, Post, Response, record
 
 
-@dataclass
+@record
 class Acknowledged:
     """What the ledger and the thanks page need from this build's responses
     (here, not in ``acknowledge``, so a build without responses never loads

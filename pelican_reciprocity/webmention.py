@@ -14,11 +14,11 @@ import contextlib
 import ipaddress
 import re
 import time
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from .model import record
 from .netpolicy import Decoder, PolicyError, Redirects, TooBig, check_address, pin
 
 MAX_PAGE = 1024 * 1024  # endpoints are in the head; never read more than this
@@ -68,7 +68,7 @@ def endpoint_from(headers: Any, html: str, base: str) -> str | None:
     return None
 
 
-@dataclass
+@record
 class Outcome:
     status: str  # sent | failed | unsupported | refused
     detail: str = ""

@@ -431,3 +431,31 @@ def test_a_cache_entry_keeps_its_posts_as_rows_and_still_reads_the_old_objects()
     for broken in ([["too", "short"]], [[*data["posts"][0], "extra"]]):
         with pytest.raises((TypeError, ValueError)):
             CacheEntry.from_json({**data, "posts": broken})
+
+
+def test_a_record_reads_as_a_dataclass_would_and_keeps_secrets_out():
+    import dataclasses
+
+    from pelican_reciprocity.fetch import FetchRequest
+    from pelican_reciprocity.model import Friend, record
+
+    @dataclasses.dataclass(frozen=True)
+    class Plain:
+        name: str
+        tags: tuple[str, ...] = ()
+        hidden: str = dataclasses.field(default="x", repr=False)
+
+    @record(frozen=True)
+    class Plain2:
+        name: str
+        tags: tuple[str, ...] = ()
+        hidden: str = dataclasses.field(default="x", repr=False)
+
+    assert repr(Plain2("a", ("b",))) == repr(Plain("a", ("b",))).replace("Plain(", "Plain2(")
+    assert Plain2("a") == Plain2("a") and hash(Plain2("a")) == hash(Plain2("a"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Plain2("a").name = "b"  # type: ignore[misc]
+    assert "SECRET" not in repr(FetchRequest(url="https://a.example/", bearer="SECRET"))
+    assert repr(Friend(name="Lena", feed="https://lena.example/feed")).startswith(
+        "Friend(name='Lena', feed='https://lena.example/feed'"
+    )

@@ -315,7 +315,7 @@ def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict
     context = generators[0].context
     values = {
         **now,
-        "friends": views.friends_page(gathered.feeds, now["lang"]),
+        "friends": pages.OnFirstUse(lambda: views.friends_page(gathered.feeds, now["lang"])),
         "thanks_url": "",
         "responders": [],
         "as_of": gathered.as_of,

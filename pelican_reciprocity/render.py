@@ -157,6 +157,10 @@ class ThanksView:
         return bool(self.people or self.likes or self.reposts)
 
 
+#: The thanks of an article nobody responded to (frozen, so shared by all).
+NO_THANKS = ThanksView()
+
+
 def person_view(
     name: str,
     url: str,
@@ -267,7 +271,7 @@ class ArticleReciprocity:
     automatic: list[PostView] = field(default_factory=list)
     enabled: bool = True
     headings: dict[str, str] = field(default_factory=dict)
-    thanks: ThanksView = field(default_factory=ThanksView)
+    thanks: ThanksView = NO_THANKS  # one for every article with no responses
     words: dict[str, str] = field(default_factory=dict)  # "by", "friend", translated
     css: str = ""  # the default stylesheet's path under SITEURL, or "" when turned off
 

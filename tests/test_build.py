@@ -140,6 +140,40 @@ def test_rebuild_is_byte_identical_and_makes_no_requests(feed_server, tmp_path, 
         assert not sub.diff_files
 
 
+def test_the_friends_page_views_are_made_only_when_a_page_reads_them(
+    feed_server, tmp_path, monkeypatch
+):
+    """Held from the feeds' arrival through the writing of every page, the
+    friends page's views cost a warm build one more full garbage collection:
+    they are made when a template first reads them (the friends page), once."""
+    from pelican import signals
+
+    from pelican_reciprocity import pages
+
+    site = make_site(tmp_path, friends=good_friends(feed_server), articles=ARTICLES)
+    build(site, monkeypatch)  # warm
+    events = []
+    real = pages.Views.friends_page
+
+    def making(self, feeds, lang):
+        events.append("views")
+        return real(self, feeds, lang)
+
+    def written(path, context=None):
+        events.append(Path(path).name)
+
+    monkeypatch.setattr(pages.Views, "friends_page", making)
+    signals.content_written.connect(written)
+    try:
+        build(site, monkeypatch)
+    finally:
+        signals.content_written.disconnect(written)
+    assert events.count("views") == 1
+    made = events.index("views")
+    assert "curated.html" in events[:made] and "index.html" in events[:made]
+    assert 'class="reciprocity-friends"' in page(site, "friends/index.html")
+
+
 def test_autoreload_style_second_run_and_content_cache(feed_server, tmp_path, monkeypatch):
     site = make_site(
         tmp_path,

@@ -8,7 +8,10 @@ folder for the next one. The code is keyed by the template's source and by
 every setting of the environment the compiler reads, so a theme, a Jinja
 extension or a filter that changes what a template compiles to gets its own
 entry; an environment with a ``finalize`` hook, which is baked into the code,
-is never cached. A damaged file is compiled again, never fatal.
+is never cached. A damaged file is compiled again, never fatal. The cache
+folder is trusted as the site's own files are: Jinja's own bytecode cache
+makes the same assumption, and whoever can write there can edit the site's
+settings file too.
 """
 
 from __future__ import annotations

@@ -73,9 +73,10 @@ def update(
     rebuild with the same inputs and an untouched ledger reads neither.
     """
     people, facts = list(people), list(facts)
-    digest = inputs_digest(directory, people, article_of, facts)
-    if memo is not None and _remembered(memo) == [digest, *_stamp(path)]:
-        return False
+    if memo is not None:
+        digest = inputs_digest(directory, people, article_of, facts)
+        if _remembered(memo) == [digest, str(path), *_stamp(path)]:
+            return False
     try:
         data = load(path)
     except ConfigError as exc:
@@ -84,6 +85,7 @@ def update(
     people_now = build_ledger(directory, people, article_of, facts)
     articles_now = article_records(facts, directory)
     written = False
+    # An unchanged ledger is not even formatted: the indented encoder is slow.
     if data.get("people") != people_now or data.get("articles") != articles_now:
         data["people"], data["articles"] = people_now, articles_now
         try:
@@ -91,9 +93,8 @@ def update(
         except OSError as exc:
             logger.warning("reciprocity: cannot write the ledger %s (%s)", path, exc)
             return False
-    # (unchanged: not even formatted, as the indented encoder is slow)
     if memo is not None:
-        _remember(memo, [digest, *_stamp(path)])
+        _remember(memo, [digest, str(path), *_stamp(path)])
     return written
 
 

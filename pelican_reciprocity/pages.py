@@ -426,9 +426,10 @@ def _render_section(
     views: Views, env: Any, name: str, context: dict[str, Any], data: render.ArticleReciprocity
 ) -> str:
     template = views.template(env, f"reciprocity/{name}.html")
-    ours = template.filename and str(render.TEMPLATES) in template.filename
     key = (
-        (name, data.cache_key(), context.get("SITEURL")) if ours and name == "highlights" else None
+        (name, data.cache_key(), context.get("SITEURL"))
+        if name == "highlights" and _ours(template)
+        else None
     )
     if key is not None and key in views.section_cache:
         return views.section_cache[key]

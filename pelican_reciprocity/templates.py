@@ -61,9 +61,7 @@ class CompilingOnceLoader(FileSystemLoader):
     ) -> jinja2.Template:
         source, filename, uptodate = self.get_source(environment, name)
         key = code_key(environment, name, filename, source)
-        code = _CODE.get(key) if key else None
-        if code is None and key:
-            code = self._read(key)
+        code = (_CODE.get(key) or self._read(key)) if key else None
         if code is None:
             code = environment.compile(source, name, filename)
             if key:
@@ -84,9 +82,8 @@ class CompilingOnceLoader(FileSystemLoader):
             data = path.read_bytes()
         except OSError:
             return None
-        header = FORMAT + key.encode("ascii") + b"\n"
-        body = data[len(header) + 65 :]
-        digest = data[len(header) : len(header) + 64]
+        header = _header(key)
+        digest, _, body = data[len(header) :].partition(b"\n")
         if not data.startswith(header) or hashlib.sha256(body).hexdigest().encode() != digest:
             return None  # another version, or damaged: checked before marshal reads it
         try:
@@ -101,11 +98,17 @@ class CompilingOnceLoader(FileSystemLoader):
             return
         body = marshal.dumps(code)
         digest = hashlib.sha256(body).hexdigest().encode()
-        data = FORMAT + key.encode("ascii") + b"\n" + digest + b"\n" + body
+        data = _header(key) + digest + b"\n" + body
         try:
             write_atomic(path, data, durable=False)
         except OSError as exc:  # the next build compiles it again
             logger.debug("reciprocity: cannot keep compiled template %s (%s)", path, exc)
+
+
+def _header(key: str) -> bytes:
+    """What a kept file starts with: this format and the whole key (the file
+    name holds only part of it); the body's SHA-256 and the body follow."""
+    return FORMAT + key.encode("ascii") + b"\n"
 
 
 def code_key(environment: jinja2.Environment, name: str, filename: str | None, source: str) -> str:

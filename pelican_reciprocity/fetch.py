@@ -10,6 +10,7 @@ http, https and file are spoken. Failures come back as results with an
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import os
@@ -17,13 +18,14 @@ import re
 import stat
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
+from .httpclient import Client, HTTPFailure, proxied, tls_context
 from .model import record
 from .netpolicy import (
     Decoder,
@@ -37,7 +39,7 @@ from .netpolicy import (
 
 logger = logging.getLogger(__name__)
 
-if TYPE_CHECKING:  # imported lazily: only the fetch job needs an event loop and a client
+if TYPE_CHECKING:  # imported only behind a proxy (see httpclient.proxied)
     import httpx
 
 ACCEPT = (
@@ -154,14 +156,11 @@ def read_file_url(url: str, max_bytes: int) -> FetchResult:
     return FetchResult(url, body=body, status=200, final_url=url)
 
 
-async def fetch_one(
-    client: httpx.AsyncClient, request: FetchRequest, limits: Limits
-) -> FetchResult:
+async def fetch_one(client: Any, request: FetchRequest, limits: Limits) -> FetchResult:
     """Fetch one URL within ``limits.timeout`` seconds in total. Never raises
-    for anything the server does: every failure is the result's ``error``."""
+    for anything the server does: every failure is the result's ``error``.
+    ``client`` is a :class:`httpclient.Client` (or httpx, behind a proxy)."""
     import asyncio
-
-    import httpx
 
     try:
         parts = urlsplit(request.url)
@@ -184,13 +183,9 @@ async def fetch_one(
             await _fetch_http(client, request, limits, result)
     except TimeoutError:
         result.error = f"timed out after {limits.timeout:g} s"
-    except PolicyError as exc:
+    except (PolicyError, HTTPFailure) as exc:
         result.error = str(exc)
-    except httpx.HTTPError as exc:
-        result.error = _describe(exc)
-    except httpx.InvalidURL as exc:  # httpx reads every Location, even one not followed
-        result.error = f"malformed redirect ({exc})"
-    except (ValueError, UnicodeError) as exc:  # a header httpx cannot even encode
+    except (ValueError, UnicodeError) as exc:  # a header the client cannot even encode
         result.error = f"bad request or answer ({type(exc).__name__}: {exc})"
     except Exception as exc:  # whatever else one server provokes costs only its feed
         logger.debug("reciprocity: fetching %s failed", request.url, exc_info=True)
@@ -201,7 +196,7 @@ async def fetch_one(
 
 
 async def _fetch_http(
-    client: httpx.AsyncClient,
+    client: Any,
     request: FetchRequest,
     limits: Limits,
     result: FetchResult,
@@ -316,7 +311,7 @@ def _next_page(header: str | None, url: str) -> str | None:
     return target if same and target.startswith(("http://", "https://")) else None
 
 
-def _describe(exc: httpx.HTTPError) -> str:
+def _describe(exc: httpx.HTTPError) -> HTTPFailure:
     import httpx
 
     kind = {
@@ -326,65 +321,92 @@ def _describe(exc: httpx.HTTPError) -> str:
         httpx.RemoteProtocolError: "broken HTTP response",
         httpx.UnsupportedProtocol: "unsupported address",
     }.get(type(exc), type(exc).__name__)
-    detail = str(exc).strip()
-    return f"{kind} ({detail})" if detail and detail != kind else kind
+    return HTTPFailure(kind, exc)
 
 
-#: Connections per client pool: httpcore scans its whole pool on every change,
+#: Connections per httpx pool: httpcore scans its whole pool on every change,
 #: so many small pools (sharing one TLS context) cost less than one big one.
 POOL = 10
 
 
-@record
-class Session:
-    """One concurrency limit and one TLS context for everything a job fetches."""
+class _Proxied:
+    """httpx, which speaks to the proxy the environment names, behind the
+    same ``stream()`` as :class:`httpclient.Client`, its errors told the same way."""
 
-    limits: Limits
-    concurrency: int = 32
-    clients: list[Any] = field(default_factory=list)
-    gate: Any = None
-    requests: int = 0
-    _active: list[int] = field(default_factory=list)
-
-    async def __aenter__(self) -> Session:
-        import asyncio
-
+    def __init__(self, limits: Limits, concurrency: int) -> None:
         import httpx
 
         # httpx logs every request URL at INFO; a URL can carry a secret (the
         # webmention.io token), and the build log is no place for 1,000 lines.
         for name in ("httpx", "httpcore"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        self.gate = asyncio.Semaphore(self.concurrency)
-        timeout = httpx.Timeout(self.limits.timeout, connect=min(self.limits.timeout, 10.0))
+        timeout = httpx.Timeout(limits.timeout, connect=min(limits.timeout, 10.0))
         # Friends' feeds are on different hosts: idle keep-alive connections
         # would only make the pools scan longer lists on every request.
-        size = min(POOL, self.concurrency)
+        size = min(POOL, concurrency)
         pool = httpx.Limits(max_connections=size, max_keepalive_connections=0)
-        tls = httpx.create_ssl_context(trust_env=True)
+        tls = tls_context()
         self.clients = [
             httpx.AsyncClient(
                 timeout=timeout, limits=pool, follow_redirects=False, trust_env=True, verify=tls
             )
-            for _ in range(-(-self.concurrency // size))
+            for _ in range(-(-concurrency // size))
         ]
         self._active = [0] * len(self.clients)
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, method: str, url: str, *, headers: dict[str, str], extensions: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        import httpx
+
+        # The least busy pool always has a free connection: the session's
+        # gate lets no more requests in than all the pools hold together.
+        pool = min(range(len(self.clients)), key=self._active.__getitem__)
+        self._active[pool] += 1
+        try:
+            async with self.clients[pool].stream(
+                method, url, headers=headers, extensions=extensions
+            ) as response:
+                yield response
+        except httpx.HTTPError as exc:
+            raise _describe(exc) from None
+        except httpx.InvalidURL as exc:  # httpx reads every Location, even one not followed
+            raise HTTPFailure("malformed redirect", exc) from None
+        finally:
+            self._active[pool] -= 1
+
+    async def aclose(self) -> None:
         for client in self.clients:
             await client.aclose()
 
+
+@record
+class Session:
+    """One concurrency limit and one client for everything a job fetches."""
+
+    limits: Limits
+    concurrency: int = 32
+    client: Any = None
+    gate: Any = None
+    requests: int = 0
+
+    async def __aenter__(self) -> Session:
+        import asyncio
+
+        self.gate = asyncio.Semaphore(self.concurrency)
+        if proxied():
+            self.client = _Proxied(self.limits, self.concurrency)
+        else:
+            self.client = Client(connect_timeout=min(self.limits.timeout, 10.0))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.client.aclose()
+
     async def get(self, request: FetchRequest) -> FetchResult:
         async with self.gate:
-            # The least busy pool always has a free connection: the gate lets
-            # no more requests in than all the pools hold together.
-            pool = min(range(len(self.clients)), key=self._active.__getitem__)
-            self._active[pool] += 1
-            try:
-                result = await fetch_one(self.clients[pool], request, self.limits)
-            finally:
-                self._active[pool] -= 1
+            result = await fetch_one(self.client, request, self.limits)
         self.requests += result.requests
         return result
 
@@ -404,7 +426,6 @@ async def gather(
     waiting for ``on_result``: when parsing falls behind, downloads wait
     instead of piling up 1,000 bodies in memory."""
     import asyncio
-    import contextlib
 
     results: dict[str, FetchResult] = {}
 

@@ -31,6 +31,9 @@ def feed_server():
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch):
     monkeypatch.delenv("RECIPROCITY_OFFLINE", raising=False)
+    for name in ("http_proxy", "https_proxy", "all_proxy"):  # loopback is asked directly
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
     logging.getLogger("pelican_reciprocity").setLevel(logging.DEBUG)
     # Pelican drops a log line it has seen before in this process: each test
     # builds as a fresh `pelican` run would.

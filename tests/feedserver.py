@@ -14,6 +14,11 @@ Routes:
   /huge                 a 200 MiB body, streamed
   /loop                 a redirect to itself
   /moved/<name>         301 to /feed/<name>
+  /chunked/<name>       a 103 Early Hints, then the body in chunks
+  /broken               not HTTP at all
+  /cut                  a body cut off before its Content-Length
+Asked for an absolute URL (``GET http://host/path``), it acts as that host's
+proxy: the request is listed in ``proxied`` and served by path.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class FeedServer:
         self.received: list[tuple[str, str]] = []  # webmentions POSTed to /wm/endpoint
         self.queries: list[dict[str, list[str]]] = []
         self.hosts: list[str] = []  # the Host header of every GET
+        self.proxied: list[str] = []  # absolute URLs asked for, as a proxy is
         self.authorizations: list[str] = []  # and its Authorization header
         self.hold = threading.Event()  # while set, POST /wm/hold never answers
         self.in_flight = 0
@@ -149,6 +155,10 @@ class FeedServer:
 
     # -- routes -------------------------------------------------------------------
     def route(self, h: BaseHTTPRequestHandler) -> None:
+        if h.path.startswith("http://"):  # asked as a proxy
+            with self.lock:
+                self.proxied.append(h.path)
+            h.path = "/" + h.path.split("/", 3)[-1] if h.path.count("/") > 2 else "/"
         path = h.path.split("?", 1)[0]
         for exact in (h.path, path):  # a page of a paged API, then the path alone
             if exact in self.paths:
@@ -191,6 +201,29 @@ class FeedServer:
             return None
         if kind == "status":
             return self.plain(h, int(parts[1]), b"nope")
+        if kind == "chunked" and len(parts) > 1:
+            body = self.bodies[parts[1]][0]
+            h.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n")
+            h.send_response(200)
+            h.send_header("Content-Type", "application/rss+xml")
+            h.send_header("Transfer-Encoding", "chunked")
+            h.end_headers()
+            for start in range(0, len(body), 1000):
+                piece = body[start : start + 1000]
+                h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            h.wfile.write(b"0\r\n\r\n")
+            return None
+        if kind == "broken":
+            h.wfile.write(b"HELLO THERE\r\n\r\n")
+            h.close_connection = True
+            return None
+        if kind == "cut":
+            h.send_response(200)
+            h.send_header("Content-Length", "5000")
+            h.end_headers()
+            h.wfile.write(b"<rss>" + b" " * 95)
+            h.close_connection = True
+            return None
         if kind == "retry":
             return self.plain(h, 429, b"slow down", {"Retry-After": "120"})
         if kind == "garbage":

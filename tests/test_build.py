@@ -357,8 +357,8 @@ def test_i18n_subsites_build_every_language_from_one_fetch(feed_server, tmp_path
 #: What a warm build must never load for the plugin: the HTTP client, the
 #: feed parsers, the response readers and the translations of an English site.
 FETCHING_STACK = (
-    "httpx", "httpcore", "feedparser", "babel", "pelican_reciprocity.fetch",
-    "pelican_reciprocity.feeds", "pelican_reciprocity.job", "pelican_reciprocity.acknowledge",
+    "httpx", "httpcore", "h11", "feedparser", "babel", "pelican_reciprocity.fetch",
+    "pelican_reciprocity.httpclient", "pelican_reciprocity.feeds", "pelican_reciprocity.job", "pelican_reciprocity.acknowledge",
 )  # fmt: skip
 LOADED = """
 import sys

@@ -176,3 +176,63 @@ def _bodies_held_at_once(room_size: int | None) -> int:
 def test_downloads_wait_for_a_parser_that_falls_behind():
     assert _bodies_held_at_once(None) == 40  # without room: every body at once
     assert _bodies_held_at_once(4) == 4
+
+
+# -- the HTTP/1.1 client ------------------------------------------------------------------
+
+
+def test_chunked_body_after_an_informational_answer(feed_server):
+    body = rss("Chunks", posts("chunks", 8)).encode()
+    feed_server.add("chunks", body)
+    result = fetch(feed_server.url("/chunked/chunks"))
+    assert result.ok and result.status == 200, result.error
+    assert result.body == body and len(body) > 1000  # more than one chunk
+
+
+@pytest.mark.parametrize(
+    ("path", "expect"),
+    [
+        ("/broken", "broken HTTP response"),
+        ("/cut", "broken HTTP response"),  # 100 bytes of a promised 5,000
+    ],
+)
+def test_answers_that_are_not_http_are_errors(feed_server, path, expect):
+    result = fetch(feed_server.url(path))
+    assert result.error and result.error.startswith(expect), result.error
+    assert result.body is None
+
+
+def test_a_closed_port_cannot_connect():
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = fetch(f"http://127.0.0.1:{port}/feed.xml")
+    assert result.error and result.error.startswith("cannot connect"), result.error
+
+
+def test_the_request_target_is_percent_encoded_and_the_host_named(feed_server):
+    url = feed_server.put("/p/caf%C3%A9%20au%20lait", rss("Cafe", posts("cafe")), "text/xml")
+    result = fetch(url.replace("caf%C3%A9%20au%20lait", "café au lait"))
+    assert result.ok, result.error
+    assert feed_server.hits["/p/caf%C3%A9%20au%20lait"] == 1
+    host = feed_server.base.split("//")[1]
+    assert feed_server.hosts == [host]
+
+
+def test_a_proxy_in_the_environment_is_used(feed_server, monkeypatch):
+    """A blogger behind a proxy (HTTP_PROXY): every request goes through it,
+    even one for a host this machine cannot resolve."""
+    from pelican_reciprocity import httpclient
+
+    feed_server.add("far", rss("Far", posts("far")))
+    monkeypatch.setenv("HTTP_PROXY", feed_server.base)
+    assert httpclient.proxied()
+    result = fetch("http://far-away.invalid/feed/far")
+    assert result.ok, result.error
+    assert b"far post 0" in result.body
+    assert feed_server.proxied == ["http://far-away.invalid/feed/far"]
+    monkeypatch.delenv("HTTP_PROXY")
+    assert not httpclient.proxied()
+    assert fetch("http://far-away.invalid/feed/far").error.startswith("cannot connect")

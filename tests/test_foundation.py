@@ -288,7 +288,7 @@ def test_the_guard_refuses_private_addresses_and_pins_the_checked_one(monkeypatc
 LAYERS = {
     "top": {"plugin", "cli"},
     "io": {
-        "job", "refresh", "fetch", "netpolicy", "webmention", "discovery", "feeds", "sources",
+        "job", "refresh", "fetch", "httpclient", "netpolicy", "webmention", "discovery", "feeds", "sources",
         "friends", "friends_file", "cache", "files", "moderation_file", "ledger_file",
         "acknowledge", "pages", "site_settings", "terminal", "responders", "social", "avatars",
         "templates",
@@ -540,7 +540,7 @@ def test_late_feeds_give_the_pages_early_feeds_give(tmp_path, monkeypatch, feed_
 
 WARM_IMPORTS = """
 import json, sys, traceback
-BANNED = {"httpx", "httpcore", "feedparser", "babel", "asyncio", "tomlkit"}
+BANNED = {"httpx", "httpcore", "h11", "feedparser", "babel", "asyncio", "tomlkit"}
 caught = []
 
 class Watch:

@@ -386,12 +386,13 @@ def test_check_fetch_and_add_name_bad_input_in_one_line(feed_server, tmp_path):
         done = run(site, *args)
         assert "Traceback" not in done.stderr + done.stdout, args
         assert "Script redirect" in done.stderr + done.stdout, args
-    assert "malformed redirect" in done.stderr
+    refused = "redirect to a non-web address 'javascript:alert(1)' refused"
+    assert refused in done.stderr
     expected = {
         "http://[::1": "is not a valid address",
         "http://127.0.0.1:99999/": "Port out of range",
         "file:///dev/stdin": "is not a regular file",
-        feed_server.url("/r/js"): "malformed redirect",
+        feed_server.url("/r/js"): refused,
     }
     for url, message in expected.items():
         done = run(site, "add", url)

@@ -19,6 +19,7 @@ is shared between threads.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -71,10 +72,16 @@ class Job:
         try:
             if _can_fork():
                 ready, told = os.pipe()
-                pid = os.fork()
-                if pid == 0:  # the child: never returns
-                    os.close(ready)
-                    _forked_child(folder, settings, work, told, before)
+                # The child's garbage collector leaves the build's objects
+                # alone: walking them would copy every page they sit on.
+                gc.freeze()
+                try:
+                    pid = os.fork()
+                    if pid == 0:  # the child: never returns
+                        os.close(ready)
+                        _forked_child(folder, settings, work, told, before)
+                finally:
+                    gc.unfreeze()  # in the build only: the child never gets here
                 os.close(told)
                 return cls(pid, folder, settings.fetch_deadline, ready=ready, before=before)
             spec = {"settings": asdict(settings), "work": work.to_json()}

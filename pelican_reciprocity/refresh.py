@@ -373,10 +373,6 @@ def apply_result(
     max_posts: int | None = None,
 ) -> tuple[CacheEntry, Outcome, str | None]:
     """Fold one fetch result into the feed's cache entry (parses only on a 200)."""
-    # The parsers and the HTTP client load only when something is fetched:
-    # a warm build never needs them.
-    from .feeds import assign_first_seen, parse_feed
-
     entry = entry or CacheEntry(url=friend.feed)
     entry.checked_at = now
     if result.retry_after is not None:
@@ -390,6 +386,10 @@ def apply_result(
         entry.fetched_at = now
         entry.error = None
         return entry, "revalidated", None
+    # The parsers load only when a body is to be read: a warm build, or one
+    # where every feed answers 304, never needs them.
+    from .feeds import assign_first_seen, parse_feed
+
     nowdt = datetime.fromtimestamp(now, UTC)
     base = result.final_url if not friend.is_local else (friend.url or None)
     if base and base.startswith("file:"):

@@ -116,6 +116,12 @@ _SECRET_PARAM = re.compile(r"token|key|secret|pass|auth|sig|session|credential",
 def public_url(url: str) -> str:
     """The URL as it may be published: without ``user:pass@`` and without
     token-like query parameters."""
+    if url.isascii() and not any(c in url for c in "@?[]"):
+        return url  # nothing to remove, and nothing urlsplit would reject
+    return _without_secrets(url)
+
+
+def _without_secrets(url: str) -> str:
     try:
         parts = urlsplit(url)
         netloc = parts.netloc.rsplit("@", 1)[-1]

@@ -305,3 +305,15 @@ def test_published_urls_carry_no_credentials(scheme, userinfo, params):
             assert f"{key}=" not in public
         else:
             assert f"{key}=" in public
+
+
+@FUZZ
+@given(
+    st.one_of(
+        ANY_TEXT, st.from_regex(r"https?://[a-z@:\[\]]{0,12}(/[a-z?=&@]{0,12})?", fullmatch=True)
+    )
+)
+def test_a_url_with_nothing_to_remove_is_kept_as_the_full_parse_would(url):
+    from pelican_reciprocity.urls import _without_secrets
+
+    assert public_url(url) == _without_secrets(url)

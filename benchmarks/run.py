@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -34,6 +35,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 # -- the loopback feed server ------------------------------------------------------
+
+
+#: Loopback addresses the feeds are spread over (see FeedServer).
+HOSTS = 32
 
 
 class _Server(ThreadingHTTPServer):
@@ -87,11 +92,19 @@ class FeedServer:
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self.wfile.write(body)
 
-        self.httpd = _Server(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        # Friends' blogs are on many hosts, and the plugin asks each host only
+        # a few at a time: the feeds are spread over loopback addresses
+        # 127.0.0.1 to 127.0.0.<HOSTS>, one server on the same port for each.
+        first = _Server(("127.0.0.1", 0), Handler)
+        port = first.server_address[1]
+        self.servers = [first] + [_Server((f"127.0.0.{n}", port), Handler)
+                                  for n in range(2, HOSTS + 1)]  # fmt: skip
+        for httpd in self.servers:
+            threading.Thread(target=httpd.serve_forever, daemon=True).start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+        host = 1 + zlib.crc32(path.encode()) % HOSTS
+        return f"http://127.0.0.{host}:{self.servers[0].server_address[1]}{path}"
 
     def body(self, path: str) -> bytes:
         if path not in self.bodies:
@@ -104,8 +117,9 @@ class FeedServer:
 
     def close(self) -> None:
         self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        for httpd in self.servers:
+            httpd.shutdown()
+            httpd.server_close()
 
 
 PARAGRAPH = (

@@ -96,6 +96,9 @@ class Limits:
     user_agent: str = "pelican-reciprocity"
     #: Let a redirect from a public address go to a private one (tests do).
     allow_private: bool = False
+    #: Requests to one host at once, as browsers allow: friends who share a
+    #: platform (one Medium, one Mastodon server) are not all asked together.
+    per_host: int = 6
 
 
 def _mib(n: int) -> str:
@@ -383,13 +386,15 @@ class _Proxied:
 
 @record
 class Session:
-    """One concurrency limit and one client for everything a job fetches."""
+    """One concurrency limit, one limit per host and one client for
+    everything a job fetches."""
 
     limits: Limits
     concurrency: int = 32
     client: Any = None
     gate: Any = None
     requests: int = 0
+    hosts: dict[str, Any] = field(default_factory=dict)  # host -> its semaphore
 
     async def __aenter__(self) -> Session:
         import asyncio
@@ -404,11 +409,31 @@ class Session:
     async def __aexit__(self, *exc: object) -> None:
         await self.client.aclose()
 
-    async def get(self, request: FetchRequest) -> FetchResult:
-        async with self.gate:
+    def turn(self, url: str) -> Any:
+        """The semaphore of the URL's host (:attr:`Limits.per_host` at once)."""
+        import asyncio
+
+        host = _host_of(url)
+        if host not in self.hosts:
+            self.hosts[host] = asyncio.Semaphore(self.limits.per_host)
+        return self.hosts[host]
+
+    async def get(self, request: FetchRequest, *, turn_taken: bool = False) -> FetchResult:
+        """Fetch in the host's turn (unless the caller already has it), then
+        in the session's: a request waiting for a busy host holds no place
+        that a request to another host could use."""
+        host = contextlib.nullcontext() if turn_taken else self.turn(request.url)
+        async with host, self.gate:
             result = await fetch_one(self.client, request, self.limits)
         self.requests += result.requests
         return result
+
+
+def _host_of(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 async def gather(
@@ -430,13 +455,25 @@ async def gather(
     results: dict[str, FetchResult] = {}
 
     async def one(request: FetchRequest) -> None:
-        async with room if room is not None else contextlib.nullcontext():
-            result = await session.get(request)
-            results[request.url] = result
-            if on_result is not None:
-                done = on_result(result)
-                if asyncio.iscoroutine(done):
-                    await done
+        # The host's turn before a place for a body: requests queued for one
+        # busy host must not take every place from the other hosts' requests.
+        turn = session.turn(request.url)
+        await turn.acquire()
+        try:
+            async with room if room is not None else contextlib.nullcontext():
+                try:
+                    result = await session.get(request, turn_taken=True)
+                finally:
+                    turn.release()  # fetched: parsing it does not hold the host
+                    turn = None
+                results[request.url] = result
+                if on_result is not None:
+                    done = on_result(result)
+                    if asyncio.iscoroutine(done):
+                        await done
+        finally:
+            if turn is not None:
+                turn.release()
 
     await asyncio.gather(*(one(r) for r in requests))
     return results

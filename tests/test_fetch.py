@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import time
+from dataclasses import replace
 
 import pytest
 from helpers import posts, rss
@@ -118,10 +119,26 @@ def test_feeds_are_fetched_concurrently(feed_server):
     for i in range(8):
         feed_server.add(f"f{i}", rss(f"F{i}", posts(f"f{i}")))
     urls = [feed_server.url(f"/slow/1/f{i}") for i in range(8)]
-    results = fetch_all_sync([FetchRequest(u) for u in urls], LIMITS, concurrency=8)
+    limits = replace(LIMITS, per_host=8)  # one loopback server stands for eight hosts
+    results = fetch_all_sync([FetchRequest(u) for u in urls], limits, concurrency=8)
     assert all(r.ok for r in results.values())
     # all eight were in flight at once, so they cost one latency, not eight
     assert feed_server.peak_in_flight == 8
+
+
+def test_one_host_is_asked_a_few_at_a_time_while_others_go_on(feed_server):
+    """Friends on one platform wait for each other (``per_host``); a friend
+    elsewhere does not wait behind them."""
+    for i in range(8):
+        feed_server.add(f"f{i}", rss(f"F{i}", posts(f"f{i}")))
+    crowded = [feed_server.url(f"/slow/0.3/f{i}") for i in range(6)]
+    elsewhere = [u.replace("127.0.0.1", "localhost") for u in
+                 (feed_server.url(f"/slow/0.3/f{i}") for i in (6, 7))]  # fmt: skip
+    limits = replace(LIMITS, per_host=2)
+    requests = [FetchRequest(u) for u in crowded + elsewhere]
+    results = fetch_all_sync(requests, limits, concurrency=8)
+    assert all(r.ok for r in results.values()), results
+    assert feed_server.peak_in_flight == 4  # two for 127.0.0.1, two for localhost
 
 
 def test_concurrency_is_bounded(feed_server):
@@ -152,7 +169,10 @@ def _bodies_held_at_once(room_size: int | None) -> int:
     held, most = 0, 0
 
     class Instant:  # a server that answers at once
-        async def get(self, request: FetchRequest) -> FetchResult:
+        def turn(self, url: str) -> asyncio.Semaphore:
+            return asyncio.Semaphore(1)  # each its own host: hosts are not the point here
+
+        async def get(self, request: FetchRequest, *, turn_taken: bool = False) -> FetchResult:
             nonlocal held, most
             held += 1
             most = max(most, held)

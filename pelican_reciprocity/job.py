@@ -8,7 +8,9 @@ and the entries it changed in one file in a private folder.
 On Linux, a build with no other thread forks: the child starts at once with
 everything already imported, says "ready" through a pipe as soon as its
 result is written, and writes the cache after that, while Pelican writes the
-site (the build reaps it at ``finalized``). Elsewhere, or beside other
+site (the build reaps it at ``finalized``). With many friends, it forks a
+helper for half their hosts, so parsing runs on both cores once Pelican's
+own work is done (:func:`_halves`). Elsewhere, or beside other
 threads (tests, ``pelican --listen``), it starts a fresh interpreter
 (``python -m pelican_reciprocity.job``) and the build waits for it to exit.
 A child that dies, hangs or says nothing costs at most the deadline (plus a
@@ -33,9 +35,11 @@ import tempfile
 import threading
 import time
 import traceback
-from dataclasses import asdict, field
+import zlib
+from dataclasses import asdict, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .model import record
 from .refresh import FetchSettings, JobReport, Snapshot, Touched, Work, fetch, save_touched
@@ -45,6 +49,11 @@ logger = logging.getLogger(__name__)
 #: How long past the fetch deadline the build waits for the child to report.
 GRACE = 5.0
 RESULT = "result.pickle"
+#: From this many friends on, a forked job reads their feeds in two processes
+#: (see :func:`_halves`): parsing is most of its work, and one process
+#: parses on one core only.
+SPLIT_AT = 200
+PART = "part.pickle"
 
 
 @record
@@ -253,18 +262,127 @@ def _forked_child(
             if isinstance(item, logging.Logger):
                 item.handlers.clear()
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+        halves = _halves(settings, work)
+        helper = None
+        if halves is not None:
+            settings, work, other = halves
+            helper = _start_helper(folder, settings, other, before)
+        started = time.monotonic()
         touched = Touched()
         report = fetch(settings, work, touched=touched, save=False, before=before)
-        _write_result(folder, report, touched.without_held(report, before))
+        handed = touched
+        if helper is not None:  # it is under the same deadline: a second's grace to hand over
+            until = started + settings.fetch_deadline + 1.0
+            report, handed = _join(folder, helper, report, touched, until)
+        _write_result(folder, report, handed.without_held(report, before))
         os.write(told, b"1")
         os.close(told)
-        save_touched(settings, touched)
+        save_touched(settings, touched)  # the helper writes its own entries
+        if helper is not None:
+            _reap_helper(helper[0], settings.fetch_deadline)
         code = 0
     except BaseException:  # the parent reads the log; the child must still exit
         with contextlib.suppress(BaseException):
             traceback.print_exc()
     finally:
         os._exit(code)
+
+
+def _halves(settings: FetchSettings, work: Work) -> tuple[FetchSettings, Work, Work] | None:
+    """Many friends' feeds, split in two by host (each host's requests stay
+    in one process, under one per-host limit), each half with half the
+    concurrency; the first half keeps every other kind of work. None: not
+    worth a second process."""
+    if len(work.friends) < SPLIT_AT or (os.cpu_count() or 1) < 2:
+        return None
+    mine, theirs = [], []
+    for friend in work.friends:
+        try:
+            host = (urlsplit(friend.feed).hostname or "").encode("utf-8", "replace")
+        except ValueError:
+            host = b""
+        (theirs if zlib.crc32(host) % 2 else mine).append(friend)
+    if not mine or not theirs:
+        return None
+    half = replace(settings, concurrency=max(1, -(-settings.concurrency // 2)))
+    return half, replace(work, friends=tuple(mine)), Work(friends=tuple(theirs))
+
+
+def _start_helper(
+    folder: Path, settings: FetchSettings, work: Work, before: Snapshot | None
+) -> tuple[int, int]:
+    """Fork a process that fetches ``work`` (friends' feeds only), hands its
+    report and entries over in ``PART``, says so through a pipe, then writes
+    its entries to the cache. Returns its pid and the pipe's reading end."""
+    ready, told = os.pipe()
+    pid = os.fork()
+    if pid != 0:
+        os.close(told)
+        return pid, ready
+    code = 1  # the helper: never returns
+    try:
+        os.close(ready)
+        touched = Touched()
+        report = fetch(settings, work, touched=touched, save=False, before=before, webmention=False)
+        tmp = folder / (PART + ".tmp")
+        with tmp.open("wb") as out:
+            pickle.dump((report, touched), out, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(folder / PART)
+        os.write(told, b"1")
+        os.close(told)
+        save_touched(settings, touched)
+        code = 0
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _join(
+    folder: Path, helper: tuple[int, int], report: JobReport, touched: Touched, until: float
+) -> tuple[JobReport, Touched]:
+    """The helper's report and entries added to ours, once it says they are
+    in (it works under the same fetch deadline as we do: ``until`` is only a
+    grace). A helper that died hands over nothing: its friends' feeds keep
+    their last good copies, as after a failed fetch."""
+    ready = helper[1]
+    theirs = None
+    try:
+        wait = max(0.0, until - time.monotonic())
+        if select.select([ready], [], [], wait)[0] and os.read(ready, 1) == b"1":
+            with (folder / PART).open("rb") as part:
+                theirs = pickle.load(part)
+    except (OSError, pickle.UnpicklingError, EOFError) as exc:
+        logger.warning("reciprocity: the second fetch process handed over nothing (%s)", exc)
+    finally:
+        os.close(ready)
+    if theirs is None:
+        return report, touched
+    other, more = theirs
+    merged = JobReport(
+        feeds={**report.feeds, **other.feeds},
+        sources=report.sources,
+        webmention_error=report.webmention_error,
+        requests=report.requests + other.requests,
+        elapsed=max(report.elapsed, other.elapsed),
+    )
+    return merged, Touched({**touched.feeds, **more.feeds}, touched.sources)
+
+
+def _reap_helper(pid: int, timeout: float) -> None:
+    """Let the helper finish writing the cache (within ``timeout``), else stop it."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                return
+            time.sleep(0.01)
+            continue
+        return
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def main(argv: list[str]) -> int:

@@ -151,6 +151,79 @@ def test_the_job_reports_through_a_file(tmp_path, feed_server):
     assert not job.folder.exists()
 
 
+def test_many_friends_are_split_in_two_by_host():
+    from pelican_reciprocity.model import Friend
+
+    settings = FetchSettings(cache_path="cache", concurrency=100)
+    hosts = ["127.0.0.1", "localhost"]  # their CRC-32s differ in parity
+    friends = tuple(
+        Friend(name=f"F{i}", feed=f"http://{hosts[i % 2]}:8000/{i}.xml")
+        for i in range(job_module.SPLIT_AT)
+    )
+    work = Work(friends=friends, sources=("https://comments.example/feed",))
+    halves = job_module._halves(settings, work)
+    assert halves is not None
+    half, mine, theirs = halves
+    assert half.concurrency == 50
+    assert {f.feed.split("/")[2] for f in mine.friends} == {"127.0.0.1:8000"}
+    assert {f.feed.split("/")[2] for f in theirs.friends} == {"localhost:8000"}
+    assert mine.sources == work.sources and theirs.sources == ()  # the rest stays in one
+    assert job_module._halves(settings, replace(work, friends=friends[:-1])) is None  # too few
+    one_host = tuple(replace(f, feed=f"http://127.0.0.1/{i}") for i, f in enumerate(friends))
+    assert job_module._halves(settings, replace(work, friends=one_host)) is None
+
+
+SPLIT_JOB = """
+import json, os, sys
+from pelican_reciprocity import job
+from pelican_reciprocity.model import Friend
+from pelican_reciprocity.refresh import FetchSettings, Work
+
+job.SPLIT_AT = 4
+real_fetch = job.fetch
+
+def fetch(settings, work, **kwargs):  # the forked processes inherit it
+    with open(sys.argv[2], "a", encoding="utf-8") as log:
+        log.write(json.dumps([os.getpid(), [f.feed for f in work.friends]]) + "\\n")
+    return real_fetch(settings, work, **kwargs)
+
+job.fetch = fetch
+feeds = sys.argv[3:]
+settings = FetchSettings(cache_path=sys.argv[1], timeout=5, fetch_deadline=20)
+running = job.Job.start(settings, Work(friends=tuple(Friend(name=u, feed=u) for u in feeds)))
+assert running.process is None  # forked
+report, touched = running.result()
+running.finish(timeout=20)
+print(json.dumps({u: [report.feeds[u][0], len(touched.feeds[u].posts)] for u in feeds}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the job forks only on Linux")
+def test_a_job_with_many_friends_reads_them_in_two_processes(tmp_path, feed_server):
+    """Each process asks its own hosts; the build gets one report with every
+    feed, and the cache gets every entry."""
+    feeds = []
+    for i in range(6):
+        feed_server.add(f"s{i}", rss(f"S{i}", posts(f"s{i}")))
+        url = feed_server.url(f"/feed/s{i}")
+        feeds.append(url if i % 2 else url.replace("127.0.0.1", "localhost"))
+    log = tmp_path / "fetches.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-c", SPLIT_JOB, str(tmp_path / "cache"), str(log), *feeds],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {u: ["updated", 3] for u in feeds}
+    fetches = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert len({pid for pid, _ in fetches}) == 2
+    assert sorted(u for _, urls in fetches for u in urls) == sorted(feeds)
+    for _, urls in fetches:  # one host each
+        assert len({u.split("/")[2] for u in urls}) == 1
+    assert len(list((tmp_path / "cache" / "feeds").glob("*.json"))) == 6
+
+
 # -- explicit nesting -----------------------------------------------------------------
 
 

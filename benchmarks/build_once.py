@@ -44,13 +44,20 @@ def main() -> None:
         started, cpu_before = time.perf_counter(), time.process_time()
         Pelican(read_settings("pelicanconf.py")).run()
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
-    # The fetch job runs in a child process: count its peak too (the sum is an
-    # upper bound on what the build held at once).
+    # The fetch job's processes are counted by run.py, which watches them
+    # (their peaks are summed with this one); the largest child's peak is
+    # here in case one lived too briefly to be seen.
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rss_kib += resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(
         json.dumps(
-            {"elapsed": elapsed, "cpu": cpu, "rss_mib": rss_kib / 1024, "summary": handler.lines}
+            {
+                "elapsed": elapsed,
+                "cpu": cpu,
+                "rss_mib": rss_kib / 1024,
+                "largest_child_mib": child_kib / 1024,
+                "summary": handler.lines,
+            }
         )
     )
 

@@ -218,20 +218,60 @@ class Build:
 
 
 def build(site: Path, *, again: bool = False) -> Build:
+    """One build in a fresh process. Its memory is the sum of the peaks of
+    every process it runs: its own, and each of the fetch job's, whose peak
+    (VmHWM) is read from /proc every 50 ms while they live."""
     started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, str(HERE / "build_once.py"), str(site), *(["--again"] if again else [])],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "RECIPROCITY_OFFLINE": ""},
-    )
-    wall = time.perf_counter() - started
+    command = [sys.executable, str(HERE / "build_once.py"), str(site)]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            command + (["--again"] if again else []),
+            stdout=out,
+            stderr=err,
+            text=True,
+            env={**os.environ, "RECIPROCITY_OFFLINE": ""},
+        )
+        peaks: dict[int, int] = {}  # descendant pid -> its peak RSS in KiB, as last seen
+        while proc.poll() is None:
+            for pid in _descendants(proc.pid):
+                peaks[pid] = max(peaks.get(pid, 0), _peak_kib(pid))
+            time.sleep(0.05)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
-        raise SystemExit(f"build of {site} failed:\n{proc.stdout}\n{proc.stderr}")
-    data = json.loads(proc.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"build of {site} failed:\n{stdout}\n{stderr}")
+    data = json.loads(stdout.strip().splitlines()[-1])
     summary = (data["summary"] or [""])[-1]
-    return Build(wall, data["rss_mib"], summary, data["elapsed"], data.get("cpu", 0.0))
+    children = max(sum(peaks.values()) / 1024, data.get("largest_child_mib", 0.0))
+    rss = data["rss_mib"] + children
+    return Build(wall, rss, summary, data["elapsed"], data.get("cpu", 0.0))
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux: /proc/<pid>/task/<pid>/children)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            text = Path(f"/proc/{parent}/task/{parent}/children").read_text()
+        except OSError:
+            continue
+        kids = [int(k) for k in text.split()]
+        found += kids
+        todo += kids
+    return found
+
+
+def _peak_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def median_build(site: Path, repeat: int, before=None) -> tuple[float, float, str]:

@@ -100,6 +100,8 @@ class Response:
                 yield bytes(event.data)
             elif isinstance(event, h11.EndOfMessage):
                 return
+            else:  # h11 ends a body before anything else: never loop on a stray event
+                raise HTTPFailure("broken HTTP response", f"{type(event).__name__} in the body")
 
 
 class _Exchange:

@@ -266,7 +266,7 @@ def _forked_child(
         helper = None
         if halves is not None:
             settings, work, other = halves
-            helper = _start_helper(folder, settings, other, before)
+            helper = _start_helper(folder, settings, other, before, told)
         started = time.monotonic()
         touched = Touched()
         report = fetch(settings, work, touched=touched, save=False, before=before)
@@ -309,11 +309,13 @@ def _halves(settings: FetchSettings, work: Work) -> tuple[FetchSettings, Work, W
 
 
 def _start_helper(
-    folder: Path, settings: FetchSettings, work: Work, before: Snapshot | None
+    folder: Path, settings: FetchSettings, work: Work, before: Snapshot | None, build: int
 ) -> tuple[int, int]:
     """Fork a process that fetches ``work`` (friends' feeds only), hands its
     report and entries over in ``PART``, says so through a pipe, then writes
-    its entries to the cache. Returns its pid and the pipe's reading end."""
+    its entries to the cache. Returns its pid and the pipe's reading end.
+    ``build`` is the job's own pipe to the build, which the helper closes:
+    a job that dies must still look dead to the build at once."""
     ready, told = os.pipe()
     pid = os.fork()
     if pid != 0:
@@ -322,6 +324,7 @@ def _start_helper(
     code = 1  # the helper: never returns
     try:
         os.close(ready)
+        os.close(build)
         touched = Touched()
         report = fetch(settings, work, touched=touched, save=False, before=before, webmention=False)
         tmp = folder / (PART + ".tmp")

@@ -36,6 +36,7 @@ from .netpolicy import (
     pin,
     resolves_public,
 )
+from .urls import host_of
 
 logger = logging.getLogger(__name__)
 
@@ -413,7 +414,7 @@ class Session:
         """The semaphore of the URL's host (:attr:`Limits.per_host` at once)."""
         import asyncio
 
-        host = _host_of(url)
+        host = host_of(url)
         if host not in self.hosts:
             self.hosts[host] = asyncio.Semaphore(self.limits.per_host)
         return self.hosts[host]
@@ -427,13 +428,6 @@ class Session:
             result = await fetch_one(self.client, request, self.limits)
         self.requests += result.requests
         return result
-
-
-def _host_of(url: str) -> str:
-    try:
-        return (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
 
 
 async def gather(

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import field, replace
-from urllib.parse import urlsplit
 
 from .model import Friend, Person, Response, record
-from .urls import is_web_url, normalise
+from .urls import host_of, is_web_url, normalise
 
 
 def site_host(url: str) -> str:
@@ -31,10 +30,7 @@ def same_site(a: str, b: str) -> bool:
 
 def in_domains(url: str, domains: Iterable[str]) -> bool:
     """Is the URL's host one of ``domains`` or below one of them?"""
-    try:
-        host = (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return False
+    host = host_of(url)
     host = host[4:] if host.startswith("www.") else host
     if not host:
         return False

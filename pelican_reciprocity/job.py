@@ -39,10 +39,10 @@ import zlib
 from dataclasses import asdict, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from .model import record
 from .refresh import FetchSettings, JobReport, Snapshot, Touched, Work, fetch, save_touched
+from .urls import host_of
 
 logger = logging.getLogger(__name__)
 
@@ -297,10 +297,7 @@ def _halves(settings: FetchSettings, work: Work) -> tuple[FetchSettings, Work, W
         return None
     mine, theirs = [], []
     for friend in work.friends:
-        try:
-            host = (urlsplit(friend.feed).hostname or "").encode("utf-8", "replace")
-        except ValueError:
-            host = b""
+        host = host_of(friend.feed).encode("utf-8", "replace")
         (theirs if zlib.crc32(host) % 2 else mine).append(friend)
     if not mine or not theirs:
         return None

@@ -33,7 +33,7 @@ from .sanitize import (
     truncate_text,
     valid_text,
 )
-from .urls import absolute, is_web_url
+from .urls import absolute, host_of, is_web_url
 
 EXCERPT_WORDS = 60
 COMMENT_EXTENSIONS = {".md", ".markdown", ".mdown", ".rst", ".html", ".htm"}
@@ -126,10 +126,7 @@ def _outside_links(html: str, target: str, author_url: str) -> int:
 
 
 def _host(url: str) -> str:
-    try:
-        host = (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
+    host = host_of(url)
     return host[4:] if host.startswith("www.") else host
 
 

@@ -102,6 +102,14 @@ def _is_tracking(key: str) -> bool:
     return key.startswith("utm_") or key in _TRACKING
 
 
+def host_of(url: str) -> str:
+    """The URL's host, lowercased; "" when it has none or cannot be parsed."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
 def site_of(url: str) -> str:
     """The origin of a URL, used when a friend gives a feed but no site."""
     parts = urlsplit(url)

@@ -193,14 +193,8 @@ class Job:
                 self.process.kill()
                 self.returncode, stopped = self.process.wait(), True
         else:
-            end = time.monotonic() + timeout
-            while not self._reap(block=False) and time.monotonic() < end:
-                time.sleep(0.01)
             if self.returncode is None:
-                with contextlib.suppress(OSError):
-                    os.kill(self.pid, signal.SIGKILL)
-                self._reap(block=True)
-                stopped = True
+                self.returncode, stopped = _end(self.pid, timeout)
             if self.ready is not None:
                 os.close(self.ready)
                 self.ready = None
@@ -278,8 +272,8 @@ def _forked_child(
         os.write(told, b"1")
         os.close(told)
         save_touched(settings, touched)  # the helper writes its own entries
-        if helper is not None:
-            _reap_helper(helper[0], settings.fetch_deadline)
+        if helper is not None:  # let it finish writing the cache
+            _end(helper[0], settings.fetch_deadline)
         code = 0
     except BaseException:  # the parent reads the log; the child must still exit
         with contextlib.suppress(BaseException):
@@ -370,19 +364,26 @@ def _join(
     return merged, Touched({**touched.feeds, **more.feeds}, touched.sources)
 
 
-def _reap_helper(pid: int, timeout: float) -> None:
-    """Let the helper finish writing the cache (within ``timeout``), else stop it."""
+def _end(pid: int, timeout: float) -> tuple[int | None, bool]:
+    """Let a forked process finish (within ``timeout``), else stop it: its
+    exit code (None if it was not ours to wait for), and whether it was stopped."""
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0]:
-                return
-            time.sleep(0.01)
-            continue
-        return
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None, False
+        if done:
+            return os.waitstatus_to_exitcode(status), False
+        if time.monotonic() >= end:
+            break
+        time.sleep(0.01)
     with contextlib.suppress(OSError):
         os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+    try:
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), True
+    except ChildProcessError:
+        return None, True
 
 
 def main(argv: list[str]) -> int:

@@ -223,8 +223,9 @@ def _tail(path: Path, limit: int = 600) -> str:
     return text[-limit:].replace("\n", " | ")
 
 
-def _write_result(folder: Path, report: JobReport, touched: Touched) -> None:
-    """Hand back the report and the changed entries, atomically.
+def _write_result(folder: Path, report: JobReport, touched: Touched, name: str = RESULT) -> None:
+    """Hand back the report and the changed entries, atomically (the
+    helper hands its own over in ``PART``, the same way).
 
     Each post's keys are computed here first, on the job's own core: they
     travel in the pickle (a cached property lives in the instance), and the
@@ -233,10 +234,10 @@ def _write_result(folder: Path, report: JobReport, touched: Touched) -> None:
     for entry in touched.feeds.values():
         for post in entry.posts if entry is not None else ():
             _ = (post.key, post.loose_key)
-    tmp = folder / (RESULT + ".tmp")
+    tmp = folder / (name + ".tmp")
     with tmp.open("wb") as out:  # streamed: 1,000 feeds are tens of megabytes
         pickle.dump((report, touched), out, protocol=pickle.HIGHEST_PROTOCOL)
-    tmp.replace(folder / RESULT)
+    tmp.replace(folder / name)
 
 
 def _forked_child(
@@ -318,10 +319,7 @@ def _start_helper(
         os.close(build)
         touched = Touched()
         report = fetch(settings, work, touched=touched, save=False, before=before, webmention=False)
-        tmp = folder / (PART + ".tmp")
-        with tmp.open("wb") as out:
-            pickle.dump((report, touched), out, protocol=pickle.HIGHEST_PROTOCOL)
-        tmp.replace(folder / PART)
+        _write_result(folder, report, touched, PART)  # its posts' keys computed on its core
         os.write(told, b"1")
         os.close(told)
         save_touched(settings, touched)

@@ -3,6 +3,10 @@
 One file per feed keeps a warm build from loading every feed it does not
 need, and lets two builds share the folder: each write goes to a private
 temporary file and is moved into place with ``os.replace``.
+
+A feed that answered 304 changed only its times: those go to one small file
+of stamps beside the entries (:data:`STAMPS`), which :meth:`FeedCache.load`
+lays over the entry, instead of the whole entry being written again.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from .model import Post, record
 logger = logging.getLogger(__name__)
 
 FORMAT = "pelican-reciprocity/feed-cache/2"
+STAMPS = "stamps.json"
+STAMPS_FORMAT = "pelican-reciprocity/stamps/1"
 #: Entries written before posts were stored as rows: still read as they are.
 FORMAT_1 = "pelican-reciprocity/feed-cache/1"
 #: A cached post's fields, in the order of each post's row. A warm build reads
@@ -185,12 +191,23 @@ class FeedCache:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self._stamps: dict[str, tuple[float, float]] | None = None  # read once, lazily
+        self._new_stamps: dict[str, tuple[float, float]] = {}  # not yet written
+        self._saved: set[str] = set()  # written whole since: their stamps are stale
 
     def path_for(self, url: str) -> Path:
         digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
         return self.root / "feeds" / f"{digest}.json"
 
     def load(self, url: str) -> CacheEntry | None:
+        entry = self._load(url)
+        if entry is not None:
+            checked, fetched = self._read_stamps().get(url, (0.0, 0.0))
+            if checked > entry.checked_at:  # revalidated since the entry was written
+                entry.checked_at, entry.fetched_at = checked, max(fetched, entry.fetched_at)
+        return entry
+
+    def _load(self, url: str) -> CacheEntry | None:
         path = self.path_for(url)
         try:
             stat = path.stat()
@@ -230,6 +247,63 @@ class FeedCache:
             _READ.pop(path, None)
         except OSError as exc:
             logger.warning("reciprocity: cannot write cache entry %s (%s)", path, exc)
+        self._new_stamps.pop(entry.url, None)
+        self._saved.add(entry.url)
+
+    def stamp(self, entry: CacheEntry) -> None:
+        """Keep only the entry's new times (a 304 changed nothing else); they
+        are written by :meth:`flush`, all in one file."""
+        self._new_stamps[entry.url] = (entry.checked_at, entry.fetched_at)
+        self._saved.discard(entry.url)
+
+    def flush(self) -> None:
+        """Write the stamps kept since the last flush, merged with the file
+        as it is now (another build may share the folder). Losing them to a
+        crash costs only a revalidation."""
+        if not self._new_stamps and not self._saved:
+            return
+        stamps = {url: pair for url, pair in self._read_stamps(again=True).items()
+                  if url not in self._saved}  # fmt: skip
+        for url, pair in self._new_stamps.items():
+            if pair[0] > stamps.get(url, (0.0, 0.0))[0]:
+                stamps[url] = pair
+        if stamps or (self.root / "feeds" / STAMPS).exists():
+            data = {
+                "format": STAMPS_FORMAT,
+                "stamps": {u: list(p) for u, p in sorted(stamps.items())},
+            }
+            try:
+                write_atomic(
+                    self.root / "feeds" / STAMPS,
+                    json.dumps(data, separators=(",", ":")).encode("utf-8"),
+                    durable=False,
+                )
+            except OSError as exc:
+                logger.warning(
+                    "reciprocity: cannot write %s (%s)", self.root / "feeds" / STAMPS, exc
+                )
+        self._stamps, self._new_stamps, self._saved = stamps, {}, set()
+
+    def _read_stamps(self, *, again: bool = False) -> dict[str, tuple[float, float]]:
+        """The stamps file; a damaged one counts as empty (its feeds are
+        simply revalidated again)."""
+        if self._stamps is not None and not again:
+            return self._stamps
+        path = self.root / "feeds" / STAMPS
+        stamps: dict[str, tuple[float, float]] = {}
+        try:
+            data = json.loads(path.read_bytes())
+            if not isinstance(data, dict) or data.get("format") != STAMPS_FORMAT:
+                raise ValueError("not a pelican-reciprocity stamps file")
+            for url, (checked, fetched) in data["stamps"].items():
+                stamps[str(url)] = (float(checked), float(fetched))
+        except FileNotFoundError:
+            pass
+        except Exception as exc:  # rebuildable, like an entry
+            logger.warning("reciprocity: ignoring damaged %s (%s); it will be rewritten", path, exc)
+            stamps = {}
+        self._stamps = stamps
+        return stamps
 
     def _discard(self, path: Path) -> None:
         with contextlib.suppress(OSError):

@@ -164,6 +164,8 @@ class Touched:
     sources: dict[str, CacheEntry] = field(default_factory=dict)
     #: Feeds handed over without their posts, which the build already holds.
     kept: frozenset[str] = frozenset()
+    #: Entries whose times alone changed (a 304): saved as stamps, not whole.
+    stamped: set[str] = field(default_factory=set)
 
     def without_held(self, report: JobReport, before: Snapshot | None) -> Touched:
         """For the hand-over from a forked job: a feed that answered 304 or
@@ -463,6 +465,7 @@ def fetch(
         """Parse and save each feed as it arrives, then let its body go."""
         friend = by_feed[result.url]
         try:
+            times_only = _times_only(feeds.entries[friend.feed], result)
             entry, outcome, error = apply_result(
                 friend,
                 feeds.entries[friend.feed],
@@ -473,10 +476,12 @@ def fetch(
                 summaries=settings.summaries,
                 max_posts=settings.max_posts,
             )
+            times_only = times_only and outcome == "revalidated"
             if save:
-                feed_cache.save(entry)
+                _keep(feed_cache, entry, times_only)
             if touched is not None:
                 touched.feeds[friend.feed] = entry
+                _mark(touched, entry.url, times_only)
         except Exception as exc:  # one feed's bug must not cost the others
             logger.debug("reciprocity: error reading %s", friend.feed, exc_info=True)
             outcome, error = "failed", f"could not be read ({type(exc).__name__}: {exc})"
@@ -486,6 +491,7 @@ def fetch(
             progress(friend)
 
     def on_source(result: Any) -> None:
+        times_only = _times_only(sources.entries[result.url], result)
         entry = sources.entries[result.url] or CacheEntry(url=result.url)
         entry.checked_at = now
         if result.error:
@@ -498,9 +504,10 @@ def fetch(
                 entry.last_modified = None if local else result.last_modified
             entry.fetched_at, entry.error = now, None
         if save:
-            source_cache.save(entry)
+            _keep(source_cache, entry, times_only)
         if touched is not None:
             touched.sources[result.url] = entry
+            _mark(touched, entry.url, times_only)
         source_errors[result.url] = result.error
 
     errors: dict[str, str | None] = {}
@@ -514,6 +521,9 @@ def fetch(
         errors,
         work,
     )
+    if save:
+        feed_cache.flush()
+        source_cache.flush()
     return JobReport(
         feeds=feed_outcomes,
         sources=source_errors,
@@ -671,10 +681,37 @@ async def _webmentions(
 def save_touched(settings: FetchSettings, touched: Touched) -> None:
     """Write the entries a fetch changed (see ``fetch(save=False)``)."""
     feed_cache, source_cache = _caches(settings)
-    for entry in touched.feeds.values():
-        feed_cache.save(entry)
-    for entry in touched.sources.values():
-        source_cache.save(entry)
+    for cache, entries in ((feed_cache, touched.feeds), (source_cache, touched.sources)):
+        for url, entry in entries.items():
+            _keep(cache, entry, url in touched.stamped)
+        cache.flush()
+
+
+def _times_only(entry: CacheEntry | None, result: Any) -> bool:
+    """Will this answer change only the entry's times? A 304 for an entry
+    that had no error, with no Retry-After and no move to remember."""
+    return (
+        entry is not None
+        and entry.error is None
+        and bool(result.not_modified)
+        and not result.error
+        and result.retry_after is None
+        and not result.moved_to
+    )
+
+
+def _keep(cache: FeedCache, entry: CacheEntry, times_only: bool) -> None:
+    if times_only:
+        cache.stamp(entry)
+    else:
+        cache.save(entry)
+
+
+def _mark(touched: Touched, url: str, times_only: bool) -> None:
+    if times_only:
+        touched.stamped.add(url)
+    else:
+        touched.stamped.discard(url)
 
 
 def scrub(text: str, token: str) -> str:

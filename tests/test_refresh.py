@@ -198,3 +198,76 @@ def test_an_unchanged_entry_is_not_parsed_again_in_the_same_process(tmp_path, mo
     assert len(parsed) == 1
     store.save(CacheEntry(url="https://a.example/feed", title="Second", fetched_at=2.0))
     assert store.load("https://a.example/feed").title == "Second" and len(parsed) == 2
+
+
+def test_a_304_writes_the_new_times_as_a_stamp_not_the_whole_entry(feed_server, tmp_path):
+    url = feed_server.add("a", rss("A", posts("a")))
+    friends = [Friend(name="A", feed=url)]
+    refresh(friends, config_for(tmp_path))
+    path = FeedCache(tmp_path / "cache").path_for(url)
+    written, stat = path.read_bytes(), path.stat()
+    time.sleep(0.05)
+    assert refresh(friends, config_for(tmp_path, cache_ttl=0)).feeds[0].outcome == "revalidated"
+    assert path.read_bytes() == written and path.stat().st_mtime_ns == stat.st_mtime_ns
+    entry = FeedCache(tmp_path / "cache").load(url)
+    assert entry is not None and entry.checked_at > json.loads(written)["checked_at"]
+    assert entry.fetched_at == entry.checked_at and len(entry.posts) == 3
+    # the stamp counts for the TTL: within it, no request
+    feed_server.reset()
+    assert refresh(friends, config_for(tmp_path, cache_ttl=3600)).feeds[0].outcome == "cached"
+    assert feed_server.requests == 0
+    # a feed that changes is written whole again, and its stamp dropped
+    feed_server.add("a", rss("A", posts("a", 4)))
+    assert refresh(friends, config_for(tmp_path, cache_ttl=0)).feeds[0].outcome == "updated"
+    assert path.read_bytes() != written
+    stamps = json.loads((tmp_path / "cache" / "feeds" / "stamps.json").read_bytes())
+    assert url not in stamps["stamps"]
+    assert len(FeedCache(tmp_path / "cache").load(url).posts) == 4
+
+
+def test_stamps_lay_over_entries_and_a_damaged_file_costs_only_a_warning(tmp_path, caplog):
+    cache = FeedCache(tmp_path)
+    old = CacheEntry(url="https://a.example/feed", checked_at=100.0, fetched_at=90.0, title="A")
+    cache.save(old)
+    cache.stamp(CacheEntry(url=old.url, checked_at=200.0, fetched_at=200.0))
+    cache.stamp(CacheEntry(url="https://gone.example/feed", checked_at=50.0, fetched_at=50.0))
+    cache.flush()
+    entry = FeedCache(tmp_path).load(old.url)
+    assert (entry.checked_at, entry.fetched_at, entry.title) == (200.0, 200.0, "A")
+    # a stamp older than the entry (written whole since) changes nothing
+    cache.save(CacheEntry(url=old.url, checked_at=300.0, fetched_at=250.0, title="B"))
+    assert FeedCache(tmp_path).load(old.url).checked_at == 300.0
+    # a second build's stamps are merged, not overwritten
+    other = FeedCache(tmp_path)
+    other.stamp(CacheEntry(url="https://b.example/feed", checked_at=70.0, fetched_at=70.0))
+    other.flush()
+    cache.flush()
+    stamps = json.loads((tmp_path / "feeds" / "stamps.json").read_bytes())["stamps"]
+    assert set(stamps) == {"https://gone.example/feed", "https://b.example/feed"}
+    for junk in (b"{not json", b'{"format": "x"}', b'{"format": "pelican-reciprocity/stamps/1"}'):
+        (tmp_path / "feeds" / "stamps.json").write_bytes(junk)
+        caplog.clear()
+        entry = FeedCache(tmp_path).load(old.url)
+        assert entry is not None and entry.checked_at == 300.0
+        assert any("ignoring damaged" in r.getMessage() for r in caplog.records)
+    again = FeedCache(tmp_path)
+    again.stamp(CacheEntry(url=old.url, checked_at=400.0, fetched_at=400.0))
+    again.flush()  # rewrites the damaged file
+    assert FeedCache(tmp_path).load(old.url).checked_at == 400.0
+
+
+def test_the_job_hands_stamps_over_to_be_saved_as_stamps(feed_server, tmp_path):
+    from pelican_reciprocity.refresh import FetchSettings, Touched, Work, fetch, save_touched
+
+    url = feed_server.add("a", rss("A", posts("a")))
+    friends = (Friend(name="A", feed=url), Friend(name="B", feed=feed_server.url("/missing")))
+    refresh(friends, config_for(tmp_path))
+    path = FeedCache(tmp_path / "cache").path_for(url)
+    written = path.read_bytes()
+    settings = FetchSettings.from_config(config_for(tmp_path, cache_ttl=0))
+    touched = Touched()
+    report = fetch(settings, Work(friends=friends), touched=touched, save=False)
+    assert report.feeds[url][0] == "revalidated" and touched.stamped == {url}
+    save_touched(settings, touched)
+    assert path.read_bytes() == written
+    assert FeedCache(tmp_path / "cache").load(url).checked_at > json.loads(written)["checked_at"]

@@ -127,6 +127,7 @@ class Job:
             try:
                 with (self.folder / RESULT).open("rb") as result:
                     report, touched = pickle.load(result)
+                report, touched = _with_part(self.folder, report, touched)
             except Exception as exc:  # no result, or a damaged one: the child failed
                 log = _tail(self.folder / "log.txt")
                 logger.warning(
@@ -265,16 +266,15 @@ def _forked_child(
         started = time.monotonic()
         touched = Touched()
         report = fetch(settings, work, touched=touched, save=False, before=before)
-        handed = touched
+        helper_pid = None
         if helper is not None:  # it is under the same deadline: a second's grace to hand over
-            until = started + settings.fetch_deadline + 1.0
-            report, handed = _join(folder, helper, report, touched, until)
-        _write_result(folder, report, handed.without_held(report, before))
+            helper_pid = _await_helper(helper, started + settings.fetch_deadline + 1.0)
+        _write_result(folder, report, touched.without_held(report, before))
         os.write(told, b"1")
         os.close(told)
         save_touched(settings, touched)  # the helper writes its own entries
-        if helper is not None:  # let it finish writing the cache
-            _end(helper[0], settings.fetch_deadline)
+        if helper_pid is not None:  # let it finish writing the cache
+            _end(helper_pid, settings.fetch_deadline)
         code = 0
     except BaseException:  # the parent reads the log; the child must still exit
         with contextlib.suppress(BaseException):
@@ -319,7 +319,7 @@ def _start_helper(
         os.close(build)
         touched = Touched()
         report = fetch(settings, work, touched=touched, save=False, before=before, webmention=False)
-        _write_result(folder, report, touched, PART)  # its posts' keys computed on its core
+        _write_result(folder, report, touched.without_held(report, before), PART)
         os.write(told, b"1")
         os.close(told)
         save_touched(settings, touched)
@@ -331,27 +331,38 @@ def _start_helper(
         os._exit(code)
 
 
-def _join(
-    folder: Path, helper: tuple[int, int], report: JobReport, touched: Touched, until: float
-) -> tuple[JobReport, Touched]:
-    """The helper's report and entries added to ours, once it says they are
-    in (it works under the same fetch deadline as we do: ``until`` is only a
-    grace). A helper that died hands over nothing: its friends' feeds keep
-    their last good copies, as after a failed fetch."""
-    ready = helper[1]
-    theirs = None
+def _await_helper(helper: tuple[int, int], until: float) -> int | None:
+    """Wait until the helper says its part is in (it works under the same
+    fetch deadline as we do: ``until`` is only a grace). The build reads the
+    part itself, so this process never holds the helper's posts. A helper
+    that died or is late is stopped, so no part appears after our result:
+    its friends' feeds keep their last good copies, as after a failed fetch.
+    Returns its pid if it is still to be waited for."""
+    pid, ready = helper
     try:
         wait = max(0.0, until - time.monotonic())
         if select.select([ready], [], [], wait)[0] and os.read(ready, 1) == b"1":
-            with (folder / PART).open("rb") as part:
-                theirs = pickle.load(part)
-    except (OSError, pickle.UnpicklingError, EOFError) as exc:
-        logger.warning("reciprocity: the second fetch process handed over nothing (%s)", exc)
+            return pid
+    except OSError:
+        pass
     finally:
         os.close(ready)
-    if theirs is None:
+    _end(pid, 0.0)
+    logger.warning("reciprocity: the second fetch process handed over nothing")
+    return None
+
+
+def _with_part(folder: Path, report: JobReport, touched: Touched) -> tuple[JobReport, Touched]:
+    """The job's result with the helper's part (if it handed one over) added.
+    A damaged part costs only its own friends' fresh copies."""
+    try:
+        with (folder / PART).open("rb") as part:
+            other, more = pickle.load(part)
+    except FileNotFoundError:
         return report, touched
-    other, more = theirs
+    except Exception as exc:
+        logger.warning("reciprocity: the second fetch process's part is unreadable (%s)", exc)
+        return report, touched
     merged = JobReport(
         feeds={**report.feeds, **other.feeds},
         sources=report.sources,
@@ -359,7 +370,8 @@ def _join(
         requests=report.requests + other.requests,
         elapsed=max(report.elapsed, other.elapsed),
     )
-    return merged, Touched({**touched.feeds, **more.feeds}, touched.sources)
+    feeds = {**touched.feeds, **more.feeds}
+    return merged, Touched(feeds, touched.sources, touched.kept | more.kept)
 
 
 def _end(pid: int, timeout: float) -> tuple[int | None, bool]:

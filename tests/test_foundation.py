@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -661,3 +662,23 @@ def test_the_job_hands_back_posts_with_their_keys_already_computed(tmp_path):
     for post in back.feeds["https://a.example/feed"].posts:
         assert {"key", "loose_key"} <= post.__dict__.keys()
         assert post.__dict__["loose_key"] == post.__dict__["key"].split("#")[0]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the job forks only on Linux")
+def test_a_helper_that_hands_over_nothing_in_time_is_stopped(caplog):
+    """So no part can appear after the job's result, and no process is left."""
+    ready, told = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a helper that never says its part is in
+        try:
+            os.close(ready)
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    os.close(told)
+    started = time.monotonic()
+    assert job_module._await_helper((pid, ready), time.monotonic() + 0.2) is None
+    assert time.monotonic() - started < 5
+    with pytest.raises(ChildProcessError):  # stopped and reaped
+        os.waitpid(pid, os.WNOHANG)
+    assert "handed over nothing" in caplog.text

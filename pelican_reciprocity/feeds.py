@@ -12,7 +12,7 @@ import email.utils
 import json
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import field, replace
+from dataclasses import field
 from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
@@ -99,15 +99,15 @@ def summarise_newest(
     out = []
     for index, post in enumerate(posts):
         if not post.source_html:
-            out.append(replace(post, friend=friend) if friend else post)
+            out.append(post.but(friend=friend) if friend else post)
         elif index in now_ones:
             html, text = summarise(post.source_html, words, base=post.source_base)
             out.append(
-                replace(post, summary_html=html, summary_text=text, source_html="", friend=friend)
+                post.but(summary_html=html, summary_text=text, source_html="", friend=friend)
             )
         else:
             prefix = post.source_html[: fixed + words * per_word]
-            out.append(replace(post, source_html=prefix, friend=friend))
+            out.append(post.but(source_html=prefix, friend=friend))
     return out
 
 
@@ -736,6 +736,6 @@ def assign_first_seen(
         if post.date is None:
             seen = first_seen.get(post.key) or now.isoformat()
             table[post.key] = seen
-            post = replace(post, date=datetime.fromisoformat(seen), dated=False)
+            post = post.but(date=datetime.fromisoformat(seen), dated=False)
         dated.append(post)
     return dated, table

@@ -459,3 +459,23 @@ def test_a_record_reads_as_a_dataclass_would_and_keeps_secrets_out():
     assert repr(Friend(name="Lena", feed="https://lena.example/feed")).startswith(
         "Friend(name='Lena', feed='https://lena.example/feed'"
     )
+
+
+@given(
+    summary=st.text(max_size=20),
+    friend=st.text(max_size=10),
+    url=st.sampled_from(
+        ["https://a.example/1", "https://a.example/1#x", "http://www.a.example/2/"]
+    ),
+)
+def test_a_changed_post_is_what_replace_makes_with_keys_only_for_its_url(summary, friend, url):
+    from dataclasses import replace
+
+    post = Post(title="t", url="https://a.example/1#c", date=None, source_html="<p>x</p>")
+    _ = (post.key, post.loose_key)  # computed before the change
+    changed = post.but(summary_text=summary, friend=friend, url=url)
+    assert changed == replace(post, summary_text=summary, friend=friend, url=url)
+    assert (changed.key, changed.loose_key) == (normalise(url, keep_fragment=True), normalise(url))
+    assert post.but(friend=friend).__dict__["key"] == post.key  # kept, not recomputed
+    with pytest.raises(TypeError, match="no field"):
+        post.but(titel="typo")

@@ -194,6 +194,7 @@ class FeedCache:
         self._stamps: dict[str, tuple[float, float]] | None = None  # read once, lazily
         self._new_stamps: dict[str, tuple[float, float]] = {}  # not yet written
         self._saved: set[str] = set()  # written whole since: their stamps are stale
+        self._damaged = False  # the stamps file could not be read: rewrite it
 
     def path_for(self, url: str) -> Path:
         digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
@@ -262,12 +263,13 @@ class FeedCache:
         crash costs only a revalidation."""
         if not self._new_stamps and not self._saved:
             return
-        stamps = {url: pair for url, pair in self._read_stamps(again=True).items()
-                  if url not in self._saved}  # fmt: skip
+        on_disk = self._read_stamps(again=True)
+        stale = self._saved & on_disk.keys()
+        stamps = {url: pair for url, pair in on_disk.items() if url not in stale}
         for url, pair in self._new_stamps.items():
             if pair[0] > stamps.get(url, (0.0, 0.0))[0]:
                 stamps[url] = pair
-        if stamps or (self.root / "feeds" / STAMPS).exists():
+        if stamps != on_disk or stale or self._damaged:  # else the file says it all
             data = {
                 "format": STAMPS_FORMAT,
                 "stamps": {u: list(p) for u, p in sorted(stamps.items())},
@@ -282,7 +284,7 @@ class FeedCache:
                 logger.warning(
                     "reciprocity: cannot write %s (%s)", self.root / "feeds" / STAMPS, exc
                 )
-        self._stamps, self._new_stamps, self._saved = stamps, {}, set()
+        self._stamps, self._new_stamps, self._saved, self._damaged = stamps, {}, set(), False
 
     def _read_stamps(self, *, again: bool = False) -> dict[str, tuple[float, float]]:
         """The stamps file; a damaged one counts as empty (its feeds are
@@ -301,7 +303,7 @@ class FeedCache:
             pass
         except Exception as exc:  # rebuildable, like an entry
             logger.warning("reciprocity: ignoring damaged %s (%s); it will be rewritten", path, exc)
-            stamps = {}
+            stamps, self._damaged = {}, True
         self._stamps = stamps
         return stamps
 

@@ -476,12 +476,12 @@ def fetch(
                 summaries=settings.summaries,
                 max_posts=settings.max_posts,
             )
-            times_only = times_only and outcome == "revalidated"
             if save:
                 _keep(feed_cache, entry, times_only)
             if touched is not None:
                 touched.feeds[friend.feed] = entry
-                _mark(touched, entry.url, times_only)
+                if times_only:
+                    touched.stamped.add(entry.url)
         except Exception as exc:  # one feed's bug must not cost the others
             logger.debug("reciprocity: error reading %s", friend.feed, exc_info=True)
             outcome, error = "failed", f"could not be read ({type(exc).__name__}: {exc})"
@@ -507,7 +507,8 @@ def fetch(
             _keep(source_cache, entry, times_only)
         if touched is not None:
             touched.sources[result.url] = entry
-            _mark(touched, entry.url, times_only)
+            if times_only:
+                touched.stamped.add(entry.url)
         source_errors[result.url] = result.error
 
     errors: dict[str, str | None] = {}
@@ -705,13 +706,6 @@ def _keep(cache: FeedCache, entry: CacheEntry, times_only: bool) -> None:
         cache.stamp(entry)
     else:
         cache.save(entry)
-
-
-def _mark(touched: Touched, url: str, times_only: bool) -> None:
-    if times_only:
-        touched.stamped.add(url)
-    else:
-        touched.stamped.discard(url)
 
 
 def scrub(text: str, token: str) -> str:

@@ -250,10 +250,24 @@ def test_stamps_lay_over_entries_and_a_damaged_file_costs_only_a_warning(tmp_pat
         entry = FeedCache(tmp_path).load(old.url)
         assert entry is not None and entry.checked_at == 300.0
         assert any("ignoring damaged" in r.getMessage() for r in caplog.records)
+    # a fetch that saves entries whole also mends the damaged file
+    mend = FeedCache(tmp_path)
+    assert mend.load(old.url) is not None
+    mend.save(CacheEntry(url="https://c.example/feed", checked_at=1.0, fetched_at=1.0))
+    mend.flush()
+    stamps_file = tmp_path / "feeds" / "stamps.json"
+    assert json.loads(stamps_file.read_bytes())["stamps"] == {}
     again = FeedCache(tmp_path)
     again.stamp(CacheEntry(url=old.url, checked_at=400.0, fetched_at=400.0))
-    again.flush()  # rewrites the damaged file
+    again.flush()
     assert FeedCache(tmp_path).load(old.url).checked_at == 400.0
+    # saving whole an entry that has no stamp leaves the file alone
+    written = stamps_file.stat().st_mtime_ns
+    time.sleep(0.01)
+    quiet = FeedCache(tmp_path)
+    quiet.save(CacheEntry(url="https://d.example/feed", checked_at=1.0, fetched_at=1.0))
+    quiet.flush()
+    assert stamps_file.stat().st_mtime_ns == written
 
 
 def test_the_job_hands_stamps_over_to_be_saved_as_stamps(feed_server, tmp_path):

@@ -25,20 +25,6 @@ class _Summary(logging.Handler):
             self.lines.append(message)
 
 
-def _own_peak_kib() -> int:
-    """This process's peak RSS. On Linux, from VmHWM: ``ru_maxrss`` survives
-    exec, so it would report the benchmark's own size (with 1,000 feed
-    bodies of 200 KB, about 200 MB) for any build smaller than that."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
 def main() -> None:
     site = sys.argv[1]
     os.chdir(site)
@@ -61,7 +47,12 @@ def main() -> None:
     # The fetch job's processes are counted by run.py, which watches them
     # (their peaks are summed with this one); the largest child's peak is
     # here in case one lived too briefly to be seen.
-    rss_kib = _own_peak_kib()
+    # Not ru_maxrss: on Linux it survives exec, so it would report the
+    # benchmark's own size (with 1,000 feed bodies of 200 KB, about 200 MB)
+    # for any build smaller than that.
+    from run import peak_kib  # beside this script
+
+    rss_kib = peak_kib(os.getpid()) or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(
         json.dumps(

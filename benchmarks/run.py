@@ -239,7 +239,7 @@ def build(site: Path, *, again: bool = False) -> Build:
         peaks: dict[int, int] = {}  # descendant pid -> its peak RSS in KiB, as last seen
         while proc.poll() is None:
             for pid in _descendants(proc.pid):
-                peaks[pid] = max(peaks.get(pid, 0), _peak_kib(pid))
+                peaks[pid] = max(peaks.get(pid, 0), peak_kib(pid))
             time.sleep(0.05)
         wall = time.perf_counter() - started
         out.seek(0)
@@ -269,7 +269,7 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _peak_kib(pid: int) -> int:
+def peak_kib(pid: int) -> int:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):

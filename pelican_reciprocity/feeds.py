@@ -18,7 +18,7 @@ from html import escape
 from typing import Any
 from urllib.parse import urljoin
 
-from .model import Post, record
+from .model import Post, newest_first, record
 from .sanitize import summarise, to_text, truncate_text, valid_text
 from .urls import absolute, is_web_url
 
@@ -87,13 +87,11 @@ LATER_PREFIX = (256, 12)
 def summarise_newest(
     posts: list[Post], words: int, count: int | None, friend: str = ""
 ) -> list[Post]:
-    """Summarise the newest ``count`` posts (undated ones count as newest);
-    the others keep a bounded prefix of their raw HTML. Order is kept, and
-    each post is stamped with its friend's key in the same pass."""
-    order = sorted(
-        range(len(posts)),
-        key=lambda i: -(posts[i].date.timestamp() if posts[i].date else float("inf")),
-    )
+    """Summarise the newest ``count`` posts (in the order the pages show
+    them: :func:`model.newest_first`); the others keep a bounded prefix of
+    their raw HTML. Order is kept, and each post is stamped with its
+    friend's key in the same pass."""
+    order = sorted(range(len(posts)), key=lambda i: newest_first(posts[i]))
     now_ones = set(order if count is None else order[:count])
     fixed, per_word = LATER_PREFIX
     out = []

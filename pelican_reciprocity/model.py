@@ -133,6 +133,14 @@ class Post:
 _POST_FIELDS = frozenset(f.name for f in fields(Post))
 
 
+def newest_first(post: Post) -> tuple[float, str, str]:
+    """The one order of "newest" (undated posts last, ties by friend and URL):
+    a feed's parser summarises its newest posts by it, and the friends page
+    and the highlights show theirs by it, so a warm build never summarises
+    a post the parse left unsummarised for being older."""
+    return (-(post.date.timestamp() if post.date else 0.0), post.friend, post.url)
+
+
 @record(frozen=True)
 class Response:
     """One response to one article, from any source."""

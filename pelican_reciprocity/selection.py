@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from .model import Post, record
+from .model import Post, newest_first, record
 from .urls import is_web_url, normalise
 
 _SPLIT = re.compile(r"[\s,]+")
@@ -97,7 +97,7 @@ class Ranking:
         self.freshest: datetime | None = max(dates) if dates else None
         self.too_old = bool(posts) and not candidates
         self.as_of = as_of
-        self.ordered: list[Post] = sorted(candidates, key=_newest_first)
+        self.ordered: list[Post] = sorted(candidates, key=newest_first)
         self.by_tag: dict[str, list[int]] = {}
         self._picks: dict[tuple[Any, ...], tuple[Highlight, ...]] = {}
         for position, post in enumerate(self.ordered):
@@ -158,14 +158,9 @@ class Ranking:
         return picked
 
 
-def _newest_first(post: Post) -> tuple[float, str, str]:
-    return (-(post.date.timestamp() if post.date else 0.0), post.friend, post.url)
-
-
 def latest(posts: Iterable[Post], count: int) -> list[Post]:
     """A friend's newest posts, whatever their age (for the friends page)."""
-    ordered = sorted(posts, key=lambda p: (-(p.date.timestamp() if p.date else 0.0), p.url))
-    return ordered[:count]
+    return sorted(posts, key=newest_first)[:count]
 
 
 def highlights_for(

@@ -479,3 +479,28 @@ def test_a_changed_post_is_what_replace_makes_with_keys_only_for_its_url(summary
     assert post.but(friend=friend).__dict__["key"] == post.key  # kept, not recomputed
     with pytest.raises(TypeError, match="no field"):
         post.but(titel="typo")
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.integers(min_value=0, max_value=3)), min_size=1, max_size=12),
+    st.integers(min_value=1, max_value=5),
+)
+def test_the_posts_summarised_at_parse_are_those_the_friends_page_shows(days, count):
+    """Tied and missing dates included: a post the friends page shows must
+    already be summarised, or every warm build would summarise it again."""
+    from pelican_reciprocity.feeds import summarise_newest
+
+    raw = [
+        Post(
+            title=f"p{i}",
+            url=f"https://a.example/{i}",
+            date=None if day is None else AS_OF - timedelta(days=day),
+            source_html="<p>text</p>",
+        )
+        for i, day in enumerate(days)
+    ]
+    parsed = summarise_newest(raw, 10, count, friend="a")
+    shown = selection.latest(parsed, count)
+    assert all(p.summary_html and not p.source_html for p in shown)
+    summarised = {p.url for p in parsed if p.summary_html}
+    assert summarised == {p.url for p in shown}

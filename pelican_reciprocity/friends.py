@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-import tomllib
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -19,7 +18,6 @@ from urllib.parse import urlsplit
 import markdown
 
 from .model import Friend, FriendsList
-from .sanitize import clean_html
 from .settings import ConfigError
 from .urls import is_web_url, normalise, site_of
 
@@ -47,6 +45,8 @@ def load_friends(spec: str | Iterable[Mapping[str, Any]], base_dir: Path) -> Fri
         result = from_entries(outlines, source=str(path), base_dir=path.parent)
         skipped_problems = tuple(f"{path}: {reason}" for reason in skipped)
         return replace(result, problems=skipped_problems + result.problems)
+    import tomllib  # only a TOML list needs it (about 4 ms of every build that imports it)
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -121,9 +121,11 @@ def make_friend(entry: Any, base_dir: Path) -> tuple[Friend | None, str | None]:
     private = entry.get("private", False)
     if not isinstance(private, bool):
         return None, f"'private' must be true or false, got {private!r}"
-    note_html = (
-        clean_html(markdown.markdown(note), rel="noopener", keep_relative=True) if note else ""
-    )
+    note_html = ""
+    if note:
+        from .sanitize import clean_html  # the sanitiser loads only for what it cleans
+
+        note_html = clean_html(markdown.markdown(note), rel="noopener", keep_relative=True)
     return (
         Friend(
             name=name.strip(),

@@ -19,7 +19,6 @@ from markupsafe import Markup, escape
 
 from .i18n import Strings
 from .model import Friend, Post, record
-from .sanitize import summarise
 from .urls import is_web_url, public_url
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -94,6 +93,8 @@ def post_view(
 ) -> PostView:
     summary_html, summary_text = post.summary_html, post.summary_text
     if post.source_html and not summary_html:  # parsed, but summarised only now
+        from .sanitize import summarise  # a warm build mostly never loads the sanitiser
+
         summary_html, summary_text = summarise(post.source_html, words, base=post.source_base)
     return PostView(
         title=escape(post.title),

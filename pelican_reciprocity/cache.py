@@ -7,6 +7,13 @@ temporary file and is moved into place with ``os.replace``.
 A feed that answered 304 changed only its times: those go to one small file
 of stamps beside the entries (:data:`STAMPS`), which :meth:`FeedCache.load`
 lays over the entry, instead of the whole entry being written again.
+
+A warm build reads every entry. Parsing 100 JSON files into posts is most of
+its own start-up, so the entries are also kept together in one pickled index
+(:data:`INDEX`), as Pelican keeps its content cache: each with the (mtime,
+size) of its file, so an entry is taken from the index only while its file
+is unchanged. The JSON files stay the truth; a missing, damaged or outdated
+index only costs the parse it saves.
 """
 
 from __future__ import annotations
@@ -17,11 +24,14 @@ import copy
 import hashlib
 import json
 import logging
-from dataclasses import field
+import os
+import pickle
+from dataclasses import field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .files import write_atomic
 from .model import Post, record
 
@@ -30,6 +40,8 @@ logger = logging.getLogger(__name__)
 FORMAT = "pelican-reciprocity/feed-cache/2"
 STAMPS = "stamps.json"
 STAMPS_FORMAT = "pelican-reciprocity/stamps/1"
+INDEX = "entries.pickle"
+INDEX_FORMAT = "pelican-reciprocity/entries/1"
 #: Entries written before posts were stored as rows: still read as they are.
 FORMAT_1 = "pelican-reciprocity/feed-cache/1"
 #: A cached post's fields, in the order of each post's row. A warm build reads
@@ -184,6 +196,26 @@ def _post(
 #: size) when read: a `pelican --autoreload` rebuild takes an unchanged
 #: entry from here instead of parsing its JSON again.
 _READ: dict[Path, tuple[tuple[int, int], CacheEntry]] = {}
+#: The entries of each folder's index as last read, by path, and the index
+#: file's own (mtime, size) then.
+_INDEXED: dict[Path, tuple[tuple[int, int], dict[Path, tuple[tuple[int, int], CacheEntry]]]] = {}
+#: Folders whose index is behind their files: an entry was parsed or written.
+_BEHIND: set[Path] = set()
+
+
+def _index_header() -> tuple[Any, ...]:
+    """What an index must have been written by: pickled records are only
+    as good as the classes they are loaded into."""
+    return (
+        INDEX_FORMAT,
+        __version__,
+        tuple(f.name for f in fields(CacheEntry)),
+        tuple(f.name for f in fields(Post)),
+    )
+
+
+def _stamp_of(stat: os.stat_result) -> tuple[int, int]:
+    return (stat.st_mtime_ns, stat.st_size)
 
 
 class FeedCache:
@@ -211,10 +243,12 @@ class FeedCache:
     def _load(self, url: str) -> CacheEntry | None:
         path = self.path_for(url)
         try:
-            stat = path.stat()
-            stamp = (stat.st_mtime_ns, stat.st_size)
+            stamp = _stamp_of(path.stat())
             held = _READ.get(path)
+            if held is None or held[0] != stamp:
+                held = self._indexed().get(path)
             if held is not None and held[0] == stamp and held[1].url == url:
+                _READ[path] = held
                 return copy.copy(held[1])  # a shallow copy: the caller may update it
             raw = path.read_bytes()
         except FileNotFoundError:
@@ -235,7 +269,61 @@ class FeedCache:
             self._discard(path)
             return None
         _READ[path] = (stamp, entry)
+        _BEHIND.add(self.root)
         return copy.copy(entry)
+
+    def _indexed(self) -> dict[Path, tuple[tuple[int, int], CacheEntry]]:
+        """The index's entries (read again only when the file has changed)."""
+        path = self.root / "feeds" / INDEX
+        try:
+            stamp = _stamp_of(path.stat())
+        except OSError:
+            return {}
+        known = _INDEXED.get(self.root)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        entries: dict[Path, tuple[tuple[int, int], CacheEntry]] = {}
+        try:
+            with path.open("rb") as handle:
+                header, stored = pickle.load(handle)
+            if header != _index_header():
+                raise ValueError("written by another version")
+            for name, (entry_stamp, entry) in stored.items():
+                if not isinstance(entry, CacheEntry):
+                    raise ValueError(f"not a cache entry: {name}")
+                entries[path.parent / name] = (tuple(entry_stamp), entry)
+        except Exception as exc:  # rebuildable: the entries are read from their files
+            logger.debug("reciprocity: ignoring the cache index %s (%s)", path, exc)
+            entries = {}
+            _BEHIND.add(self.root)
+        _INDEXED[self.root] = (stamp, entries)
+        return entries
+
+    def _write_index(self) -> None:
+        """Index every entry this process holds whose file is as it was
+        when read or written (another build may have written it since)."""
+        folder = self.root / "feeds"
+        entries = {}
+        for path, (stamp, entry) in list(_READ.items()):
+            if path.parent != folder:
+                continue
+            try:
+                if _stamp_of(path.stat()) != stamp:
+                    continue
+            except OSError:
+                continue
+            entries[path.name] = (stamp, entry)
+        data = pickle.dumps((_index_header(), entries), protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            written = write_atomic(folder / INDEX, data, durable=False)
+        except OSError as exc:
+            logger.warning("reciprocity: cannot write %s (%s)", folder / INDEX, exc)
+            return
+        _INDEXED[self.root] = (
+            _stamp_of(written),
+            {folder / name: held for name, held in entries.items()},
+        )
+        _BEHIND.discard(self.root)
 
     def save(self, entry: CacheEntry) -> None:
         path = self.path_for(entry.url)
@@ -244,9 +332,11 @@ class FeedCache:
         try:
             # No fsync: a cache entry lost to a power cut is simply refetched,
             # and 1,000 fsyncs would cost seconds on a cold build.
-            write_atomic(path, data.encode("utf-8"), durable=False)
-            _READ.pop(path, None)
+            written = write_atomic(path, data.encode("utf-8"), durable=False)
+            _READ[path] = (_stamp_of(written), copy.copy(entry))
+            _BEHIND.add(self.root)
         except OSError as exc:
+            _READ.pop(path, None)
             logger.warning("reciprocity: cannot write cache entry %s (%s)", path, exc)
         self._new_stamps.pop(entry.url, None)
         self._saved.add(entry.url)
@@ -259,10 +349,15 @@ class FeedCache:
 
     def flush(self) -> None:
         """Write the stamps kept since the last flush, merged with the file
-        as it is now (another build may share the folder). Losing them to a
-        crash costs only a revalidation."""
-        if not self._new_stamps and not self._saved:
-            return
+        as it is now (another build may share the folder), and the index if
+        it is behind. Losing either to a crash costs only a revalidation or
+        a parse."""
+        if self._new_stamps or self._saved:
+            self._flush_stamps()
+        if self.root in _BEHIND:
+            self._write_index()
+
+    def _flush_stamps(self) -> None:
         on_disk = self._read_stamps(again=True)
         stale = self._saved & on_disk.keys()
         stamps = {url: pair for url, pair in on_disk.items() if url not in stale}

@@ -17,21 +17,24 @@ class WriteError(OSError):
     """A file could not be written; the message names it and says why."""
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> os.stat_result:
     """Write to a private temporary file beside ``path``, then rename over it.
 
     With ``durable`` the data is flushed to disk first (for the owner's own
     files, which cannot be rebuilt). An existing file's mode is kept; a new
     file gets the usual mode for the process's umask. Raises
     :class:`WriteError`, one line naming the file, when it cannot be written.
+    Returns the written file's status (its mtime and size, as a reader
+    will find them), taken before the rename, so no other writer's can be
+    mistaken for it.
     """
     try:
-        _write(path, data, durable)
+        return _write(path, data, durable)
     except OSError as exc:
         raise WriteError(f"cannot write {path} ({exc.strerror or exc})") from None
 
 
-def _write(path: Path, data: bytes, durable: bool) -> None:
+def _write(path: Path, data: bytes, durable: bool) -> os.stat_result:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
@@ -47,7 +50,9 @@ def _write(path: Path, data: bytes, durable: bool) -> None:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.chmod(tmp, mode)
+        written = os.stat(tmp)
         os.replace(tmp, path)
+        return written
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pelican import signals
 from pelican.generators import ArticlesGenerator, Generator, PagesGenerator
 
-from . import ledger_file, pages, selection
+from . import ledger_file, pages, refresh, selection
 from .friends import load_friends, resolve_feed
 from .identity import Directory
 from .model import FriendsList, record
@@ -193,12 +193,8 @@ def start_run(pelican: Any) -> Run | None:
     if not friends.friends and not responses_wanted:
         logger.info("reciprocity: the friends list %s is empty; nothing to do", friends.source)
         return None
-    run = Run(
-        config=config,
-        friends=friends,
-        owner=weakref.ref(pelican),
-        work=Work(friends=friends.friends, sources=_source_urls(config)),
-    )
+    work = Work(friends=friends.friends, sources=_source_urls(config))
+    run = Run(config=config, friends=friends, owner=weakref.ref(pelican), work=work)
     if inherited is not None and inherited.live_for(pelican) and _same_reading(inherited, run):
         # i18n_subsites builds each language inside the main build: share
         # the feeds the main build read instead of fetching them again.
@@ -382,6 +378,8 @@ def finish_run(pelican: Any) -> None:
     run = _RUNS.pop(pelican.settings.pop(RUN_KEY, None) or "", None)
     if run is not None and run.job is not None:
         run.job.finish(timeout=run.config.fetch_deadline if run.gathered else 0.0)
+    elif run is not None and run.parent is None:  # no job to keep the cache index current
+        refresh.flush_caches(run.settings)
 
 
 _CONNECTED = False

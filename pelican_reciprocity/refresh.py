@@ -688,6 +688,13 @@ def save_touched(settings: FetchSettings, touched: Touched) -> None:
         cache.flush()
 
 
+def flush_caches(settings: FetchSettings) -> None:
+    """Bring the caches' indexes up to date with the entries this process
+    read (for a build that started no fetch job: a job does it itself)."""
+    for cache in _caches(settings):
+        cache.flush()
+
+
 def _times_only(entry: CacheEntry | None, result: Any) -> bool:
     """Will this answer change only the entry's times? A 304 for an entry
     that had no error, with no Retry-After and no move to remember."""

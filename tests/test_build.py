@@ -387,6 +387,7 @@ def test_a_warm_build_loads_nothing_it_does_not_need(feed_server, tmp_path):
 
     cold = loaded()
     assert "pelican_reciprocity.job" in cold  # the cold build started a fetch
+    assert list(site.rglob("feeds/entries.pickle"))  # the job indexed what it wrote
     asked = sum(feed_server.hits.values())
     assert asked >= 3
     warm = loaded()

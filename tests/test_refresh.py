@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import threading
 import time
 
 from helpers import posts, rss
 
 from pelican_reciprocity.cache import CacheEntry, FeedCache
-from pelican_reciprocity.model import Friend
+from pelican_reciprocity.model import Friend, Post
 from pelican_reciprocity.refresh import log_failures, refresh
 from pelican_reciprocity.schedule import FAILED_RETRY, Due, Held, plan, slow_first
 from pelican_reciprocity.settings import configure
@@ -176,13 +177,15 @@ def test_feeds_that_timed_out_start_first():
 
 
 def test_an_unchanged_entry_is_not_parsed_again_in_the_same_process(tmp_path, monkeypatch):
-    """`pelican --autoreload` rebuilds in one process: an entry whose file has
-    not changed comes from memory; one that changed is read again."""
+    """`pelican --autoreload` rebuilds in one process: an entry this process
+    wrote or read, whose file has not changed since, comes from memory; one
+    that another process changed is read again."""
     import json as real_json
 
     from pelican_reciprocity import cache as module
     from pelican_reciprocity.cache import CacheEntry, FeedCache
 
+    monkeypatch.setattr(module, "_INDEXED", {})
     store = FeedCache(tmp_path)
     store.save(CacheEntry(url="https://a.example/feed", title="First", fetched_at=1.0))
     parsed, original = [], real_json.loads
@@ -195,9 +198,13 @@ def test_an_unchanged_entry_is_not_parsed_again_in_the_same_process(tmp_path, mo
     first = store.load("https://a.example/feed")
     first.title = "changed by a caller"  # a caller's change never leaks into the next load
     assert store.load("https://a.example/feed").title == "First"
-    assert len(parsed) == 1
+    assert parsed == []
+    other = CacheEntry(url="https://a.example/feed", title="Another", fetched_at=3.0)
+    store.path_for(other.url).write_text(real_json.dumps(other.to_json()), encoding="utf-8")
+    assert store.load("https://a.example/feed").title == "Another" and len(parsed) == 1
+    assert store.load("https://a.example/feed").title == "Another" and len(parsed) == 1
     store.save(CacheEntry(url="https://a.example/feed", title="Second", fetched_at=2.0))
-    assert store.load("https://a.example/feed").title == "Second" and len(parsed) == 2
+    assert store.load("https://a.example/feed").title == "Second" and len(parsed) == 1
 
 
 def test_a_304_writes_the_new_times_as_a_stamp_not_the_whole_entry(feed_server, tmp_path):
@@ -285,3 +292,51 @@ def test_the_job_hands_stamps_over_to_be_saved_as_stamps(feed_server, tmp_path):
     save_touched(settings, touched)
     assert path.read_bytes() == written
     assert FeedCache(tmp_path / "cache").load(url).checked_at > json.loads(written)["checked_at"]
+
+
+def test_the_index_saves_the_parse_and_never_outranks_the_files(tmp_path, monkeypatch):
+    from pelican_reciprocity import cache as module
+
+    def new_process() -> None:  # what a new build starts from: nothing read yet
+        monkeypatch.setattr(module, "_READ", {})
+        monkeypatch.setattr(module, "_INDEXED", {})
+
+    a, b = "https://a.example/feed", "https://b.example/feed"
+    post = Post(title="One", url="https://a.example/1", date=None, summary_text="one")
+    store = FeedCache(tmp_path)
+    store.save(CacheEntry(url=a, fetched_at=1.0, title="A", posts=[post]))
+    store.save(CacheEntry(url=b, fetched_at=1.0, title="B"))
+    store.flush()
+    index = tmp_path / "feeds" / "entries.pickle"
+    assert index.is_file()
+    parsed: list[str] = []
+    real = CacheEntry.from_json
+    monkeypatch.setattr(
+        CacheEntry,
+        "from_json",
+        classmethod(lambda cls, data: parsed.append(data["url"]) or real(data)),
+    )
+    new_process()
+    entry = FeedCache(tmp_path).load(a)
+    assert entry.title == "A" and entry.posts == [post] and parsed == []
+    # another build rewrote b: its file wins over the index
+    path = FeedCache(tmp_path).path_for(b)
+    path.write_bytes(json.dumps(CacheEntry(url=b, fetched_at=2.0, title="B2").to_json()).encode())
+    new_process()
+    assert FeedCache(tmp_path).load(b).title == "B2" and parsed == [b]
+    FeedCache(tmp_path).flush()  # and the index catches up
+    new_process()
+    parsed.clear()
+    assert FeedCache(tmp_path).load(b).title == "B2" and parsed == []
+    # a damaged index, or one from another version, costs only the parse, and is rewritten
+    for junk in (
+        b"not a pickle",
+        pickle.dumps(("another version", {})),
+        pickle.dumps((module._index_header(), {"x.json": ((1, 2), "not an entry")})),
+    ):
+        index.write_bytes(junk)
+        new_process()
+        parsed.clear()
+        assert FeedCache(tmp_path).load(a).title == "A" and parsed == [a]
+        FeedCache(tmp_path).flush()
+        assert index.read_bytes() != junk

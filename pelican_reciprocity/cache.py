@@ -300,11 +300,12 @@ class FeedCache:
         return entries
 
     def _write_index(self) -> None:
-        """Index every entry this process holds whose file is as it was
-        when read or written (another build may have written it since)."""
+        """Index every entry this process holds, and every one the index
+        already held, whose file is as it was when read or written (another
+        build may have written it since)."""
         folder = self.root / "feeds"
         entries = {}
-        for path, (stamp, entry) in list(_READ.items()):
+        for path, (stamp, entry) in [*self._indexed().items(), *_READ.items()]:
             if path.parent != folder:
                 continue
             try:
@@ -347,14 +348,14 @@ class FeedCache:
         self._new_stamps[entry.url] = (entry.checked_at, entry.fetched_at)
         self._saved.discard(entry.url)
 
-    def flush(self) -> None:
+    def flush(self, *, index: bool = True) -> None:
         """Write the stamps kept since the last flush, merged with the file
         as it is now (another build may share the folder), and the index if
-        it is behind. Losing either to a crash costs only a revalidation or
-        a parse."""
+        it is behind (and ``index``). Losing either to a crash costs only a
+        revalidation or a parse."""
         if self._new_stamps or self._saved:
             self._flush_stamps()
-        if self.root in _BEHIND:
+        if index and self.root in _BEHIND:
             self._write_index()
 
     def _flush_stamps(self) -> None:

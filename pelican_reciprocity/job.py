@@ -272,7 +272,7 @@ def _forked_child(
         _write_result(folder, report, touched.without_held(report, before))
         os.write(told, b"1")
         os.close(told)
-        save_touched(settings, touched)  # the helper writes its own entries
+        save_touched(settings, touched, index=helper is None)  # the helper writes its own
         if helper_pid is not None:  # let it finish writing the cache
             _end(helper_pid, settings.fetch_deadline)
         code = 0
@@ -322,7 +322,7 @@ def _start_helper(
         _write_result(folder, report, touched.without_held(report, before), PART)
         os.write(told, b"1")
         os.close(told)
-        save_touched(settings, touched)
+        save_touched(settings, touched, index=False)
         code = 0
     except BaseException:
         with contextlib.suppress(BaseException):

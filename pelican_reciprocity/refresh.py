@@ -679,13 +679,16 @@ async def _webmentions(
     errors["webmention"] = error
 
 
-def save_touched(settings: FetchSettings, touched: Touched) -> None:
-    """Write the entries a fetch changed (see ``fetch(save=False)``)."""
+def save_touched(settings: FetchSettings, touched: Touched, *, index: bool = True) -> None:
+    """Write the entries a fetch changed (see ``fetch(save=False)``).
+    ``index=False``: this process holds only part of the friends' entries
+    (the job and its helper each write their own), so the first build to
+    read them all writes the cache index instead."""
     feed_cache, source_cache = _caches(settings)
     for cache, entries in ((feed_cache, touched.feeds), (source_cache, touched.sources)):
         for url, entry in entries.items():
             _keep(cache, entry, url in touched.stamped)
-        cache.flush()
+        cache.flush(index=index)
 
 
 def flush_caches(settings: FetchSettings) -> None:

@@ -328,6 +328,7 @@ def test_the_index_saves_the_parse_and_never_outranks_the_files(tmp_path, monkey
     new_process()
     parsed.clear()
     assert FeedCache(tmp_path).load(b).title == "B2" and parsed == []
+    assert FeedCache(tmp_path).load(a).title == "A" and parsed == []  # kept, though not read
     # a damaged index, or one from another version, costs only the parse, and is rewritten
     for junk in (
         b"not a pickle",

@@ -695,7 +695,7 @@ def main() -> None:
     parser.add_argument(
         "--pairs",
         type=int,
-        default=9,
+        default=15,
         help="plain and plugin builds side by side in the warm, 304 and autoreload scenarios",
     )
     parser.add_argument("--feeds", type=int, default=100)

@@ -280,24 +280,23 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def peak_kib(pid: int) -> int:
+def _proc_kib(pid: int, name: str, field: str) -> int:
+    """A figure in KiB from ``/proc/<pid>/<name>``; 0 once the process is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+            if line.startswith(field):
                 return int(line.split()[1])
     except (OSError, ValueError):
         pass
     return 0
+
+
+def peak_kib(pid: int) -> int:
+    return _proc_kib(pid, "status", "VmHWM:")
 
 
 def pss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
+    return _proc_kib(pid, "smaps_rollup", "Pss:")
 
 
 def median_build(site: Path, repeat: int, before=None) -> tuple[float, float, str, float]:

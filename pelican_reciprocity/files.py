@@ -17,6 +17,16 @@ class WriteError(OSError):
     """A file could not be written; the message names it and says why."""
 
 
+def stamp(path: Path) -> tuple[int, int]:
+    """A file's (mtime, size): what says it has not changed since; (-1, -1)
+    when it cannot be read."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return (-1, -1)
+    return (status.st_mtime_ns, status.st_size)
+
+
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> os.stat_result:
     """Write to a private temporary file beside ``path``, then rename over it.
 

@@ -10,13 +10,12 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .files import write_atomic
+from .files import stamp, write_atomic
 from .identity import Directory
 from .ledger import article_records, build_ledger
 from .model import ArticleFacts, Person
@@ -75,7 +74,7 @@ def update(
     people, facts = list(people), list(facts)
     if memo is not None:
         digest = inputs_digest(directory, people, article_of, facts)
-        if _remembered(memo) == [digest, str(path), *_stamp(path)]:
+        if _remembered(memo) == [digest, str(path), *stamp(path)]:
             return False
     try:
         data = load(path)
@@ -94,7 +93,7 @@ def update(
             logger.warning("reciprocity: cannot write the ledger %s (%s)", path, exc)
             return False
     if memo is not None:
-        _remember(memo, [digest, str(path), *_stamp(path)])
+        _remember(memo, [digest, str(path), *stamp(path)])
     return written
 
 
@@ -112,14 +111,6 @@ def inputs_digest(
         parts.append((name, sorted(value) if isinstance(value, set | frozenset) else value))
     parts.extend(sorted(vars(item).items()) for item in (*people, *facts))  # every field
     return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _stamp(path: Path) -> list[int]:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return [-1, -1]
-    return [stat.st_mtime_ns, stat.st_size]
 
 
 def _remembered(memo: Path) -> Any:

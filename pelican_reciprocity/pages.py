@@ -18,20 +18,21 @@ import json
 import logging
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import field, replace
+from dataclasses import field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from jinja2 import ChoiceLoader, FileSystemLoader
 from pelican.generators import ArticlesGenerator, Generator
 
-from . import render, selection
-from .files import write_atomic
+from . import __version__, i18n, render, selection
+from .files import stamp, write_atomic
 from .friends import friend_site
 from .i18n import Strings
 from .identity import friend_keys, person_key
 from .ledger import outbound_links
-from .model import ArticleFacts, FeedState, Friend, record
+from .model import ArticleFacts, FeedState, Friend, Post, record
 from .settings import Config
 from .templates import CompilingOnceLoader
 from .urls import on_site
@@ -162,6 +163,35 @@ class Views:
             )
             out.append(replace(view, posts=views))
         return out
+
+    def friends_list(self, feeds: tuple[FeedState, ...], lang: str) -> OnFirstUse:
+        """``reciprocity.friends``: the friends page's views, made when a
+        template first reads them, with a digest of what they are made of."""
+        return OnFirstUse(
+            lambda: self.friends_page(feeds, lang), key=lambda: self.friends_key(feeds, lang)
+        )
+
+    def friends_key(self, feeds: tuple[FeedState, ...], lang: str) -> str:
+        """A digest of every input of :meth:`friends_page`: each shown
+        friend's view and newest posts (every field), the settings and the
+        language they are shown with, and the code that makes them."""
+        config = self.config
+        parts: list[Any] = [
+            _CODE,
+            [stamp(Path(module.__file__ or "")) for module in _VIEW_CODE],
+            lang,
+            config.default_lang,
+            config.friends_posts,
+            config.date_format,
+            config.summary_words,
+            config.strings,
+        ]
+        for state in feeds:
+            if not state.friend.private:
+                posts = selection.latest(state.posts, config.friends_posts)
+                parts.append(self.friend_views[state.friend.key])
+                parts.append([[getattr(p, name) for name in _POST_FIELDS] for p in posts])
+        return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def add_template_loader(generator: Generator, cache: Path | None = None) -> None:
@@ -304,9 +334,12 @@ class OnFirstUse(Sequence[Any]):
     a warm build. Most sites read them once, on the friends page, last.
     """
 
-    def __init__(self, make: Callable[[], list[Any]]) -> None:
+    def __init__(self, make: Callable[[], list[Any]], key: Callable[[], str] | None = None) -> None:
         self._make: Callable[[], list[Any]] | None = make
         self._items: list[Any] = []
+        #: A digest of everything the list is made from, if it can be had
+        #: without making it (see :func:`_render_kept`).
+        self.key = key
 
     def _list(self) -> list[Any]:
         if self._make is not None:
@@ -496,11 +529,69 @@ def site_pages(
             continue
         relative = generator.settings.get("RELATIVE_URLS", False)
         siteurl = path_to_url(get_relative_path(save_as)) if relative else context.get("SITEURL")
-        content = template.render({**context, "SITEURL": siteurl or "", "output_file": save_as})
+        page_context = {**context, "SITEURL": siteurl or "", "output_file": save_as}
+        if name == "friends":
+            content = _render_kept(template, page_context, todo.config.cache_path)
+        else:
+            content = template.render(page_context)
         heading = context["reciprocity"]["headings"][name]
         metadata = {"title": heading, "slug": name, "save_as": save_as, "url": url}
         made.append(Page(content, metadata=metadata, settings=generator.settings, context=context))
     return made
+
+
+#: What the friends page's views are made by: a change to any of them makes
+#: the page be rendered again, whatever the digest of its inputs says.
+_VIEW_CODE = (render, i18n, selection)
+_CODE = (__version__, jinja2.__version__)
+_POST_FIELDS = tuple(f.name for f in fields(Post))
+
+
+def _render_kept(template: Any, context: dict[str, Any], cache: Path) -> str:
+    """Our friends page's content, rendered, or kept from the last build
+    that rendered it from the same inputs (``<cache>/pages/``): the views of
+    100 friends and their rendering are most of a warm build's friends page.
+
+    The key covers the list's own digest (:meth:`Views.friends_key`), the
+    sources of the template and of the macros it imports (as this
+    environment finds them: a theme may replace the macros), this module's
+    code, and every other value the template reads. Without that digest, or
+    in an environment with a ``finalize`` hook, it is simply rendered."""
+    values = context.get("reciprocity")
+    friends = values.get("friends") if isinstance(values, Mapping) else None
+    key_of = getattr(friends, "key", None)
+    env = template.environment
+    if key_of is None or env.finalize is not None or env.loader is None:
+        return str(template.render(context))
+    try:
+        sources = [env.loader.get_source(env, name)[0] for name in (template.name, MACROS)]
+    except jinja2.TemplateNotFound:
+        return str(template.render(context))
+    parts = [
+        key_of(),
+        stamp(Path(__file__)),
+        sources,
+        context.get("SITEURL"),
+        context.get("output_file"),
+        [values.get(name) for name in ("headings", "words", "css", "opml_url", "lang")],
+    ]
+    key = hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    # one file per page and language: i18n_subsites builds each in turn
+    where = repr([context.get("output_file"), context.get("SITEURL"), values.get("lang")])
+    name = f"{Path(template.name).stem}-{hashlib.sha256(where.encode()).hexdigest()[:16]}.json"
+    path = Path(cache) / "pages" / name
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        kept = json.loads(path.read_bytes())
+        if kept["key"] == key and isinstance(kept["html"], str):
+            return kept["html"]
+    html = str(template.render(context))
+    with contextlib.suppress(OSError, ValueError):  # only the next build's shortcut is lost
+        data = json.dumps({"key": key, "html": html}, ensure_ascii=False)
+        write_atomic(path, data.encode("utf-8"), durable=False)
+    return html
+
+
+MACROS = "reciprocity/macros.html"
 
 
 class FriendsPageGenerator(Generator):

@@ -311,7 +311,7 @@ def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict
     context = generators[0].context
     values = {
         **now,
-        "friends": pages.OnFirstUse(lambda: views.friends_page(gathered.feeds, now["lang"])),
+        "friends": views.friends_list(gathered.feeds, now["lang"]),
         "thanks_url": "",
         "responders": [],
         "as_of": gathered.as_of,

@@ -6,13 +6,14 @@ import filecmp
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from helpers import build, make_site, page, posts, reciprocity_records, rss
+from helpers import NOW, build, make_site, page, posts, reciprocity_records, rss
 from pelican import Pelican
 from pelican.settings import read_settings
 from test_units import page_is_safe
@@ -140,6 +141,45 @@ def test_rebuild_is_byte_identical_and_makes_no_requests(feed_server, tmp_path, 
         assert not sub.diff_files
 
 
+def test_the_friends_page_is_kept_between_builds_while_its_inputs_are_unchanged(
+    feed_server, tmp_path, monkeypatch
+):
+    """The friends page's views and their rendering are most of its cost in
+    a warm build: a build whose inputs are those of the last one takes the
+    rendered content from the cache (the same bytes); a new post, a new
+    setting or a damaged copy has it made again."""
+    from pelican_reciprocity import pages
+
+    friends = good_friends(feed_server, 3)
+    site = make_site(tmp_path, friends=friends, articles=ARTICLES)
+    build(site, monkeypatch)
+    first = page(site, "friends/index.html")
+    made = []
+    real = pages.Views.friends_page
+
+    def making(self, feeds, lang):
+        made.append(lang)
+        return real(self, feeds, lang)
+
+    monkeypatch.setattr(pages.Views, "friends_page", making)
+    build(site, monkeypatch)
+    assert made == [] and page(site, "friends/index.html") == first
+    new = {"title": "good1 news", "link": "https://good1.example/news/", "date": NOW}
+    feed_server.add("good1", rss("Good 1", [new, *posts("good1", host="good1.example")]))
+    build(site, monkeypatch, RECIPROCITY_CACHE_TTL=0)  # a friend posted: made again
+    assert len(made) == 1 and "good1 news" in page(site, "friends/index.html")
+    assert "good1 post 0" in page(site, "friends/index.html")
+    build(site, monkeypatch, RECIPROCITY_FRIENDS_POSTS=1)  # a setting the page shows
+    assert len(made) == 2 and "good1 post 0" not in page(site, "friends/index.html")
+    build(site, monkeypatch, RECIPROCITY_FRIENDS_POSTS=1)
+    assert len(made) == 2
+    for kept in (site / "cache" / "reciprocity" / "pages").glob("*.json"):
+        kept.write_text("{not json", encoding="utf-8")
+    build(site, monkeypatch, RECIPROCITY_FRIENDS_POSTS=1)
+    assert len(made) == 3 and "good1 news" in page(site, "friends/index.html")
+    assert "good1 post 0" not in page(site, "friends/index.html")
+
+
 def test_the_friends_page_views_are_made_only_when_a_page_reads_them(
     feed_server, tmp_path, monkeypatch
 ):
@@ -152,6 +192,7 @@ def test_the_friends_page_views_are_made_only_when_a_page_reads_them(
 
     site = make_site(tmp_path, friends=good_friends(feed_server), articles=ARTICLES)
     build(site, monkeypatch)  # warm
+    shutil.rmtree(site / "cache" / "reciprocity" / "pages")  # no friends page kept from it
     events = []
     real = pages.Views.friends_page
 

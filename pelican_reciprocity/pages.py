@@ -652,9 +652,10 @@ class FriendsPageGenerator(Generator):
             title = f"{self.settings.get('SITENAME') or 'My site'}: {heading}"
             body = render.opml(((f, todo.sites.get(f.key, "")) for f in todo.friends), title=title)
             out = Path(self.output_path) / config.opml_save_as
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(body, encoding="utf-8")
-            logger.info('Writing "%s"', out)
+            if not out.is_file() or out.read_bytes() != body.encode("utf-8"):  # mtimes stay put
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(body, encoding="utf-8")
+                logger.info('Writing "%s"', out)
 
 
 def names_responses(article: Any) -> bool:

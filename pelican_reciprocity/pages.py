@@ -545,6 +545,7 @@ def site_pages(
 _VIEW_CODE = (render, i18n, selection)
 _CODE = (__version__, jinja2.__version__)
 _POST_FIELDS = tuple(f.name for f in fields(Post))
+MACROS = "reciprocity/macros.html"  # imported by the friends page's template
 
 
 def _render_kept(template: Any, context: dict[str, Any], cache: Path) -> str:
@@ -589,9 +590,6 @@ def _render_kept(template: Any, context: dict[str, Any], cache: Path) -> str:
         data = json.dumps({"key": key, "html": html}, ensure_ascii=False)
         write_atomic(path, data.encode("utf-8"), durable=False)
     return html
-
-
-MACROS = "reciprocity/macros.html"
 
 
 class FriendsPageGenerator(Generator):

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .files import stamp as file_stamp
 from .files import write_atomic
 from .model import Post, record
 
@@ -306,14 +307,8 @@ class FeedCache:
         folder = self.root / "feeds"
         entries = {}
         for path, (stamp, entry) in [*self._indexed().items(), *_READ.items()]:
-            if path.parent != folder:
-                continue
-            try:
-                if _stamp_of(path.stat()) != stamp:
-                    continue
-            except OSError:
-                continue
-            entries[path.name] = (stamp, entry)
+            if path.parent == folder and file_stamp(path) == stamp:  # unchanged since
+                entries[path.name] = (stamp, entry)
         data = pickle.dumps((_index_header(), entries), protocol=pickle.HIGHEST_PROTOCOL)
         try:
             written = write_atomic(folder / INDEX, data, durable=False)

@@ -461,6 +461,52 @@ def test_a_record_reads_as_a_dataclass_would_and_keeps_secrets_out():
     )
 
 
+@pytest.mark.parametrize("options", [{}, {"frozen": True}, {"eq": False}])
+def test_a_record_behaves_as_the_dataclass_it_declares(options):
+    """Records are built without dataclass's per-method compilation on older
+    Pythons: the same fields, defaults, comparison, hash and frozenness."""
+    import dataclasses
+
+    from pelican_reciprocity.model import record
+
+    def declare(decorate):
+        @decorate
+        class Thing:
+            name: str
+            size: int = 3
+            tags: list[str] = dataclasses.field(default_factory=list)
+            extra: str = dataclasses.field(default="x", compare=False)
+
+        return Thing
+
+    plain, ours = declare(dataclasses.dataclass(**options)), declare(record(**options))
+    for cls in (plain, ours):
+        first, second = cls("a"), cls("a", 3, [], "y")
+        assert first.size == 3 and first.tags == [] and first.tags is not cls("a").tags
+        assert (first == second) == (plain("a") == plain("a", 3, [], "y"))
+        assert (first == cls("b")) is False and first.__eq__(object()) is NotImplemented
+        assert dataclasses.replace(first, size=4).size == 4
+        assert [f.name for f in dataclasses.fields(cls)] == ["name", "size", "tags", "extra"]
+        with pytest.raises(TypeError):
+            cls()  # type: ignore[call-arg]
+    frozen, eq = options.get("frozen", False), options.get("eq", True)
+    for cls in (plain, ours):
+        thing = cls("a", tags=("t",))  # type: ignore[arg-type]
+        if frozen:
+            assert hash(thing) == hash(cls("a", tags=("t",), extra="y"))  # type: ignore[arg-type]
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                thing.name = "b"
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                del thing.name
+        elif eq:
+            with pytest.raises(TypeError):
+                hash(thing)
+        else:
+            assert hash(thing) == object.__hash__(thing) and thing != cls("a", tags=("t",))
+    assert dataclasses.is_dataclass(ours) and ours.__dataclass_params__.frozen == frozen
+    assert ours.__match_args__ == plain.__match_args__
+
+
 @given(
     summary=st.text(max_size=20),
     friend=st.text(max_size=10),

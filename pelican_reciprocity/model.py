@@ -8,6 +8,7 @@ to name a type.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from dataclasses import MISSING, FrozenInstanceError, dataclass, fields
 from datetime import UTC, datetime
@@ -39,6 +40,9 @@ def _methods(cls: _Class, frozen: bool, eq: bool) -> _Class:
     """``dataclass(cls, frozen=frozen, eq=eq)`` with its ``__init__``
     compiled alone and the rest shared: the same fields, defaults,
     comparison, hash and frozenness, for a quarter of the time."""
+    undocumented = not cls.__doc__
+    if undocumented:  # else dataclass reads object.__init__'s signature, parsing its text
+        cls.__doc__ = cls.__name__
     made = dataclass(cls, init=False, repr=False, eq=False)
     every = fields(made)
     params, lines = ["self"], []
@@ -60,6 +64,8 @@ def _methods(cls: _Class, frozen: bool, eq: bool) -> _Class:
     init = scope["__init__"]
     init.__qualname__ = f"{made.__qualname__}.__init__"
     made.__init__ = init
+    if undocumented:  # as dataclass documents it: the name and the signature
+        made.__doc__ = cls.__name__ + str(inspect.signature(made))
     made.__dataclass_params__.init = True
     if eq:
         key = attrgetter(*[f.name for f in every if f.compare]) if every else lambda _: ()

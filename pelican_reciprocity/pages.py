@@ -19,6 +19,7 @@ import logging
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import field, fields, replace
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -186,11 +187,15 @@ class Views:
             config.summary_words,
             config.strings,
         ]
+        # What each view is made of, as plain values: their repr is C's, where
+        # a view's fields are Markup, whose repr is Python's.
         for state in feeds:
             if not state.friend.private:
                 posts = selection.latest(state.posts, config.friends_posts)
-                parts.append(self.friend_views[state.friend.key])
-                parts.append([[getattr(p, name) for name in _POST_FIELDS] for p in posts])
+                parts.append(_friend_fields(state.friend))
+                site = self.sites.get(state.friend.key)
+                parts.append((site, state.outcome == "failed", bool(state.posts), state.error))
+                parts.append([_post_fields(p) for p in posts])
         return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -544,7 +549,8 @@ def site_pages(
 #: the page be rendered again, whatever the digest of its inputs says.
 _VIEW_CODE = (render, i18n, selection)
 _CODE = (__version__, jinja2.__version__)
-_POST_FIELDS = tuple(f.name for f in fields(Post))
+_post_fields = attrgetter(*(f.name for f in fields(Post)))
+_friend_fields = attrgetter(*(f.name for f in fields(Friend)))
 MACROS = "reciprocity/macros.html"  # imported by the friends page's template
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import copy
 import hashlib
 import json
 import logging
@@ -232,6 +231,13 @@ def _from_rows(rows: list[tuple[Any, ...]]) -> list[Post]:
     return posts
 
 
+def _copy(entry: CacheEntry) -> CacheEntry:
+    """``copy.copy``, without its trip through ``__reduce_ex__``."""
+    copied = object.__new__(CacheEntry)
+    copied.__dict__.update(entry.__dict__)
+    return copied
+
+
 def _stamp_of(stat: os.stat_result) -> tuple[int, int]:
     return (stat.st_mtime_ns, stat.st_size)
 
@@ -241,6 +247,8 @@ class FeedCache:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self.folder = self.root / "feeds"
+        self._index: dict[Path, tuple[tuple[int, int], CacheEntry]] | None = None  # as first read
         self._stamps: dict[str, tuple[float, float]] | None = None  # read once, lazily
         self._new_stamps: dict[str, tuple[float, float]] = {}  # not yet written
         self._saved: set[str] = set()  # written whole since: their stamps are stale
@@ -248,7 +256,7 @@ class FeedCache:
 
     def path_for(self, url: str) -> Path:
         digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
-        return self.root / "feeds" / f"{digest}.json"
+        return self.folder / f"{digest}.json"
 
     def load(self, url: str) -> CacheEntry | None:
         entry = self._load(url)
@@ -267,7 +275,7 @@ class FeedCache:
                 held = self._indexed().get(path)
             if held is not None and held[0] == stamp and held[1].url == url:
                 _READ[path] = held
-                return copy.copy(held[1])  # a shallow copy: the caller may update it
+                return _copy(held[1])  # a shallow copy: the caller may update it
             raw = path.read_bytes()
         except FileNotFoundError:
             _READ.pop(path, None)
@@ -288,11 +296,18 @@ class FeedCache:
             return None
         _READ[path] = (stamp, entry)
         _BEHIND.add(self.root)
-        return copy.copy(entry)
+        return _copy(entry)
 
     def _indexed(self) -> dict[Path, tuple[tuple[int, int], CacheEntry]]:
-        """The index's entries (read again only when the file has changed)."""
-        path = self.root / "feeds" / INDEX
+        """The index's entries (read again only when the file has changed),
+        looked at once per instance: each entry is still checked against its
+        own file, so an index rewritten meanwhile only costs parses."""
+        if self._index is None:
+            self._index = self._read_index()
+        return self._index
+
+    def _read_index(self) -> dict[Path, tuple[tuple[int, int], CacheEntry]]:
+        path = self.folder / INDEX
         try:
             stamp = _stamp_of(path.stat())
         except OSError:
@@ -322,7 +337,7 @@ class FeedCache:
         """Index every entry this process holds, and every one the index
         already held, whose file is as it was when read or written (another
         build may have written it since)."""
-        folder = self.root / "feeds"
+        folder = self.folder
         entries = {}
         for path, (stamp, entry) in [*self._indexed().items(), *_READ.items()]:
             if path.parent == folder and file_stamp(path) == stamp:  # unchanged since
@@ -337,10 +352,8 @@ class FeedCache:
         except OSError as exc:
             logger.warning("reciprocity: cannot write %s (%s)", folder / INDEX, exc)
             return
-        _INDEXED[self.root] = (
-            _stamp_of(written),
-            {folder / name: held for name, held in entries.items()},
-        )
+        self._index = {folder / name: held for name, held in entries.items()}
+        _INDEXED[self.root] = (_stamp_of(written), self._index)
         _BEHIND.discard(self.root)
 
     def save(self, entry: CacheEntry) -> None:
@@ -351,7 +364,7 @@ class FeedCache:
             # No fsync: a cache entry lost to a power cut is simply refetched,
             # and 1,000 fsyncs would cost seconds on a cold build.
             written = write_atomic(path, data.encode("utf-8"), durable=False)
-            _READ[path] = (_stamp_of(written), copy.copy(entry))
+            _READ[path] = (_stamp_of(written), _copy(entry))
             _BEHIND.add(self.root)
         except OSError as exc:
             _READ.pop(path, None)
@@ -389,14 +402,12 @@ class FeedCache:
             }
             try:
                 write_atomic(
-                    self.root / "feeds" / STAMPS,
+                    self.folder / STAMPS,
                     json.dumps(data, separators=(",", ":")).encode("utf-8"),
                     durable=False,
                 )
             except OSError as exc:
-                logger.warning(
-                    "reciprocity: cannot write %s (%s)", self.root / "feeds" / STAMPS, exc
-                )
+                logger.warning("reciprocity: cannot write %s (%s)", self.folder / STAMPS, exc)
         self._stamps, self._new_stamps, self._saved, self._damaged = stamps, {}, set(), False
 
     def _read_stamps(self, *, again: bool = False) -> dict[str, tuple[float, float]]:
@@ -404,7 +415,7 @@ class FeedCache:
         simply revalidated again)."""
         if self._stamps is not None and not again:
             return self._stamps
-        path = self.root / "feeds" / STAMPS
+        path = self.folder / STAMPS
         stamps: dict[str, tuple[float, float]] = {}
         try:
             data = json.loads(path.read_bytes())

@@ -11,6 +11,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +111,15 @@ def inputs_digest(
     parts = [__version__, FORMAT, sorted(article_of.items())]
     for name, value in sorted(vars(directory).items()):
         parts.append((name, sorted(value) if isinstance(value, set | frozenset) else value))
-    parts.extend(sorted(vars(item).items()) for item in (*people, *facts))  # every field
+    parts.append(_FIELDS)
+    parts.append(list(map(_person_fields, people)))  # every field, in the order of _FIELDS
+    parts.append(list(map(_facts_fields, facts)))
     return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+#: The fields the digest reads, named in it: a field added to either record changes it.
+_FIELDS = tuple(tuple(f.name for f in fields(record)) for record in (Person, ArticleFacts))
+_person_fields, _facts_fields = (attrgetter(*names) for names in _FIELDS)
 
 
 def _remembered(memo: Path) -> Any:

@@ -235,7 +235,8 @@ def article_data(
     metadata = getattr(article, "metadata", {}) or {}
     if selection.is_off(metadata.get("reciprocity", "on")):
         return render.ArticleReciprocity(enabled=False, headings=headings, words=views.words(lang))
-    tags = [str(t) for t in getattr(article, "tags", []) or []]
+    # Only asked for when preferred: Pelican's Tag.__str__ goes through a property.
+    tags = [str(t) for t in getattr(article, "tags", []) or []] if config.prefer_shared_tags else []
     curated, automatic, bad = selection.highlights_for(
         metadata,
         index=index,

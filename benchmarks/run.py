@@ -356,13 +356,14 @@ def interleaved(
     ours: tuple[list[str], dict[str, object]],
 ) -> Pair:
     """Plain and plugin builds, alternating so that disk and cache effects
-    fall on both alike (the filesystem is the noisiest part here)."""
+    fall on both alike (the filesystem is the noisiest part here), and
+    taking turns at going first, so that neither always follows the other."""
     pair = Pair([], [])
-    for _ in range(repeat):
-        configure(site, "plain", *plain)
-        pair.plain.append(build(site))
-        configure(site, "reciprocity", *ours)
-        pair.ours.append(build(site))
+    sides = [("plain", plain, pair.plain), ("reciprocity", ours, pair.ours)]
+    for turn in range(repeat):
+        for variant, (feeds, extra), builds in sides if turn % 2 == 0 else sides[::-1]:
+            configure(site, variant, feeds, extra)
+            builds.append(build(site))
     return pair
 
 
@@ -476,12 +477,13 @@ def scenario_autoreload(args, work: Path) -> None:
     server = FeedServer(0, args.feed_bytes)
     try:
         site, feeds, ours = _warm_site(args, work, server)
-        plain, mine = [], []
-        for _ in range(args.pairs):
-            configure(site, "plain", feeds, {})
-            plain.append(build(site, again=True).inner)
-            configure(site, "reciprocity", feeds, ours)
-            mine.append(build(site, again=True).inner)
+        plain: list[float] = []
+        mine: list[float] = []
+        sides = [("plain", {}, plain), ("reciprocity", ours, mine)]
+        for turn in range(args.pairs):  # taking turns at going first, as interleaved() does
+            for variant, extra, inner in sides if turn % 2 == 0 else sides[::-1]:
+                configure(site, variant, feeds, extra)
+                inner.append(build(site, again=True).inner)
         pairs = [(b - a) / a * 100 for a, b in zip(plain, mine, strict=True)]
         overhead = statistics.median(pairs)
         a, b = statistics.median(plain), statistics.median(mine)

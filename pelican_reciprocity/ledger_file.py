@@ -99,6 +99,11 @@ def update(
     return written
 
 
+#: The fields the digest reads, named in it: a field added to either record changes it.
+_FIELDS = tuple(tuple(f.name for f in fields(record)) for record in (Person, ArticleFacts))
+_person_fields, _facts_fields = (attrgetter(*names) for names in _FIELDS)
+
+
 def inputs_digest(
     directory: Directory,
     people: list[Person],
@@ -115,11 +120,6 @@ def inputs_digest(
     parts.append(list(map(_person_fields, people)))  # every field, in the order of _FIELDS
     parts.append(list(map(_facts_fields, facts)))
     return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-#: The fields the digest reads, named in it: a field added to either record changes it.
-_FIELDS = tuple(tuple(f.name for f in fields(record)) for record in (Person, ArticleFacts))
-_person_fields, _facts_fields = (attrgetter(*names) for names in _FIELDS)
 
 
 def _remembered(memo: Path) -> Any:

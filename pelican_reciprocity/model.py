@@ -68,7 +68,8 @@ def _methods(cls: _Class, frozen: bool, eq: bool) -> _Class:
         made.__doc__ = cls.__name__ + str(inspect.signature(made))
     made.__dataclass_params__.init = True
     if eq:
-        key = attrgetter(*[f.name for f in every if f.compare]) if every else lambda _: ()
+        compared = [f.name for f in every if f.compare]
+        key = attrgetter(*compared) if compared else lambda _: ()
         made.__eq__ = lambda self, other: (
             key(self) == key(other) if other.__class__ is self.__class__ else NotImplemented
         )

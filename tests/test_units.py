@@ -506,6 +506,12 @@ def test_a_record_behaves_as_the_dataclass_it_declares(options):
     assert dataclasses.is_dataclass(ours) and ours.__dataclass_params__.frozen == frozen
     assert ours.__match_args__ == plain.__match_args__
 
+    @record(**options)
+    class Opaque:  # nothing compared: every two are equal, as with dataclass
+        note: str = dataclasses.field(default="", compare=False)
+
+    assert (Opaque("a") == Opaque("b")) == options.get("eq", True)
+
 
 @given(
     summary=st.text(max_size=20),

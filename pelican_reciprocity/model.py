@@ -39,7 +39,8 @@ _COMPILES_EACH_METHOD = sys.version_info < (3, 13)
 def _methods(cls: _Class, frozen: bool, eq: bool) -> _Class:
     """``dataclass(cls, frozen=frozen, eq=eq)`` with its ``__init__``
     compiled alone and the rest shared: the same fields, defaults,
-    comparison, hash and frozenness, for a quarter of the time."""
+    comparison, hash and frozenness, in under half the time (about 0.5 ms
+    a record against 1.1 ms, for a frozen record of ten fields)."""
     undocumented = not cls.__doc__
     if undocumented:  # else dataclass reads object.__init__'s signature, parsing its text
         cls.__doc__ = cls.__name__

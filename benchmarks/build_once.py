@@ -6,6 +6,7 @@ Used by run.py as a subprocess so that each build starts cold, as
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -25,6 +26,16 @@ class _Summary(logging.Handler):
             self.lines.append(message)
 
 
+def _spinner() -> contextlib.AbstractContextManager[object]:
+    """What `pelican content` builds under: its console's status spinner,
+    which runs in a thread of its own (`pelican --autoreload` shows none)."""
+    try:
+        from pelican.log import console
+    except ImportError:  # a Pelican before 4.9
+        return contextlib.nullcontext()
+    return console.status("Generating...")
+
+
 def main() -> None:
     site = sys.argv[1]
     os.chdir(site)
@@ -36,11 +47,13 @@ def main() -> None:
     logging.getLogger().addHandler(handler)
     logging.getLogger("pelican_reciprocity").setLevel(logging.INFO)
     settings = read_settings("pelicanconf.py")
-    Pelican(settings).run()
+    again = "--again" in sys.argv
+    with contextlib.nullcontext() if again else _spinner():
+        Pelican(settings).run()
     elapsed = time.perf_counter() - started
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = time.process_time() + children.ru_utime + children.ru_stime  # the fetch job's too
-    if "--again" in sys.argv:  # what `pelican --autoreload` does on a save: the same process
+    if again:  # what `pelican --autoreload` does on a save: the same process
         started, cpu_before = time.perf_counter(), time.process_time()
         Pelican(read_settings("pelicanconf.py")).run()
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before

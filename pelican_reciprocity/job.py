@@ -5,7 +5,8 @@ it first needs posts. The child fetches, parses and writes the cache on the
 second core, free of the build's interpreter lock, and hands back its report
 and the entries it changed in one file in a private folder.
 
-On Linux, a build with no other thread forks: the child starts at once with
+On Linux, a build with no other thread than the status spinner of `pelican
+content` (:data:`SAFE_THREADS`) forks: the child starts at once with
 everything already imported, says "ready" through a pipe as soon as its
 result is written, and writes the cache after that, while Pelican writes the
 site (the build reaps it at ``finalized``). With many friends, it forks a
@@ -35,6 +36,7 @@ import tempfile
 import threading
 import time
 import traceback
+import warnings
 import zlib
 from dataclasses import asdict, field, replace
 from pathlib import Path
@@ -85,7 +87,9 @@ class Job:
                 # alone: walking them would copy every page they sit on.
                 gc.freeze()
                 try:
-                    pid = os.fork()
+                    with warnings.catch_warnings():  # Python 3.12+ warns of any thread
+                        warnings.simplefilter("ignore", DeprecationWarning)
+                        pid = os.fork()
                     if pid == 0:  # the child: never returns
                         os.close(ready)
                         _forked_child(folder, settings, work, told, before)
@@ -210,10 +214,24 @@ class Job:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+#: Threads a fork may leave behind. `pelican content` builds under a status
+#: spinner (rich's live display), whose thread only repaints the terminal:
+#: the locks it may hold at fork time are the display's, the console's and
+#: standard output's, and the child takes none of them (it writes to its
+#: own log through fresh streams, with every logging handler dropped).
+SAFE_THREADS = frozenset({"rich.live._RefreshThread"})
+
+
 def _can_fork() -> bool:
     """Fork only where it is safe: Linux (macOS system libraries are not
-    fork-safe), and no other thread that could hold a lock at fork time."""
-    return sys.platform.startswith("linux") and threading.active_count() == 1
+    fork-safe), and no other thread that could hold a lock the child needs."""
+    if not sys.platform.startswith("linux"):
+        return False
+    main = threading.main_thread()
+    return all(
+        thread is main or f"{type(thread).__module__}.{type(thread).__qualname__}" in SAFE_THREADS
+        for thread in threading.enumerate()
+    )
 
 
 def _tail(path: Path, limit: int = 600) -> str:
@@ -253,6 +271,8 @@ def _forked_child(
         log = os.open(folder / "log.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.dup2(log, 1)
         os.dup2(log, 2)
+        # Fresh streams: the build's own may be locked by a thread that is gone.
+        sys.stdout = sys.stderr = open(log, "w", 1, "utf-8", "replace")  # noqa: SIM115
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         for item in [logging.root, *logging.Logger.manager.loggerDict.values()]:
             if isinstance(item, logging.Logger):

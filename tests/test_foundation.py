@@ -427,11 +427,15 @@ def test_the_top_layer_stays_thin():
 
 
 FORKED = """
-import json, sys, time
+import contextlib, json, sys, time
+from pelican.log import console
 from pelican_reciprocity import job
 from pelican_reciprocity.model import Friend
 from pelican_reciprocity.refresh import FetchSettings, Work
 
+# `pelican content` builds under a status spinner, which runs in a thread
+spinner = console.status("Generating...") if sys.argv[3] == "spinner" else contextlib.nullcontext()
+spinner.__enter__()
 assert job._can_fork()
 settings = FetchSettings(cache_path=sys.argv[1], timeout=5, fetch_deadline=10)
 running = job.Job.start(settings, Work(friends=(Friend(name="A", feed=sys.argv[2]),)))
@@ -453,11 +457,13 @@ print(json.dumps([hung.result() is None, time.monotonic() - started < 5]))
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the job forks only on Linux")
-def test_a_forked_job_reports_and_a_hung_one_is_stopped(tmp_path, feed_server):
-    """Without other threads (as in `pelican content`), the job forks."""
+@pytest.mark.parametrize("threads", ["alone", "spinner"])
+def test_a_forked_job_reports_and_a_hung_one_is_stopped(tmp_path, feed_server, threads):
+    """Without other threads, or beside the status spinner of `pelican
+    content` only, the job forks."""
     url = feed_server.add("a", rss("A", posts("a")))
     done = subprocess.run(
-        [sys.executable, "-c", FORKED, str(tmp_path / "cache"), url],
+        [sys.executable, "-W", "error", "-c", FORKED, str(tmp_path / "cache"), url, threads],
         capture_output=True,
         text=True,
         timeout=60,
@@ -682,3 +688,15 @@ def test_a_helper_that_hands_over_nothing_in_time_is_stopped(caplog):
     with pytest.raises(ChildProcessError):  # stopped and reaped
         os.waitpid(pid, os.WNOHANG)
     assert "handed over nothing" in caplog.text
+
+
+def test_any_other_thread_keeps_the_job_from_forking():
+    """A thread of unknown kind could hold a lock the child needs."""
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    try:
+        assert not job_module._can_fork()
+    finally:
+        stop.set()
+        other.join()

@@ -43,7 +43,16 @@ from pathlib import Path
 from typing import Any
 
 from .model import record
-from .refresh import FetchSettings, JobReport, Snapshot, Touched, Work, fetch, save_touched
+from .refresh import (
+    FetchSettings,
+    JobReport,
+    Snapshot,
+    Touched,
+    Work,
+    fetch,
+    flush_caches,
+    save_touched,
+)
 from .urls import host_of
 
 logger = logging.getLogger(__name__)
@@ -292,9 +301,10 @@ def _forked_child(
         _write_result(folder, report, touched.without_held(report, before))
         os.write(told, b"1")
         os.close(told)
-        save_touched(settings, touched, index=helper is None)  # the helper writes its own
-        if helper_pid is not None:  # let it finish writing the cache
+        save_touched(settings, touched, index=helper is None)
+        if helper_pid is not None:  # let it finish writing the cache and its index
             _end(helper_pid, settings.fetch_deadline)
+            flush_caches(settings)  # its index and our entries: every friend's, for the next build
         code = 0
     except BaseException:  # the parent reads the log; the child must still exit
         with contextlib.suppress(BaseException):
@@ -342,7 +352,7 @@ def _start_helper(
         _write_result(folder, report, touched.without_held(report, before), PART)
         os.write(told, b"1")
         os.close(told)
-        save_touched(settings, touched, index=False)
+        save_touched(settings, touched)  # the job adds its own entries to this index
         code = 0
     except BaseException:
         with contextlib.suppress(BaseException):

@@ -682,8 +682,8 @@ async def _webmentions(
 def save_touched(settings: FetchSettings, touched: Touched, *, index: bool = True) -> None:
     """Write the entries a fetch changed (see ``fetch(save=False)``).
     ``index=False``: this process holds only part of the friends' entries
-    (the job and its helper each write their own), so the first build to
-    read them all writes the cache index instead."""
+    (a job with a helper): it indexes them all with :func:`flush_caches`
+    once the helper has written its own."""
     feed_cache, source_cache = _caches(settings)
     for cache, entries in ((feed_cache, touched.feeds), (source_cache, touched.sources)):
         for url, entry in entries.items():
@@ -693,7 +693,8 @@ def save_touched(settings: FetchSettings, touched: Touched, *, index: bool = Tru
 
 def flush_caches(settings: FetchSettings) -> None:
     """Bring the caches' indexes up to date with the entries this process
-    read (for a build that started no fetch job: a job does it itself)."""
+    read or wrote, and those the index file holds now (for a build that
+    started no fetch job, and for a job whose helper has written its part)."""
     for cache in _caches(settings):
         cache.flush()
 

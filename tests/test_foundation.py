@@ -223,6 +223,11 @@ def test_a_job_with_many_friends_reads_them_in_two_processes(tmp_path, feed_serv
     for _, urls in fetches:  # one host each
         assert len({u.split("/")[2] for u in urls}) == 1
     assert len(list((tmp_path / "cache" / "feeds").glob("*.json"))) == 6
+    # one index of every entry, from both processes: the next build parses none
+    from pelican_reciprocity.cache import FeedCache
+
+    indexed = FeedCache(tmp_path / "cache")._read_index()
+    assert sorted(entry.url for _, entry in indexed.values()) == sorted(feeds)
 
 
 # -- explicit nesting -----------------------------------------------------------------

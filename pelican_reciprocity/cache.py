@@ -316,6 +316,18 @@ class FeedCache:
         if known is not None and known[0] == stamp:
             return known[1]
         entries: dict[Path, tuple[tuple[int, int], CacheEntry]] = {}
+        for name, (entry_stamp, entry, rows) in self._stored().items():
+            entry.posts = _from_rows(rows)
+            entries[path.parent / name] = (entry_stamp, entry)
+        _INDEXED[self.root] = (stamp, entries)
+        return entries
+
+    def _stored(self) -> dict[str, tuple[tuple[int, int], CacheEntry, list[tuple[Any, ...]]]]:
+        """The index file as stored: each entry (without posts) with its
+        file's stamp and its posts' rows. Empty when there is none, or when
+        it is damaged or another version's (the entries' files are read
+        instead)."""
+        path = self.folder / INDEX
         try:
             with path.open("rb") as handle:
                 header, stored = pickle.load(handle)
@@ -324,37 +336,53 @@ class FeedCache:
             for name, (entry_stamp, entry, rows) in stored.items():
                 if not isinstance(entry, CacheEntry):
                     raise ValueError(f"not a cache entry: {name}")
-                entry.posts = _from_rows(rows)
-                entries[path.parent / name] = (tuple(entry_stamp), entry)
+                stored[name] = (tuple(entry_stamp), entry, rows)
+        except FileNotFoundError:
+            return {}
         except Exception as exc:  # rebuildable: the entries are read from their files
             logger.debug("reciprocity: ignoring the cache index %s (%s)", path, exc)
-            entries = {}
             _BEHIND.add(self.root)
-        _INDEXED[self.root] = (stamp, entries)
-        return entries
+            return {}
+        return stored
 
     def _write_index(self) -> None:
         """Index every entry this process holds, and every one the index
         already held, whose file is as it was when read or written (another
-        build may have written it since)."""
+        build may have written it since). An index this instance never
+        looked at (a fetch job's, once its helper has written its part) is
+        carried over as stored, without making its posts."""
         folder = self.folder
+        known = _INDEXED.get(self.root)
+        if self._index is None and known is not None and known[0] == file_stamp(folder / INDEX):
+            self._index = known[1]  # this process has read it already
+        read = self._index is not None
         entries = {}
-        for path, (stamp, entry) in [*self._indexed().items(), *_READ.items()]:
+        if not read:
+            for name, (stamp, entry, rows) in self._stored().items():
+                if file_stamp(folder / name) == stamp:
+                    entries[name] = (stamp, entry, rows)
+        for path, (stamp, entry) in [*(self._index or {}).items(), *_READ.items()]:
             if path.parent == folder and file_stamp(path) == stamp:  # unchanged since
-                entries[path.name] = (stamp, entry)
+                entries[path.name] = (stamp, entry, None)
         stored = {
             name: (stamp, replace(entry, posts=[]), [_row(p) for p in entry.posts])
-            for name, (stamp, entry) in entries.items()
+            if rows is None
+            else (stamp, entry, rows)
+            for name, (stamp, entry, rows) in entries.items()
         }
-        data = pickle.dumps((_index_header(), stored), protocol=pickle.HIGHEST_PROTOCOL)
+
+        def dump(out: Any) -> None:  # streamed: 20,000 posts are tens of megabytes
+            pickle.dump((_index_header(), stored), out, protocol=pickle.HIGHEST_PROTOCOL)
+
         try:
-            written = write_atomic(folder / INDEX, data, durable=False)
+            written = write_atomic(folder / INDEX, dump, durable=False)
         except OSError as exc:
             logger.warning("reciprocity: cannot write %s (%s)", folder / INDEX, exc)
             return
-        self._index = {folder / name: held for name, held in entries.items()}
-        _INDEXED[self.root] = (_stamp_of(written), self._index)
         _BEHIND.discard(self.root)
+        if read:  # else this process holds only some of the posts: the next look reads the file
+            self._index = {folder / name: (stamp, e) for name, (stamp, e, _) in entries.items()}
+            _INDEXED[self.root] = (_stamp_of(written), self._index)
 
     def save(self, entry: CacheEntry) -> None:
         path = self.path_for(entry.url)

@@ -10,7 +10,9 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 
 class WriteError(OSError):
@@ -27,8 +29,12 @@ def stamp(path: Path) -> tuple[int, int]:
     return (status.st_mtime_ns, status.st_size)
 
 
-def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> os.stat_result:
+def write_atomic(
+    path: Path, data: bytes | Callable[[BinaryIO], object], *, durable: bool = True
+) -> os.stat_result:
     """Write to a private temporary file beside ``path``, then rename over it.
+    ``data`` is the bytes, or a function that writes them to the open file
+    (a large pickle then never sits whole in memory).
 
     With ``durable`` the data is flushed to disk first (for the owner's own
     files, which cannot be rebuilt). An existing file's mode is kept; a new
@@ -44,7 +50,7 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> os.stat_re
         raise WriteError(f"cannot write {path} ({exc.strerror or exc})") from None
 
 
-def _write(path: Path, data: bytes, durable: bool) -> os.stat_result:
+def _write(path: Path, data: bytes | Callable[[BinaryIO], object], durable: bool) -> os.stat_result:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
@@ -55,7 +61,10 @@ def _write(path: Path, data: bytes, durable: bool) -> os.stat_result:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())

@@ -228,6 +228,7 @@ def test_a_job_with_many_friends_reads_them_in_two_processes(tmp_path, feed_serv
 
     indexed = FeedCache(tmp_path / "cache")._read_index()
     assert sorted(entry.url for _, entry in indexed.values()) == sorted(feeds)
+    assert all(len(entry.posts) == 3 for _, entry in indexed.values())
 
 
 # -- explicit nesting -----------------------------------------------------------------

@@ -6,10 +6,12 @@ with pelican-webring, on a loopback feed server with configurable latency.
     python benchmarks/run.py --quick    # smaller sizes, for a smoke run
 
 Every figure is a ratio or difference against a baseline measured in the same
-run; each build is a fresh process. The cold and large scenarios take the
-median of --repeat runs; the warm, 304 and autoreload ones, whose overheads are
-a few percent of a noisy build, run --pairs plain and plugin builds side by
-side and take the median of the pairs' overheads, with their min and max.
+run; each build is a fresh process, run as `pelican content` runs it (under
+its status spinner). The cold scenario takes the median of --cold-rounds
+rounds, the large ones the median of --repeat runs; the warm, 304 and
+autoreload ones, whose overheads are a few percent of a noisy build, run
+--pairs plain and plugin builds side by side and take the median of the
+pairs' overheads, with their min and max.
 """
 
 from __future__ import annotations
@@ -397,21 +399,24 @@ def spread(values: list[float]) -> str:
 
 
 def scenario_cold(args, work: Path) -> None:
-    """Plain, plugin and pelican-webring builds in turn, each cold, --repeat times;
-    each overhead is taken against the plain build of the same round."""
+    """Plain, plugin and pelican-webring builds in turn, each cold, for
+    --cold-rounds rounds; each overhead is taken against the plain build of
+    the same round, and the plain and plugin builds take turns at going first."""
     server = FeedServer(args.latency, args.feed_bytes)
     try:
         feeds = [server.url(f"/f/{i}.xml") for i in range(args.feeds)]
         site = make_site(work / f"site-{args.articles}", args.articles)
         webring = webring_available()
         ours_over, theirs_over, plains = [], [], []
-        for _ in range(args.repeat):
-            configure(site, "plain", feeds, {})
-            plain = build(site).wall
+        for turn in range(args.cold_rounds):
+            walls = {}
+            for variant in ("plain", "reciprocity")[:: 1 if turn % 2 == 0 else -1]:
+                drop_cache(site)
+                configure(site, variant, feeds, _ours(args) if variant == "reciprocity" else {})
+                walls[variant] = build(site).wall
+            plain = walls["plain"]
             plains.append(plain)
-            drop_cache(site)
-            configure(site, "reciprocity", feeds, _ours(args))
-            ours_over.append(build(site).wall - plain)
+            ours_over.append(walls["reciprocity"] - plain)
             if webring:
                 drop_cache(site)
                 configure(site, "webring", feeds, {})
@@ -703,6 +708,12 @@ def main() -> None:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
+        "--cold-rounds",
+        type=int,
+        default=6,
+        help="rounds of plain, plugin and pelican-webring cold builds in the cold scenario",
+    )
+    parser.add_argument(
         "--pairs",
         type=int,
         default=15,
@@ -735,6 +746,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.repeat, args.pairs, args.feeds, args.big_feeds = 1, 1, 30, 100
+        args.cold_rounds = 1
         args.articles, args.big_articles, args.big_friends = 50, 500, 20
     started = time.perf_counter()
     compile_plugin()

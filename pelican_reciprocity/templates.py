@@ -60,49 +60,87 @@ class CompilingOnceLoader(FileSystemLoader):
         self, environment: jinja2.Environment, name: str, globals: Any = None
     ) -> jinja2.Template:
         source, filename, uptodate = self.get_source(environment, name)
-        key = code_key(environment, name, filename, source)
-        code = (_CODE.get(key) or self._read(key)) if key else None
-        if code is None:
-            code = environment.compile(source, name, filename)
-            if key:
-                self._write(key, code)
-        if key:
-            _CODE[key] = code
+        code = compiled(environment, name, filename, source, self.cache)
         globals = {} if globals is None else globals  # as Jinja's own loaders do
         return environment.template_class.from_code(environment, code, globals, uptodate)
 
-    def _path(self, key: str) -> Path | None:
-        return self.cache / "templates" / f"{key[:32]}.code" if self.cache else None
 
-    def _read(self, key: str) -> CodeType | None:
-        path = self._path(key)
-        if path is None:
-            return None
+def load_once(
+    environment: jinja2.Environment, names: list[str], cache: Path | None
+) -> jinja2.Template | None:
+    """The first of ``names`` the environment's loader has (a theme's
+    ``page.html``), compiled once as our own templates are. For a page the
+    plugin adds: the environment's other templates are left to Pelican.
+    None when there is none of them."""
+    loader = environment.loader
+    for name in names:
         try:
-            data = path.read_bytes()
-        except OSError:
-            return None
-        header = _header(key)
-        digest, _, body = data[len(header) :].partition(b"\n")
-        if not data.startswith(header) or hashlib.sha256(body).hexdigest().encode() != digest:
-            return None  # another version, or damaged: checked before marshal reads it
-        try:
-            code = marshal.loads(body)
-        except (EOFError, ValueError, TypeError):
-            return None
-        return code if isinstance(code, CodeType) else None
+            if loader is None:
+                raise jinja2.TemplateNotFound(name)
+            source, filename, uptodate = loader.get_source(environment, name)
+        except jinja2.TemplateNotFound:
+            continue
+        code = compiled(environment, name, filename, source, cache)
+        return environment.template_class.from_code(
+            environment, code, environment.make_globals(None), uptodate
+        )
+    return None
 
-    def _write(self, key: str, code: CodeType) -> None:
-        path = self._path(key)
-        if path is None:
-            return
-        body = marshal.dumps(code)
-        digest = hashlib.sha256(body).hexdigest().encode()
-        data = _header(key) + digest + b"\n" + body
-        try:
-            write_atomic(path, data, durable=False)
-        except OSError as exc:  # the next build compiles it again
-            logger.debug("reciprocity: cannot keep compiled template %s (%s)", path, exc)
+
+def compiled(
+    environment: jinja2.Environment,
+    name: str,
+    filename: str | None,
+    source: str,
+    cache: Path | None,
+) -> CodeType:
+    """The template's code: from memory, from the cache folder, or compiled
+    now (and kept in both)."""
+    key = code_key(environment, name, filename, source)
+    code = (_CODE.get(key) or _read(cache, key)) if key else None
+    if code is None:
+        code = environment.compile(source, name, filename)
+        if key:
+            _write(cache, key, code)
+    if key:
+        _CODE[key] = code
+    return code
+
+
+def _path(cache: Path | None, key: str) -> Path | None:
+    return cache / "templates" / f"{key[:32]}.code" if cache else None
+
+
+def _read(cache: Path | None, key: str) -> CodeType | None:
+    path = _path(cache, key)
+    if path is None:
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    header = _header(key)
+    digest, _, body = data[len(header) :].partition(b"\n")
+    if not data.startswith(header) or hashlib.sha256(body).hexdigest().encode() != digest:
+        return None  # another version, or damaged: checked before marshal reads it
+    try:
+        code = marshal.loads(body)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return code if isinstance(code, CodeType) else None
+
+
+def _write(cache: Path | None, key: str, code: CodeType) -> None:
+    path = _path(cache, key)
+    if path is None:
+        return
+    body = marshal.dumps(code)
+    digest = hashlib.sha256(body).hexdigest().encode()
+    data = _header(key) + digest + b"\n" + body
+    try:
+        write_atomic(path, data, durable=False)
+    except OSError as exc:  # the next build compiles it again
+        logger.debug("reciprocity: cannot keep compiled template %s (%s)", path, exc)
 
 
 def _header(key: str) -> bytes:

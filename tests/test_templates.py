@@ -91,3 +91,26 @@ def test_a_damaged_compiled_template_is_compiled_again(folder, monkeypatch, dama
     env, compiled = environment(folder)
     assert render(env) == expected and compiled == ["page.html"]
     assert kept.read_bytes() == data  # and kept again, whole
+
+
+def test_a_theme_template_for_our_pages_is_compiled_once(folder):
+    """The theme's page.html, loaded through the theme's own loader (a
+    ChoiceLoader, as Pelican makes), is kept compiled like our templates."""
+    (folder / "theme").mkdir()
+    (folder / "theme" / "page.html").write_text("{{ page }}!", encoding="utf-8")
+
+    def theme_environment():
+        env = jinja2.Environment(loader=jinja2.ChoiceLoader([
+            jinja2.FileSystemLoader(str(folder / "theme")),
+        ]))  # fmt: skip
+        compiled, real = [], env.compile
+        env.compile = lambda *args, **kwargs: compiled.append(args[1]) or real(*args, **kwargs)
+        return env, compiled
+
+    first, compiled = theme_environment()
+    page = templates.load_once(first, ["page.htm", "page.html"], folder / "cache")
+    assert page.render(page="x") == "x!" and compiled == ["page.html"]
+    second, compiled = theme_environment()  # the next build
+    page = templates.load_once(second, ["page.html"], folder / "cache")
+    assert page.render(page="y") == "y!" and compiled == []
+    assert templates.load_once(second, ["nothing.html"], folder / "cache") is None

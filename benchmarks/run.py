@@ -611,7 +611,10 @@ QUICK_GROWTH = {"friends": (5, 10, 30), "articles": (20, 50, 100)}
 
 def measure_growth(args, work: Path) -> dict[str, list[tuple[int, dict[str, float]]]]:
     """Overhead over the plain build, in seconds (median of --repeat rounds),
-    of the plugin cold and warm and of pelican-webring, at each size."""
+    of the plugin cold and warm and of pelican-webring, at each size. Each
+    round is taken against the mean of two plain builds, one before the
+    others and one after: against a single one, a round whose plain build
+    happened to be fast or slow moved all three of its overheads together."""
     server = FeedServer(args.latency, args.feed_bytes)
     webring = webring_available()
     growth = QUICK_GROWTH if args.quick else GROWTH
@@ -627,14 +630,17 @@ def measure_growth(args, work: Path) -> dict[str, list[tuple[int, dict[str, floa
                 rounds: dict[str, list[float]] = {"cold": [], "warm": [], "webring": []}
                 for _ in range(args.repeat):
                     configure(site, "plain", feeds, {})
-                    plain = build(site).wall
+                    before = build(site).wall
                     configure(site, "reciprocity", feeds, _ours(args))
                     drop_cache(site)
-                    rounds["cold"].append(build(site).wall - plain)
-                    rounds["warm"].append(build(site).wall - plain)
+                    walls = {"cold": build(site).wall, "warm": build(site).wall}
                     if webring:
                         configure(site, "webring", feeds, {})
-                        rounds["webring"].append(build(site).wall - plain)
+                        walls["webring"] = build(site).wall
+                    configure(site, "plain", feeds, {})
+                    plain = (before + build(site).wall) / 2
+                    for kind, wall in walls.items():
+                        rounds[kind].append(wall - plain)
                 point = {k: statistics.median(v) for k, v in rounds.items() if v}
                 points[axis].append((size, point))
                 figures = ", ".join(f"{k} {v:+.2f} s" for k, v in point.items())

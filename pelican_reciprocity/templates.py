@@ -73,10 +73,8 @@ def load_once(
     plugin adds: the environment's other templates are left to Pelican.
     None when there is none of them."""
     loader = environment.loader
-    for name in names:
+    for name in names if loader is not None else ():
         try:
-            if loader is None:
-                raise jinja2.TemplateNotFound(name)
             source, filename, uptodate = loader.get_source(environment, name)
         except jinja2.TemplateNotFound:
             continue

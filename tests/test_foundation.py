@@ -174,6 +174,27 @@ def test_many_friends_are_split_in_two_by_host():
     assert job_module._halves(settings, replace(work, friends=one_host)) is None
 
 
+def test_the_halves_carry_as_many_feeds_each_as_whole_hosts_allow():
+    from pelican_reciprocity.model import Friend
+
+    settings = FetchSettings(cache_path="cache", concurrency=100)
+    sizes = {"a.example": 60, "b.example": 50, "c.example": 50, "d.example": 40}
+    friends = tuple(
+        Friend(name=f"{host} {i}", feed=f"https://{host}/{i}.xml")
+        for i in range(60)
+        for host, size in sizes.items()
+        if i < size
+    )
+    halves = job_module._halves(settings, Work(friends=friends))
+    assert halves is not None
+    _, mine, theirs = halves
+    assert len(mine.friends) == len(theirs.friends) == 100
+    hosts = [{f.feed.split("/")[2] for f in half.friends} for half in (mine, theirs)]
+    assert hosts == [{"a.example", "d.example"}, {"b.example", "c.example"}]
+    for half in (mine, theirs):  # each in the list's own order
+        assert list(half.friends) == [f for f in friends if f in half.friends]
+
+
 SPLIT_JOB = """
 import json, os, sys
 from pelican_reciprocity import job

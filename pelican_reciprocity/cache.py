@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .files import collector_paused, read_pickle, write_atomic
 from .files import stamp as file_stamp
-from .files import write_atomic
 from .model import Post, record
 
 logger = logging.getLogger(__name__)
@@ -316,9 +316,10 @@ class FeedCache:
         if known is not None and known[0] == stamp:
             return known[1]
         entries: dict[Path, tuple[tuple[int, int], CacheEntry]] = {}
-        for name, (entry_stamp, entry, rows) in self._stored().items():
-            entry.posts = _from_rows(rows)
-            entries[path.parent / name] = (entry_stamp, entry)
+        with collector_paused():
+            for name, (entry_stamp, entry, rows) in self._stored().items():
+                entry.posts = _from_rows(rows)
+                entries[path.parent / name] = (entry_stamp, entry)
         _INDEXED[self.root] = (stamp, entries)
         return entries
 
@@ -329,8 +330,7 @@ class FeedCache:
         instead)."""
         path = self.folder / INDEX
         try:
-            with path.open("rb") as handle:
-                header, stored = pickle.load(handle)
+            header, stored = read_pickle(path)
             if header != _index_header():
                 raise ValueError("written by another version")
             for name, (entry_stamp, entry, rows) in stored.items():

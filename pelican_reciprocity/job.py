@@ -41,6 +41,7 @@ from dataclasses import asdict, field, replace
 from pathlib import Path
 from typing import Any
 
+from .files import read_pickle
 from .model import record
 from .refresh import (
     FetchSettings,
@@ -64,6 +65,10 @@ RESULT = "result.pickle"
 #: parses on one core only.
 SPLIT_AT = 200
 PART = "part.pickle"
+#: The job's collector thresholds. Its own objects are mostly posts that live
+#: until it ends, and collecting every 700 new objects walked them again and
+#: again: 0.4 s of about 4 s of CPU for 1,000 feeds, 0.1 s with these.
+COLLECT_EVERY = (50_000, 20, 100)
 
 
 @record
@@ -137,8 +142,7 @@ class Job:
                 )
                 return None
             try:
-                with (self.folder / RESULT).open("rb") as result:
-                    report, touched = pickle.load(result)
+                report, touched = read_pickle(self.folder / RESULT)
                 report, touched = _with_part(self.folder, report, touched)
             except Exception as exc:  # no result, or a damaged one: the child failed
                 log = _tail(self.folder / "log.txt")
@@ -282,6 +286,7 @@ def _forked_child(
         # Fresh streams: the build's own may be locked by a thread that is gone.
         sys.stdout = sys.stderr = open(log, "w", 1, "utf-8", "replace")  # noqa: SIM115
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        gc.set_threshold(*COLLECT_EVERY)  # the helper inherits it
         for item in [logging.root, *logging.Logger.manager.loggerDict.values()]:
             if isinstance(item, logging.Logger):
                 item.handlers.clear()
@@ -393,8 +398,7 @@ def _with_part(folder: Path, report: JobReport, touched: Touched) -> tuple[JobRe
     """The job's result with the helper's part (if it handed one over) added.
     A damaged part costs only its own friends' fresh copies."""
     try:
-        with (folder / PART).open("rb") as part:
-            other, more = pickle.load(part)
+        other, more = read_pickle(folder / PART)
     except FileNotFoundError:
         return report, touched
     except Exception as exc:
@@ -436,6 +440,7 @@ def _end(pid: int, timeout: float) -> tuple[int | None, bool]:
 def main(argv: list[str]) -> int:
     """The child started as ``python -m pelican_reciprocity.job FOLDER``."""
     folder = Path(argv[0])
+    gc.set_threshold(*COLLECT_EVERY)
     spec = json.loads((folder / "spec.json").read_text(encoding="utf-8"))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     touched = Touched()

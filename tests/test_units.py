@@ -556,3 +556,31 @@ def test_the_posts_summarised_at_parse_are_those_the_friends_page_shows(days, co
     assert all(p.summary_html and not p.source_html for p in shown)
     summarised = {p.url for p in parsed if p.summary_html}
     assert summarised == {p.url for p in shown}
+
+
+def test_reading_a_pickle_pauses_the_collector_and_restores_it(tmp_path):
+    import gc
+    import pickle
+
+    from pelican_reciprocity.files import collector_paused, read_pickle
+
+    path = tmp_path / "data.pickle"
+    path.write_bytes(pickle.dumps({"posts": [1, 2, 3]}))
+    assert gc.isenabled()
+    assert read_pickle(path) == {"posts": [1, 2, 3]} and gc.isenabled()
+    (tmp_path / "bad.pickle").write_bytes(b"not a pickle")
+    with pytest.raises(pickle.UnpicklingError):
+        read_pickle(tmp_path / "bad.pickle")
+    assert gc.isenabled()  # back on after a damaged file too
+    with collector_paused():
+        assert not gc.isenabled()
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # an inner pause leaves the outer one alone
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        read_pickle(path)
+        assert not gc.isenabled()  # a collector the caller had off stays off
+    finally:
+        gc.enable()

@@ -172,8 +172,10 @@ class Post:
 
     @cached_property
     def loose_key(self) -> str:
-        """The URL without its fragment, for looking up pasted links."""
-        return normalise(self.url)
+        """The URL without its fragment, for looking up pasted links. Most
+        posts have no fragment, and theirs is then the key itself: every
+        post of every feed gets both, 20,000 of them for 1,000 feeds."""
+        return normalise(self.url) if "#" in self.url else self.key
 
     def but(self, **changes: Any) -> Post:
         """``dataclasses.replace`` without running ``__init__`` again, field

@@ -65,6 +65,14 @@ def test_normalise_is_idempotent_on_web_urls(scheme, host, path, slash):
     assert once == normalise(url.replace("https://", "http://").replace("www.", ""))
 
 
+@given(
+    st.one_of(st.text(), st.from_regex(r"\A(https?:)?//[a-z.\[\]:#]{0,12}(/[a-z?=&#/]{0,12})?\Z"))
+)
+def test_a_posts_loose_key_is_its_url_normalised_without_the_fragment(url):
+    # taken from the key when the URL has no fragment: it must be the same
+    assert Post(title="t", url=url, date=None).loose_key == normalise(url)
+
+
 @given(st.text())
 def test_absolute_only_returns_web_urls(text):
     result = absolute(text, "https://base.example/dir/")

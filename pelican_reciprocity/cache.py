@@ -50,7 +50,7 @@ FORMAT_1 = "pelican-reciprocity/feed-cache/1"
 #: time of an object per post (whose keys are read again for each).
 POST_FIELDS = (
     "title", "url", "date", "summary_html", "summary_text", "image", "tags", "friend",
-    "dated", "source_html", "source_base", "key", "loose_key",
+    "dated", "source_html", "source_base", "key",
 )  # fmt: skip
 
 
@@ -129,8 +129,8 @@ class CacheEntry:
 
 
 def post_to_json(post: Post) -> dict[str, Any]:
-    # The normalised keys are stored too: recomputing them for every post of
-    # every friend on each warm build costs more than reading them.
+    # The normalised key is stored too: recomputing it for every post of
+    # every friend on each warm build costs more than reading it.
     return {
         "title": post.title,
         "url": post.url,
@@ -144,7 +144,6 @@ def post_to_json(post: Post) -> dict[str, Any]:
         "source_html": post.source_html,
         "source_base": post.source_base,
         "key": post.key,
-        "loose_key": post.loose_key,
     }
 
 
@@ -166,7 +165,6 @@ def _post(
     source_html: Any,
     source_base: Any,
     key: Any,
-    loose_key: Any,
 ) -> Post:
     """A post from its cached fields, in the order of :data:`POST_FIELDS`."""
     fields = {
@@ -186,10 +184,8 @@ def _post(
     # build of 1,000 friends reads 20,000 posts, so fill the instance at once.
     post = object.__new__(Post)
     post.__dict__.update(fields)
-    if isinstance(key, str):  # seed the cached properties
+    if isinstance(key, str):  # seed the cached property
         post.__dict__["key"] = key
-    if isinstance(loose_key, str):
-        post.__dict__["loose_key"] = loose_key
     return post
 
 

@@ -319,7 +319,7 @@ def test_the_index_saves_the_parse_and_never_outranks_the_files(tmp_path, monkey
     new_process()
     entry = FeedCache(tmp_path).load(a)
     assert entry.title == "A" and entry.posts == [post] and parsed == []
-    assert vars(entry.posts[0])["loose_key"] == post.loose_key  # keys come with the posts
+    assert vars(entry.posts[0])["key"] == post.key  # the key comes with the posts
     # another build rewrote b: its file wins over the index
     path = FeedCache(tmp_path).path_for(b)
     path.write_bytes(json.dumps(CacheEntry(url=b, fetched_at=2.0, title="B2").to_json()).encode())

@@ -407,6 +407,13 @@ def test_a_cached_post_comes_back_whole():
                 tags=("seeds",), friend="f", source_html="<p>x</p>", source_base="https://a.example/")  # fmt: skip
     again = post_from_json(post_to_json(post))
     assert again == post and (again.key, again.loose_key) == (post.key, post.loose_key)
+    # an entry written when the loose key was stored too is read as it was
+    from pelican_reciprocity.cache import CacheEntry
+
+    data = CacheEntry(url="https://a.example/feed", posts=[post]).to_json()
+    data["post_fields"].append("loose_key")
+    data["posts"][0].append("a.example/p")
+    assert CacheEntry.from_json(data).posts == [post]
     for field in dataclasses.fields(Post):
         assert field.name in again.__dict__, field.name
     bare = post_from_json({"title": "T", "url": "https://a.example/"})

@@ -1,7 +1,8 @@
 """Atomic writes that keep the file's mode: the one way every file is written.
 
 Readers see the old file or the new one, never half of either, and an owner's
-``0644`` file stays ``0644``.
+``0644`` file stays ``0644``. Large pickles (the fetch job's result, the cache
+index) are read back with the garbage collector paused.
 """
 
 from __future__ import annotations

@@ -175,9 +175,10 @@ class Post:
         """The URL without its fragment, for looking up pasted links. Most
         posts have no fragment, and theirs is then the key itself. Not kept
         in the post: a post's dictionary stays compact with its fields and
-        its key (160 bytes), and one more cached key made it 832 (13 MB for
-        the 20,000 posts of 1,000 friends, once in the build and once in the
-        fetch job)."""
+        its key (160 bytes), and one more key, cached after the post was
+        made, turned it into a full one of 832 (in the fetch job, which
+        keys every post it parses: 13 MB for the 20,000 posts of 1,000
+        friends)."""
         return normalise(self.url) if "#" in self.url else self.key
 
     def but(self, **changes: Any) -> Post:

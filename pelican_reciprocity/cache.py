@@ -56,6 +56,8 @@ POST_FIELDS = (
 
 @record
 class CacheEntry:
+    """One feed's (or response source's) cached copy and the times that say when to ask again."""
+
     url: str
     checked_at: float = 0.0  # last time we asked (or tried to ask) the server
     fetched_at: float = 0.0  # last time we got a good copy (200 or 304)

@@ -51,6 +51,8 @@ class NoFeed(Exception):
 
 @record(frozen=True)
 class Found:
+    """What a site's address led to: its feed, and enough of it to add the friend."""
+
     feed: str
     title: str
     link: str | None

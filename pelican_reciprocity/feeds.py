@@ -31,6 +31,8 @@ MAX_TAGS = 12
 
 @record
 class ParsedFeed:
+    """A body read as a feed; ``problem`` says why it is unusable, as feedparser's bozo does."""
+
     posts: list[Post] = field(default_factory=list)
     title: str = ""
     link: str | None = None

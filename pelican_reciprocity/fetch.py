@@ -52,6 +52,8 @@ ACCEPT = (
 
 @record(frozen=True)
 class FetchRequest:
+    """One GET, with the validators that let the server answer 304."""
+
     url: str
     etag: str | None = None
     last_modified: str | None = None
@@ -70,6 +72,8 @@ class FetchRequest:
 
 @record
 class FetchResult:
+    """What one request brought back: a body, a 304, or the error that stands in for one."""
+
     url: str
     body: bytes | None = None
     content_type: str = ""
@@ -91,6 +95,8 @@ class FetchResult:
 
 @record(frozen=True)
 class Limits:
+    """What any server is allowed to cost: time, bytes and redirects."""
+
     timeout: float = 10.0
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5

@@ -310,6 +310,8 @@ class FeedState:
 
 @record(frozen=True)
 class FriendsList:
+    """The friends as read, with the problems of the entries left out."""
+
     friends: tuple[Friend, ...] = ()
     problems: tuple[str, ...] = ()
     source: str = ""

@@ -30,6 +30,8 @@ future response too (names or URLs in *_authors, host names in *_domains).
 
 @record
 class ModerationFile:
+    """The owner's moderation file as read: decisions and rules, and the document to write back."""
+
     path: Path
     decisions: dict[str, str] = field(default_factory=dict)
     rules: Rules = field(default_factory=Rules)

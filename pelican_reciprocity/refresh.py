@@ -272,6 +272,8 @@ def _held(entry: CacheEntry | None) -> Held | None:
 
 @record
 class _Plan:
+    """What one cache holds for the work, and which of it is due."""
+
     entries: dict[str, CacheEntry | None]
     stamps: dict[str, str | None]
     due: list[Due]

@@ -40,6 +40,8 @@ def safe_url(url: str | None) -> Markup:
 
 @record(frozen=True)
 class FriendView:
+    """One friend as templates show it: every text already escaped."""
+
     name: Markup
     url: Markup
     feed: Markup
@@ -53,6 +55,8 @@ class FriendView:
 
 @record(frozen=True)
 class PostView:
+    """One post as templates show it: every text already escaped."""
+
     title: Markup
     url: Markup
     date: Any  # datetime or None, for themes that format dates themselves

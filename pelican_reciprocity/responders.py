@@ -39,6 +39,8 @@ STORE = "responders.json"
 
 @record(frozen=True)
 class Responder:
+    """A person who responded, whose site is searched for a feed to read back."""
+
     key: str  # the person's key, as in the ledger
     name: str
     site: str

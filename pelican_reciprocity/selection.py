@@ -19,6 +19,8 @@ _SPLIT = re.compile(r"[\s,]+")
 
 @record(frozen=True)
 class Highlight:
+    """A post chosen for an article, and how it was chosen."""
+
     post: Post
     curated: bool
     found: bool = True  # False: a curated URL no friend's feed carries

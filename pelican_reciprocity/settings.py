@@ -33,6 +33,8 @@ Check = Callable[[str, Any, Mapping[str, Any], dict[str, Any]], Any]
 
 @record(frozen=True)
 class Setting:
+    """One RECIPROCITY_ setting: the single place its default, check and help live."""
+
     name: str
     default: Any
     check: Check

@@ -18,6 +18,8 @@ from .settings import Config, ConfigError, configure
 
 @record
 class Site:
+    """A site's settings, read once for the commands that work on it."""
+
     config: Config
     settings: dict[str, Any]
     root: Path

@@ -70,6 +70,8 @@ def endpoint_from(headers: Any, html: str, base: str) -> str | None:
 
 @record
 class Outcome:
+    """What sending one webmention came to, for the notify report."""
+
     status: str  # sent | failed | unsupported | refused
     detail: str = ""
     endpoint: str = ""

@@ -92,7 +92,7 @@ class CacheEntry:
             "moved_to": self.moved_to,
             "first_seen": dict(sorted(self.first_seen.items())),
             "post_fields": list(POST_FIELDS),
-            "posts": [list(post_to_json(p).values()) for p in self.posts],
+            "posts": [post_row(p) for p in self.posts],
             "raw": base64.b64encode(self.raw).decode("ascii") if self.raw is not None else None,
             "next_page": self.next_page,
         }
@@ -130,23 +130,28 @@ class CacheEntry:
         )
 
 
+def post_row(post: Post) -> list[Any]:
+    """A post's cached fields, in the order of :data:`POST_FIELDS`, as JSON
+    values. The normalised key is stored too: recomputing it for every post
+    of every friend on each warm build costs more than reading it."""
+    return [
+        post.title,
+        post.url,
+        post.date.isoformat() if post.date else None,
+        post.summary_html,
+        post.summary_text,
+        post.image,
+        list(post.tags),
+        post.friend,
+        post.dated,
+        post.source_html,
+        post.source_base,
+        post.key,
+    ]
+
+
 def post_to_json(post: Post) -> dict[str, Any]:
-    # The normalised key is stored too: recomputing it for every post of
-    # every friend on each warm build costs more than reading it.
-    return {
-        "title": post.title,
-        "url": post.url,
-        "date": post.date.isoformat() if post.date else None,
-        "summary_html": post.summary_html,
-        "summary_text": post.summary_text,
-        "image": post.image,
-        "tags": list(post.tags),
-        "friend": post.friend,
-        "dated": post.dated,
-        "source_html": post.source_html,
-        "source_base": post.source_base,
-        "key": post.key,
-    }
+    return dict(zip(POST_FIELDS, post_row(post), strict=True))
 
 
 def post_from_json(data: dict[str, Any]) -> Post:

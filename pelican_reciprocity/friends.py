@@ -141,6 +141,18 @@ def make_friend(entry: Any, base_dir: Path) -> tuple[Friend | None, str | None]:
     )
 
 
+def response_sources(sources: Iterable[str], base_dir: Path) -> tuple[tuple[str, ...], list[str]]:
+    """RECIPROCITY_RESPONSE_SOURCES as addresses to read, and why any cannot be."""
+    urls, problems = [], []
+    for source in sources:
+        url, problem = resolve_feed(source, base_dir)
+        if problem:
+            problems.append(problem)
+        else:
+            urls.append(url)
+    return tuple(urls), problems
+
+
 def resolve_feed(feed: str, base_dir: Path) -> tuple[str, str | None]:
     try:
         scheme = urlsplit(feed).scheme.lower()

@@ -75,6 +75,12 @@ class Views:
             )
         return posts
 
+    def forget(self) -> None:
+        """Drop what was kept for this build (see :meth:`plugin.Run.release`):
+        the article generator's templates still hold these views."""
+        for kept in (self.friend_views, self.section_cache, self._posts, self._latest):
+            kept.clear()
+
     def template(self, env: Any, name: str) -> Any:
         """A section template, looked up once a build: Jinja checks the file
         on disk at every lookup, once for each of 10,000 article pages."""
@@ -358,6 +364,9 @@ class OnFirstUse(Sequence[Any]):
         #: without making it (see :func:`_render_kept`).
         self.key = key
 
+    def clear(self) -> None:
+        self._make, self._items, self.key = None, [], None
+
     def _list(self) -> list[Any]:
         if self._make is not None:
             self._items, self._make = self._make(), None
@@ -390,6 +399,10 @@ class LazyGlobals(Mapping[str, Any]):
     def fill(self, values: dict[str, Any]) -> None:
         self._later = values
 
+    def values_now(self) -> dict[str, Any]:
+        """What it holds, without waiting for the feeds."""
+        return self._later if self._later is not None else self._now
+
     def __getitem__(self, key: str) -> Any:
         if self._later is None and key not in self._now:
             self._deferred.settle()
@@ -400,6 +413,19 @@ class LazyGlobals(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self.KEYS)
+
+
+def let_go(values: Any) -> None:
+    """Empty the global ``reciprocity`` once the site is written: a theme's
+    compiled macros can keep a rendering context, and through it every
+    friend's posts, until the process ends."""
+    if isinstance(values, LazyGlobals):
+        let_go(values.values_now())
+        values.fill({})
+    elif isinstance(values, dict):
+        if isinstance(values.get("friends"), OnFirstUse):
+            values["friends"].clear()
+        values.clear()
 
 
 def _article_page(context: dict[str, Any], template: str) -> Any:

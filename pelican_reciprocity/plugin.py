@@ -24,7 +24,7 @@ from pelican import signals
 from pelican.generators import ArticlesGenerator, Generator, PagesGenerator
 
 from . import ledger_file, pages, refresh, selection
-from .friends import load_friends, resolve_feed
+from .friends import load_friends, response_sources
 from .identity import Directory
 from .model import FriendsList, record
 from .refresh import (
@@ -38,7 +38,7 @@ from .refresh import (
     log_failures,
     snapshot,
 )
-from .settings import Config, ConfigError, configure
+from .settings import Config, ConfigError, configure, exclude_from_content
 from .thanks import Acknowledged
 
 if TYPE_CHECKING:
@@ -73,6 +73,8 @@ class Run:
     index: selection.PostIndex | None = None
     ranking: selection.Ranking | None = None
     acknowledged: Acknowledged = field(default_factory=Acknowledged)
+    context: dict[str, Any] | None = None  # Pelican's, from `prepare` until `release`
+    views: pages.Views | None = None  # from `prepare` until `release`
 
     @property
     def settings(self) -> FetchSettings:
@@ -120,6 +122,22 @@ class Run:
         if self.gathered is not None or self.parent is not None:
             return True
         return self.job is None or self.job.done()
+
+    def release(self) -> None:
+        """Let go of the build's feeds and views once its pages are written.
+        Pelican keeps every article, and through them the context, until the
+        process ends: what the context held of ours (20,000 posts and their
+        views for 1,000 friends) was then walked by each of the collections
+        at exit and freed only there."""
+        if self.context is not None:
+            pages.let_go(self.context.pop("reciprocity", None))
+            for key in (pages.DEFERRED_KEY, pages.PAGES_KEY):
+                self.context.pop(key, None)
+        if self.views is not None:
+            self.views.forget()
+        self.context = self.views = self.gathered = self.index = self.ranking = None
+        self.before = None
+        self.acknowledged = Acknowledged()
 
     def live_for(self, pelican: Any) -> bool:
         owner = self.owner()
@@ -170,7 +188,7 @@ def start_run(pelican: Any) -> Run | None:
         return None
     config = configure(settings)
     responses_wanted = (
-        _exclude_comments(settings, config)
+        exclude_from_content(settings, config.comments_path)
         or bool(config.response_sources or config.webmention_io_domain)
         or bool(config.mastodon_account or config.bluesky_account)
     )
@@ -193,7 +211,10 @@ def start_run(pelican: Any) -> Run | None:
     if not friends.friends and not responses_wanted:
         logger.info("reciprocity: the friends list %s is empty; nothing to do", friends.source)
         return None
-    work = Work(friends=friends.friends, sources=_source_urls(config))
+    sources, problems = response_sources(config.response_sources, config.site_root)
+    for problem in problems:
+        logger.warning("reciprocity: RECIPROCITY_RESPONSE_SOURCES: %s; skipped", problem)
+    work = Work(friends=friends.friends, sources=sources)
     run = Run(config=config, friends=friends, owner=weakref.ref(pelican), work=work)
     if inherited is not None and inherited.live_for(pelican) and _same_reading(inherited, run):
         # i18n_subsites builds each language inside the main build: share
@@ -208,31 +229,6 @@ def start_run(pelican: Any) -> Run | None:
 
 def _same_reading(parent: Run, run: Run) -> bool:
     return parent.work == run.work and parent.config.offline == run.config.offline
-
-
-def _source_urls(config: Config) -> tuple[str, ...]:
-    urls = []
-    for source in config.response_sources:
-        url, problem = resolve_feed(source, config.site_root)
-        if problem:
-            logger.warning("reciprocity: RECIPROCITY_RESPONSE_SOURCES: %s; skipped", problem)
-        else:
-            urls.append(url)
-    return tuple(urls)
-
-
-def _exclude_comments(settings: dict[str, Any], config: Config) -> bool:
-    """Keep the comments folder out of Pelican's articles and pages; True if
-    the site has one."""
-    folder = config.comments_path
-    if folder is None or not folder.is_dir():
-        return False
-    relative = os.path.relpath(folder, settings.get("PATH") or ".")
-    for key in ("ARTICLE_EXCLUDES", "PAGE_EXCLUDES"):
-        excludes = list(settings.get(key) or [])
-        if relative not in excludes:
-            settings[key] = [*excludes, relative]
-    return True
 
 
 @_stop_on_user_error
@@ -264,8 +260,8 @@ def prepare(generators: list[Generator]) -> None:
         return
     config = run.config
     static = str(generators[0].settings.get("THEME_STATIC_DIR") or "theme").strip("/")
-    views = pages.Views(config, static=static)
-    context = generators[0].context
+    views = run.views = pages.Views(config, static=static)
+    context = run.context = generators[0].context
     site_lang = str(generators[0].settings.get("DEFAULT_LANG") or config.default_lang)
     has_friends = bool(run.friends.friends)
     now = {
@@ -380,6 +376,8 @@ def finish_run(pelican: Any) -> None:
         run.job.finish(timeout=run.config.fetch_deadline if run.gathered else 0.0)
     elif run is not None and run.parent is None:  # no job to keep the cache index current
         refresh.flush_caches(run.settings)
+    if run is not None:
+        run.release()
 
 
 _CONNECTED = False

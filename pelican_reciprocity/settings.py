@@ -382,6 +382,19 @@ def site_root_for(settings: Mapping[str, Any]) -> Path:
     return content.parent
 
 
+def exclude_from_content(settings: dict[str, Any], folder: Path | None) -> bool:
+    """Keep the comments folder out of Pelican's articles and pages (in
+    the build's own settings); True if the site has one."""
+    if folder is None or not folder.is_dir():
+        return False
+    relative = os.path.relpath(folder, settings.get("PATH") or ".")
+    for key in ("ARTICLE_EXCLUDES", "PAGE_EXCLUDES"):
+        excludes = list(settings.get(key) or [])
+        if relative not in excludes:
+            settings[key] = [*excludes, relative]
+    return True
+
+
 def configure(settings: Mapping[str, Any]) -> Any:
     """Check every ``RECIPROCITY_*`` setting once; raise ConfigError on a mistake."""
     unknown = sorted(k for k in settings if k.startswith(PREFIX) and k not in DEFAULTS)

@@ -141,6 +141,35 @@ def test_rebuild_is_byte_identical_and_makes_no_requests(feed_server, tmp_path, 
         assert not sub.diff_files
 
 
+def test_a_finished_build_lets_go_of_its_feeds(feed_server, tmp_path, monkeypatch):
+    """Pelican keeps every article, and through them the context, until the
+    process ends: what the build held of ours is freed when it finishes (by
+    reference counting alone), not walked by each collection until exit."""
+    import gc
+
+    from pelican_reciprocity.model import FeedState
+    from pelican_reciprocity.render import FriendView
+
+    site = make_site(tmp_path, friends=good_friends(feed_server), articles=ARTICLES)
+    running = gc.isenabled()
+    for _ in range(2):  # a cold build, then a warm one
+        gc.collect()
+        gc.disable()
+        try:
+            build(site, monkeypatch)
+            # (an article's highlights keep their views, and each its friend's)
+            alive = [
+                o
+                for o in gc.get_objects()
+                if isinstance(o, FeedState) or (isinstance(o, FriendView) and o.posts)
+            ]
+        finally:
+            if running:
+                gc.enable()
+        assert 'class="reciprocity-friends"' in page(site, "friends/index.html")
+        assert alive == []
+
+
 def test_the_friends_page_is_kept_between_builds_while_its_inputs_are_unchanged(
     feed_server, tmp_path, monkeypatch
 ):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import os
 import pickle
 import stat
@@ -53,32 +54,61 @@ def write_atomic(
         raise WriteError(f"cannot write {path} ({exc.strerror or exc})") from None
 
 
+#: Temporary names this process has used: with its pid, a name no other
+#: writer picks, without a random name and a mode change for each file.
+_TEMP_NAMES = itertools.count()
+
+
 def _write(path: Path, data: bytes | Callable[[BinaryIO], object], durable: bool) -> os.stat_result:
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        mode: int | None = stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        mode = None  # a new file: created with the usual mode for the umask
+    fd, tmp = _create_temporary(path, 0o666 if mode is None else mode)
     try:
         with os.fdopen(fd, "wb") as handle:
             if callable(data):
                 data(handle)
             else:
                 handle.write(data)
+            handle.flush()
             if durable:
-                handle.flush()
                 os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        written = os.stat(tmp)
+            written = os.fstat(handle.fileno())
+            if mode is not None and stat.S_IMODE(written.st_mode) != mode:  # the umask took bits
+                os.fchmod(handle.fileno(), mode)
+                written = os.fstat(handle.fileno())
         os.replace(tmp, path)
         return written
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _create_temporary(path: Path, mode: int) -> tuple[int, str]:
+    """A new file beside ``path``, open for writing, named for this process;
+    a random name if that one is taken (a crashed writer's leftover)."""
+    tmp = str(path.parent / f".{path.name}.{os.getpid()}-{next(_TEMP_NAMES)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for attempt in range(2):
+        try:
+            return os.open(tmp, flags, mode), tmp
+        except FileNotFoundError:
+            if attempt:
+                raise
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            break
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, mode & ~_umask())
+    return fd, tmp
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 @contextlib.contextmanager

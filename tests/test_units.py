@@ -602,3 +602,48 @@ def test_reading_a_pickle_pauses_the_collector_and_restores_it(tmp_path):
         assert not gc.isenabled()  # a collector the caller had off stays off
     finally:
         gc.enable()
+
+
+def test_an_atomic_write_keeps_the_mode_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    import itertools
+    import os
+    import stat
+
+    from pelican_reciprocity import files
+
+    def mode(path):
+        return stat.S_IMODE(path.stat().st_mode)
+
+    old_umask = os.umask(0o022)
+    try:
+        target = tmp_path / "sub" / "entry.json"
+        status = files.write_atomic(target, b"one", durable=False)  # its folder is made too
+        assert target.read_bytes() == b"one" and mode(target) == 0o644
+        assert (status.st_mtime_ns, status.st_size) == (target.stat().st_mtime_ns, 3)
+        for kept in (0o600, 0o666, 0o640):  # 0o666: bits the umask would take away
+            target.chmod(kept)
+            files.write_atomic(target, lambda out: out.write(b"two"))
+            assert target.read_bytes() == b"two" and mode(target) == kept
+
+        def half(out):
+            out.write(b"half")
+            raise ValueError("stopped")
+
+        with pytest.raises(ValueError):
+            files.write_atomic(target, half)
+        assert target.read_bytes() == b"two"
+        assert [p.name for p in target.parent.iterdir()] == ["entry.json"]
+        # a crashed writer's leftover under the name this one would pick next
+        monkeypatch.setattr(files, "_TEMP_NAMES", itertools.count(7))
+        leftover = target.parent / f".entry.json.{os.getpid()}-7.tmp"
+        leftover.write_bytes(b"stale")
+        files.write_atomic(target, b"three")
+        assert target.read_bytes() == b"three" and mode(target) == 0o640
+        assert sorted(p.name for p in target.parent.iterdir()) == [leftover.name, "entry.json"]
+        fresh = tmp_path / "sub" / "fresh.json"
+        monkeypatch.setattr(files, "_TEMP_NAMES", itertools.count(7))
+        (target.parent / f".fresh.json.{os.getpid()}-7.tmp").write_bytes(b"stale")
+        files.write_atomic(fresh, b"new")
+        assert fresh.read_bytes() == b"new" and mode(fresh) == 0o644
+    finally:
+        os.umask(old_umask)

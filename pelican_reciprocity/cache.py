@@ -13,7 +13,8 @@ its own start-up, so the entries are also kept together in one pickled index
 (:data:`INDEX`), as Pelican keeps its content cache: each with the (mtime,
 size) of its file, so an entry is taken from the index only while its file
 is unchanged. The JSON files stay the truth; a missing, damaged or outdated
-index only costs the parse it saves.
+index only costs the parse it saves. A fetch job split in two processes
+writes two indexes (:data:`PART_INDEX`), which readers take together.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ FORMAT = "pelican-reciprocity/feed-cache/2"
 STAMPS = "stamps.json"
 STAMPS_FORMAT = "pelican-reciprocity/stamps/1"
 INDEX = "entries.pickle"
+#: The index of the second process of a split fetch job (see ``job._halves``):
+#: each process writes its own, so neither reads and rewrites the other's at
+#: the end of a cold build. Readers take both; a whole index takes it in.
+PART_INDEX = "entries-part.pickle"
+PARTS = (INDEX, PART_INDEX)
 INDEX_FORMAT = "pelican-reciprocity/entries/2"
 #: Entries written before posts were stored as rows: still read as they are.
 FORMAT_1 = "pelican-reciprocity/feed-cache/1"
@@ -201,8 +207,8 @@ def _post(
 #: entry from here instead of parsing its JSON again.
 _READ: dict[Path, tuple[tuple[int, int], CacheEntry]] = {}
 #: The entries of each folder's index as last read, by path, and the index
-#: file's own (mtime, size) then.
-_INDEXED: dict[Path, tuple[tuple[int, int], dict[Path, tuple[tuple[int, int], CacheEntry]]]] = {}
+#: files' own (mtime, size) then.
+_INDEXED: dict[Path, tuple[Any, dict[Path, tuple[tuple[int, int], CacheEntry]]]] = {}
 #: Folders whose index is behind their files: an entry was parsed or written.
 _BEHIND: set[Path] = set()
 
@@ -234,6 +240,10 @@ def _from_rows(rows: list[tuple[Any, ...]]) -> list[Post]:
     return posts
 
 
+def _index_stamps(folder: Path) -> tuple[tuple[int, int], ...]:
+    return tuple(file_stamp(folder / name) for name in PARTS)
+
+
 def _copy(entry: CacheEntry) -> CacheEntry:
     """``copy.copy``, without its trip through ``__reduce_ex__``."""
     copied = object.__new__(CacheEntry)
@@ -256,6 +266,7 @@ class FeedCache:
         self._new_stamps: dict[str, tuple[float, float]] = {}  # not yet written
         self._saved: set[str] = set()  # written whole since: their stamps are stale
         self._damaged = False  # the stamps file could not be read: rewrite it
+        self._written: set[Path] = set()  # entries this instance saved
 
     def path_for(self, url: str) -> Path:
         digest = hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
@@ -310,28 +321,39 @@ class FeedCache:
         return self._index
 
     def _read_index(self) -> dict[Path, tuple[tuple[int, int], CacheEntry]]:
-        path = self.folder / INDEX
-        try:
-            stamp = _stamp_of(path.stat())
-        except OSError:
+        stamps = _index_stamps(self.folder)
+        if stamps == ((-1, -1), (-1, -1)):
             return {}
         known = _INDEXED.get(self.root)
-        if known is not None and known[0] == stamp:
+        if known is not None and known[0] == stamps:
             return known[1]
         entries: dict[Path, tuple[tuple[int, int], CacheEntry]] = {}
         with collector_paused():
             for name, (entry_stamp, entry, rows) in self._stored().items():
                 entry.posts = _from_rows(rows)
-                entries[path.parent / name] = (entry_stamp, entry)
-        _INDEXED[self.root] = (stamp, entries)
+                entries[self.folder / name] = (entry_stamp, entry)
+        _INDEXED[self.root] = (stamps, entries)
         return entries
 
-    def _stored(self) -> dict[str, tuple[tuple[int, int], CacheEntry, list[tuple[Any, ...]]]]:
-        """The index file as stored: each entry (without posts) with its
-        file's stamp and its posts' rows. Empty when there is none, or when
-        it is damaged or another version's (the entries' files are read
-        instead)."""
-        path = self.folder / INDEX
+    def _stored(
+        self, names: tuple[str, ...] = PARTS
+    ) -> dict[str, tuple[tuple[int, int], CacheEntry, list[tuple[Any, ...]]]]:
+        """The index files as stored, taken together: each entry (without
+        posts) with its file's stamp and its posts' rows; of an entry in
+        both, the one written last."""
+        stored = self._stored_in(names[0])
+        for name in names[1:]:
+            for key, held in self._stored_in(name).items():
+                if key not in stored or held[0] > stored[key][0]:
+                    stored[key] = held
+        return stored
+
+    def _stored_in(
+        self, name: str
+    ) -> dict[str, tuple[tuple[int, int], CacheEntry, list[tuple[Any, ...]]]]:
+        """One index file as stored. Empty when there is none, or when it is
+        damaged or another version's (the entries' files are read instead)."""
+        path = self.folder / name
         try:
             header, stored = read_pickle(path)
             if header != _index_header():
@@ -348,23 +370,31 @@ class FeedCache:
             return {}
         return stored
 
-    def _write_index(self) -> None:
+    def _write_index(self, own: str | None = None) -> None:
         """Index every entry this process holds, and every one the index
         already held, whose file is as it was when read or written (another
-        build may have written it since). An index this instance never
-        looked at (a fetch job's, once its helper has written its part) is
-        carried over as stored, without making its posts."""
+        build may have written it since), then drop the part index it takes
+        in. An index this instance never looked at (a fetch job's) is
+        carried over as stored, without making its posts.
+
+        ``own``: one process of a split fetch job, writing only its own
+        index (:data:`INDEX` or :data:`PART_INDEX`), with the entries it
+        saved and those its own file already held."""
         folder = self.folder
         known = _INDEXED.get(self.root)
-        if self._index is None and known is not None and known[0] == file_stamp(folder / INDEX):
+        if own is None and self._index is None and known and known[0] == _index_stamps(folder):
             self._index = known[1]  # this process has read it already
-        read = self._index is not None
+        read = own is None and self._index is not None
         entries = {}
         if not read:
-            for name, (stamp, entry, rows) in self._stored().items():
+            for name, (stamp, entry, rows) in self._stored((own,) if own else PARTS).items():
                 if file_stamp(folder / name) == stamp:
                     entries[name] = (stamp, entry, rows)
-        for path, (stamp, entry) in [*(self._index or {}).items(), *_READ.items()]:
+        if own is None:
+            held = [*(self._index or {}).items(), *_READ.items()]
+        else:  # not what a forked process found in the build's memory
+            held = [(path, _READ[path]) for path in self._written if path in _READ]
+        for path, (stamp, entry) in held:
             if path.parent == folder and file_stamp(path) == stamp:  # unchanged since
                 entries[path.name] = (stamp, entry, None)
         stored = {
@@ -377,15 +407,19 @@ class FeedCache:
         def dump(out: Any) -> None:  # streamed: 20,000 posts are tens of megabytes
             pickle.dump((_index_header(), stored), out, protocol=pickle.HIGHEST_PROTOCOL)
 
+        target = folder / (own or INDEX)
         try:
-            written = write_atomic(folder / INDEX, dump, durable=False)
+            written = write_atomic(target, dump, durable=False)
+            if own is None:  # taken in
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(folder / PART_INDEX)
         except OSError as exc:
-            logger.warning("reciprocity: cannot write %s (%s)", folder / INDEX, exc)
+            logger.warning("reciprocity: cannot write %s (%s)", target, exc)
             return
         _BEHIND.discard(self.root)
         if read:  # else this process holds only some of the posts: the next look reads the file
             self._index = {folder / name: (stamp, e) for name, (stamp, e, _) in entries.items()}
-            _INDEXED[self.root] = (_stamp_of(written), self._index)
+            _INDEXED[self.root] = ((_stamp_of(written), (-1, -1)), self._index)
 
     def save(self, entry: CacheEntry) -> None:
         path = self.path_for(entry.url)
@@ -397,6 +431,7 @@ class FeedCache:
             written = write_atomic(path, data.encode("utf-8"), durable=False)
             _READ[path] = (_stamp_of(written), _copy(entry))
             _BEHIND.add(self.root)
+            self._written.add(path)
         except OSError as exc:
             _READ.pop(path, None)
             logger.warning("reciprocity: cannot write cache entry %s (%s)", path, exc)
@@ -409,15 +444,15 @@ class FeedCache:
         self._new_stamps[entry.url] = (entry.checked_at, entry.fetched_at)
         self._saved.discard(entry.url)
 
-    def flush(self, *, index: bool = True) -> None:
+    def flush(self, *, index: bool = True, own: str | None = None) -> None:
         """Write the stamps kept since the last flush, merged with the file
         as it is now (another build may share the folder), and the index if
-        it is behind (and ``index``). Losing either to a crash costs only a
-        revalidation or a parse."""
+        it is behind (and ``index``; ``own``: see :meth:`_write_index`).
+        Losing either to a crash costs only a revalidation or a parse."""
         if self._new_stamps or self._saved:
             self._flush_stamps()
         if index and self.root in _BEHIND:
-            self._write_index()
+            self._write_index(own)
 
     def _flush_stamps(self) -> None:
         on_disk = self._read_stamps(again=True)

@@ -41,6 +41,7 @@ from dataclasses import asdict, field, replace
 from pathlib import Path
 from typing import Any
 
+from .cache import INDEX, PART_INDEX
 from .files import read_pickle
 from .model import record
 from .refresh import (
@@ -50,7 +51,6 @@ from .refresh import (
     Touched,
     Work,
     fetch,
-    flush_caches,
     save_touched,
 )
 from .urls import host_of
@@ -305,10 +305,9 @@ def _forked_child(
         _write_result(folder, report, touched.without_held(report, before))
         os.write(told, b"1")
         os.close(told)
-        save_touched(settings, touched, index=helper is None)
-        if helper_pid is not None:  # let it finish writing the cache and its index
+        save_touched(settings, touched, own=INDEX if helper is not None else None)
+        if helper_pid is not None:  # let it finish writing the cache and its own index
             _end(helper_pid, settings.fetch_deadline)
-            flush_caches(settings)  # its index and our entries: every friend's, for the next build
         code = 0
     except BaseException:  # the parent reads the log; the child must still exit
         with contextlib.suppress(BaseException):
@@ -364,7 +363,7 @@ def _start_helper(
         _write_result(folder, report, touched.without_held(report, before), PART)
         os.write(told, b"1")
         os.close(told)
-        save_touched(settings, touched)  # the job adds its own entries to this index
+        save_touched(settings, touched, own=PART_INDEX)  # the job writes the other index
         code = 0
     except BaseException:
         with contextlib.suppress(BaseException):

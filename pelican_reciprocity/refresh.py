@@ -681,22 +681,23 @@ async def _webmentions(
     errors["webmention"] = error
 
 
-def save_touched(settings: FetchSettings, touched: Touched, *, index: bool = True) -> None:
+def save_touched(settings: FetchSettings, touched: Touched, *, own: str | None = None) -> None:
     """Write the entries a fetch changed (see ``fetch(save=False)``).
-    ``index=False``: this process holds only part of the friends' entries
-    (a job with a helper): it indexes them all with :func:`flush_caches`
-    once the helper has written its own."""
+    ``own``: this process holds only part of the friends' feeds (a split
+    job), and indexes them in that index file of its own (see
+    :meth:`FeedCache._write_index`)."""
     feed_cache, source_cache = _caches(settings)
     for cache, entries in ((feed_cache, touched.feeds), (source_cache, touched.sources)):
         for url, entry in entries.items():
             _keep(cache, entry, url in touched.stamped)
-        cache.flush(index=index)
+    feed_cache.flush(own=own)
+    source_cache.flush()
 
 
 def flush_caches(settings: FetchSettings) -> None:
     """Bring the caches' indexes up to date with the entries this process
-    read or wrote, and those the index file holds now (for a build that
-    started no fetch job, and for a job whose helper has written its part)."""
+    read or wrote, and those the index files hold now (for a build that
+    started no fetch job)."""
     for cache in _caches(settings):
         cache.flush()
 

@@ -342,3 +342,52 @@ def test_the_index_saves_the_parse_and_never_outranks_the_files(tmp_path, monkey
         assert FeedCache(tmp_path).load(a).title == "A" and parsed == [a]
         FeedCache(tmp_path).flush()
         assert index.read_bytes() != junk
+
+
+def test_the_two_processes_of_a_split_job_each_write_an_index_that_readers_take_together(
+    tmp_path, monkeypatch
+):
+    """Neither process of a split job reads and rewrites the other's index
+    at the end of a cold build; the next build parses nothing all the same,
+    and the next whole index takes the part in."""
+    from pelican_reciprocity import cache as module
+
+    def new_process() -> None:
+        monkeypatch.setattr(module, "_READ", {})
+        monkeypatch.setattr(module, "_INDEXED", {})
+        monkeypatch.setattr(module, "_BEHIND", set())
+
+    urls = [f"https://f{i}.example/feed" for i in range(4)]
+    old = FeedCache(tmp_path)  # an earlier build's whole index, of every feed
+    for url in urls:
+        old.save(CacheEntry(url=url, fetched_at=1.0, title="old"))
+    old.flush()
+    new_process()
+    assert FeedCache(tmp_path).load(urls[3]).title == "old"  # what a build held before forking
+    mine, theirs = FeedCache(tmp_path), FeedCache(tmp_path)
+    mine.save(CacheEntry(url=urls[0], fetched_at=2.0, title="mine"))
+    mine.flush(own=module.INDEX)
+    theirs.save(CacheEntry(url=urls[1], fetched_at=2.0, title="theirs"))
+    theirs.flush(own=module.PART_INDEX)
+    part = tmp_path / "feeds" / module.PART_INDEX
+    stored = {name: module.FeedCache(tmp_path)._stored_in(name) for name in module.PARTS}
+    # each holds what its process wrote, and what its own file held that is still current
+    titles = {name: sorted(e.title for _, e, _ in held.values()) for name, held in stored.items()}
+    assert titles == {module.INDEX: ["mine", "old", "old", "old"], module.PART_INDEX: ["theirs"]}
+    parsed: list[str] = []
+    real = CacheEntry.from_json
+    monkeypatch.setattr(
+        CacheEntry,
+        "from_json",
+        classmethod(lambda cls, data: parsed.append(data["url"]) or real(data)),
+    )
+    new_process()
+    reader = FeedCache(tmp_path)
+    assert [reader.load(u).title for u in urls] == ["mine", "theirs", "old", "old"]
+    assert parsed == []
+    reader.save(CacheEntry(url=urls[2], fetched_at=3.0, title="again"))
+    reader.flush()  # a whole index: every entry, and the part taken in
+    assert not part.exists()
+    new_process()
+    assert [FeedCache(tmp_path).load(u).title for u in urls] == ["mine", "theirs", "again", "old"]
+    assert parsed == []

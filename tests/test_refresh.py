@@ -294,6 +294,18 @@ def test_the_job_hands_stamps_over_to_be_saved_as_stamps(feed_server, tmp_path):
     assert FeedCache(tmp_path / "cache").load(url).checked_at > json.loads(written)["checked_at"]
 
 
+def _count_parses(monkeypatch) -> list[str]:
+    """The feeds whose cache entry is parsed from its JSON file from now on."""
+    parsed: list[str] = []
+    real = CacheEntry.from_json
+    monkeypatch.setattr(
+        CacheEntry,
+        "from_json",
+        classmethod(lambda cls, data: parsed.append(data["url"]) or real(data)),
+    )
+    return parsed
+
+
 def test_the_index_saves_the_parse_and_never_outranks_the_files(tmp_path, monkeypatch):
     from pelican_reciprocity import cache as module
 
@@ -309,13 +321,7 @@ def test_the_index_saves_the_parse_and_never_outranks_the_files(tmp_path, monkey
     store.flush()
     index = tmp_path / "feeds" / "entries.pickle"
     assert index.is_file()
-    parsed: list[str] = []
-    real = CacheEntry.from_json
-    monkeypatch.setattr(
-        CacheEntry,
-        "from_json",
-        classmethod(lambda cls, data: parsed.append(data["url"]) or real(data)),
-    )
+    parsed = _count_parses(monkeypatch)
     new_process()
     entry = FeedCache(tmp_path).load(a)
     assert entry.title == "A" and entry.posts == [post] and parsed == []
@@ -374,13 +380,7 @@ def test_the_two_processes_of_a_split_job_each_write_an_index_that_readers_take_
     # each holds what its process wrote, and what its own file held that is still current
     titles = {name: sorted(e.title for _, e, _ in held.values()) for name, held in stored.items()}
     assert titles == {module.INDEX: ["mine", "old", "old", "old"], module.PART_INDEX: ["theirs"]}
-    parsed: list[str] = []
-    real = CacheEntry.from_json
-    monkeypatch.setattr(
-        CacheEntry,
-        "from_json",
-        classmethod(lambda cls, data: parsed.append(data["url"]) or real(data)),
-    )
+    parsed = _count_parses(monkeypatch)
     new_process()
     reader = FeedCache(tmp_path)
     assert [reader.load(u).title for u in urls] == ["mine", "theirs", "old", "old"]

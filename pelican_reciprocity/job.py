@@ -65,6 +65,8 @@ RESULT = "result.pickle"
 #: parses on one core only.
 SPLIT_AT = 200
 PART = "part.pickle"
+#: How often the build looks for the helper's part while it waits (seconds).
+PART_POLL = 0.05
 #: The job's collector thresholds. Its own objects are mostly posts that live
 #: until it ends, and collecting every 700 new objects walked them again and
 #: again: 0.4 s of about 4 s of CPU for 1,000 feeds, 0.1 s with these.
@@ -83,6 +85,9 @@ class Job:
     started: float = field(default_factory=time.monotonic)
     returncode: int | None = None
     before: Snapshot | None = None  # the build's snapshot: unchanged feeds' posts come from it
+    #: The helper's part as :func:`_read_part` gives it, read while the job
+    #: still fetches its own half (see :meth:`_wait`); None: not read yet.
+    part: tuple[Any, str | None] | None = None
 
     @classmethod
     def start(
@@ -143,7 +148,7 @@ class Job:
                 return None
             try:
                 report, touched = read_pickle(self.folder / RESULT)
-                report, touched = _with_part(self.folder, report, touched)
+                report, touched = _with_part(self.folder, report, touched, self.part)
             except Exception as exc:  # no result, or a damaged one: the child failed
                 log = _tail(self.folder / "log.txt")
                 logger.warning(
@@ -181,11 +186,21 @@ class Job:
             return True
         assert self.ready is not None
         # A byte: the result is in. End of file: the child is gone without one.
-        if not select.select([self.ready], [], [], timeout)[0]:
-            return False
+        # Meanwhile, a helper's part is read as soon as it is in: the job's
+        # other half often takes a second longer, and the build waits anyway.
+        end = time.monotonic() + timeout
+        while not select.select([self.ready], [], [], self._poll(end))[0]:
+            if time.monotonic() >= end:
+                return False
+            if self.part is None and (self.folder / PART).is_file():
+                self.part = _read_part(self.folder)
         if os.read(self.ready, 1) != b"1":
             self._reap(block=True)
         return True
+
+    def _poll(self, end: float) -> float:
+        left = max(0.0, end - time.monotonic())
+        return left if self.part is not None else min(left, PART_POLL)
 
     def _reap(self, *, block: bool) -> bool:
         """Collect a forked child's exit status; True once it has ended."""
@@ -393,16 +408,31 @@ def _await_helper(helper: tuple[int, int], until: float) -> int | None:
     return None
 
 
-def _with_part(folder: Path, report: JobReport, touched: Touched) -> tuple[JobReport, Touched]:
-    """The job's result with the helper's part (if it handed one over) added.
-    A damaged part costs only its own friends' fresh copies."""
+def _read_part(folder: Path) -> tuple[Any, str | None]:
+    """The helper's part (its report and entries), or None and why it cannot
+    be read (None, None: there is none). The reason is kept as text: an
+    exception would keep the reader's frames, and what they hold, alive."""
     try:
         other, more = read_pickle(folder / PART)
+        return (other, more), None
     except FileNotFoundError:
-        return report, touched
+        return None, None
     except Exception as exc:
-        logger.warning("reciprocity: the second fetch process's part is unreadable (%s)", exc)
+        return None, str(exc) or type(exc).__name__
+
+
+def _with_part(
+    folder: Path, report: JobReport, touched: Touched, part: Any = None
+) -> tuple[JobReport, Touched]:
+    """The job's result with the helper's part (if it handed one over) added,
+    as read already (``part``, from :func:`_read_part`) or read now. A
+    damaged part costs only its own friends' fresh copies."""
+    found, problem = _read_part(folder) if part is None else part
+    if problem:
+        logger.warning("reciprocity: the second fetch process's part is unreadable (%s)", problem)
+    if found is None:
         return report, touched
+    other, more = found
     merged = JobReport(
         feeds={**report.feeds, **other.feeds},
         sources=report.sources,

@@ -718,6 +718,47 @@ def test_a_helper_that_hands_over_nothing_in_time_is_stopped(caplog):
     assert "handed over nothing" in caplog.text
 
 
+def test_the_build_reads_the_helpers_part_while_the_job_still_fetches(tmp_path, caplog):
+    """The build waits for the job anyway: the helper's half is read as
+    soon as it is in, and a damaged one costs only its own feeds."""
+    from pelican_reciprocity.cache import CacheEntry
+    from pelican_reciprocity.refresh import JobReport, Touched
+
+    def half(url: str, outcome: str) -> tuple[JobReport, Touched]:
+        entry = CacheEntry(url=url, posts=[Post(title="P", url=url + "/1", date=None)])
+        return JobReport(feeds={url: (outcome, None)}, requests=1), Touched(feeds={url: entry})
+
+    def the_job_ends_later(job: job_module.Job, told: int, seen: list[object]) -> None:
+        time.sleep(0.3)
+        seen.append(job.part)  # read while the job was still fetching
+        job_module._write_result(job.folder, *half("https://a.example/feed", "updated"))
+        os.write(told, b"1")
+
+    for damaged in (False, True):
+        folder = tmp_path / str(damaged)
+        folder.mkdir()
+        ready, told = os.pipe()
+        job = job_module.Job(pid=-1, folder=folder, deadline=5.0, ready=ready)
+        if damaged:
+            (folder / job_module.PART).write_bytes(b"not a pickle")
+        else:
+            job_module._write_result(
+                folder, *half("https://b.example/feed", "updated"), "part.pickle"
+            )
+        seen: list[object] = []
+        ending = threading.Thread(target=the_job_ends_later, args=(job, told, seen))
+        ending.start()
+        report, touched = job.result()
+        ending.join()
+        os.close(told)
+        os.close(ready)
+        assert seen and seen[0] is not None
+        expected = {"https://a.example/feed"} | (set() if damaged else {"https://b.example/feed"})
+        assert set(report.feeds) == set(touched.feeds) == expected
+        assert report.requests == len(expected)
+    assert caplog.text.count("part is unreadable") == 1
+
+
 def test_any_other_thread_keeps_the_job_from_forking():
     """A thread of unknown kind could hold a lock the child needs."""
     stop = threading.Event()

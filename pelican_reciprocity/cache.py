@@ -410,8 +410,8 @@ class FeedCache:
         target = folder / (own or INDEX)
         try:
             written = write_atomic(target, dump, durable=False)
-            if own is None:  # taken in
-                with contextlib.suppress(FileNotFoundError):
+            if own is None:  # taken in (one left behind is only read again)
+                with contextlib.suppress(OSError):
                     os.unlink(folder / PART_INDEX)
         except OSError as exc:
             logger.warning("reciprocity: cannot write %s (%s)", target, exc)

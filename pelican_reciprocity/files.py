@@ -76,7 +76,7 @@ def _write(path: Path, data: bytes | Callable[[BinaryIO], object], durable: bool
                 os.fsync(handle.fileno())
             written = os.fstat(handle.fileno())
             if mode is not None and stat.S_IMODE(written.st_mode) != mode:  # the umask took bits
-                os.fchmod(handle.fileno(), mode)
+                _chmod(handle.fileno(), tmp, mode)
                 written = os.fstat(handle.fileno())
         os.replace(tmp, path)
         return written
@@ -101,8 +101,16 @@ def _create_temporary(path: Path, mode: int) -> tuple[int, str]:
         except FileExistsError:
             break
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, mode & ~_umask())
+    _chmod(fd, tmp, mode & ~_umask())
     return fd, tmp
+
+
+def _chmod(fd: int, path: str, mode: int) -> None:
+    """By the open file where the system can (not Windows before Python 3.13)."""
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, mode)
+    else:
+        os.chmod(path, mode)
 
 
 def _umask() -> int:

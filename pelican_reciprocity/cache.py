@@ -444,14 +444,14 @@ class FeedCache:
         self._new_stamps[entry.url] = (entry.checked_at, entry.fetched_at)
         self._saved.discard(entry.url)
 
-    def flush(self, *, index: bool = True, own: str | None = None) -> None:
+    def flush(self, *, own: str | None = None) -> None:
         """Write the stamps kept since the last flush, merged with the file
         as it is now (another build may share the folder), and the index if
-        it is behind (and ``index``; ``own``: see :meth:`_write_index`).
-        Losing either to a crash costs only a revalidation or a parse."""
+        it is behind (``own``: see :meth:`_write_index`). Losing either to a
+        crash costs only a revalidation or a parse."""
         if self._new_stamps or self._saved:
             self._flush_stamps()
-        if index and self.root in _BEHIND:
+        if self.root in _BEHIND:
             self._write_index(own)
 
     def _flush_stamps(self) -> None:

@@ -240,6 +240,10 @@ def _from_rows(rows: list[tuple[Any, ...]]) -> list[Post]:
     return posts
 
 
+#: What :func:`files.stamp` says of a file that is not there.
+_MISSING = (-1, -1)
+
+
 def _index_stamps(folder: Path) -> tuple[tuple[int, int], ...]:
     return tuple(file_stamp(folder / name) for name in PARTS)
 
@@ -322,7 +326,7 @@ class FeedCache:
 
     def _read_index(self) -> dict[Path, tuple[tuple[int, int], CacheEntry]]:
         stamps = _index_stamps(self.folder)
-        if stamps == ((-1, -1), (-1, -1)):
+        if all(stamp == _MISSING for stamp in stamps):
             return {}
         known = _INDEXED.get(self.root)
         if known is not None and known[0] == stamps:
@@ -419,7 +423,8 @@ class FeedCache:
         _BEHIND.discard(self.root)
         if read:  # else this process holds only some of the posts: the next look reads the file
             self._index = {folder / name: (stamp, e) for name, (stamp, e, _) in entries.items()}
-            _INDEXED[self.root] = ((_stamp_of(written), (-1, -1)), self._index)
+            stamps = (_stamp_of(written),) + (_MISSING,) * (len(PARTS) - 1)  # the rest taken in
+            _INDEXED[self.root] = (stamps, self._index)
 
     def save(self, entry: CacheEntry) -> None:
         path = self.path_for(entry.url)

@@ -30,6 +30,9 @@ _PLACED = {
 }
 
 
+#: What a browser reads as another character when written as a reference.
+_C1 = re.compile("[\x80-\x9f]")
+
 STYLESHEET = Path(__file__).parent / "static" / "reciprocity.css"
 
 
@@ -318,7 +321,23 @@ def inject(page: str, section: str, content: str | None) -> str:
                 break
     if position < 0:
         position = len(page)
-    return page[:position] + "\n" + section + "\n" + page[position:]
+    return page[:position] + "\n" + _in_kind_of(page, section) + "\n" + page[position:]
+
+
+def _in_kind_of(page: str, section: str) -> str:
+    """The section, with what is not ASCII written as character references
+    when the page is all ASCII: one "…" in a summary would otherwise make
+    Python hold the whole page at two bytes a character, and copy and
+    encode it on the slow path (3-4 ms a build for 300 pages of an English
+    site). The browser shows the same text. Not in a script or a style,
+    where references stay as written, nor with a C1 control, whose
+    reference a browser reads as a Windows-1252 character."""
+    if section.isascii() or not page.isascii():
+        return section
+    lowered = section.lower()
+    if "<script" in lowered or "<style" in lowered or _C1.search(section):
+        return section
+    return section.encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
 def opml(friends: Iterable[tuple[Friend, str]], *, title: str) -> str:

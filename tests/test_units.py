@@ -651,3 +651,34 @@ def test_an_atomic_write_keeps_the_mode_and_leaves_nothing_behind(tmp_path, monk
         assert fresh.read_bytes() == b"newer" and mode(fresh) == 0o666
     finally:
         os.umask(old_umask)
+
+
+@given(
+    before=st.text(alphabet=st.characters(max_codepoint=127, exclude_characters="&")),
+    words=st.text(
+        alphabet=st.characters(exclude_categories=["Cs", "Cc"], exclude_characters="&<>")
+    ),
+)
+def test_a_section_added_to_an_all_ascii_page_keeps_it_ascii_and_reads_the_same(before, words):
+    """A page of ASCII stays ASCII (one byte a character in memory), and a
+    reader gets the same text: the section's other characters are written as
+    character references. A page that is not ASCII, or a section with a
+    script or a C1 control, gets the section as it is."""
+    import html
+
+    from pelican_reciprocity.render import inject
+
+    page = f"<html><body><article>{before}</article></body></html>"
+    section = f'<section class="reciprocity-highlights"><p title="{words}">{words}…</p></section>'
+    made = inject(page, section, None)
+    assert made.isascii()
+    assert html.unescape(made) == html.unescape(
+        page.replace("</article>", f"\n{section}\n</article>")
+    )
+
+    wide = page.replace("<body>", "<body>’")
+    assert inject(wide, section, None) == wide.replace("</article>", f"\n{section}\n</article>")
+    scripted = section + "<SCRIPT>var s = '…';</SCRIPT>"
+    assert "'…'" in inject(page, scripted, None)
+    c1 = section.replace("…", "\x85…")  # &#133; would read as "…"
+    assert inject(page, c1, None) == page.replace("</article>", f"\n{c1}\n</article>")

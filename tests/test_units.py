@@ -530,6 +530,19 @@ def test_a_record_behaves_as_the_dataclass_it_declares(options):
 
     assert (Opaque("a") == Opaque("b")) == options.get("eq", True)
 
+    @record(**options)
+    class Later:
+        """Its __init__ is compiled when first called, here through a subclass."""
+
+        name: str
+
+    class Child(Later):
+        pass
+
+    stub = Later.__init__
+    assert Child("c").name == "c" and Later.__init__ is not stub
+    assert Later("d").name == "d" and Later.__init__.__qualname__.endswith("Later.__init__")
+
 
 @given(
     summary=st.text(max_size=20),

@@ -194,10 +194,12 @@ def _strings(value: Any) -> list[str] | None:
 
 # -- OPML -----------------------------------------------------------------------
 
-_OUTLINE_START = re.compile(r"<outline\b", re.I)
+# Patterns as text, compiled (and then kept by ``re``) when an OPML file
+# needs them: compiling them cost every build's import about 0.7 ms.
+_OUTLINE_START = r"(?i)<outline\b"
 #: One tag's attributes, up to its ``>``; possessive, so it never backtracks.
-_TAG_BODY = re.compile(r"((?:[^>\"']++|\"[^\"]*+\"|'[^']*+')*+)/?>", re.S)
-_ATTR = re.compile(r"([\w:.-]+)\s*=\s*(\"([^\"]*)\"|'([^']*)')", re.S)
+_TAG_BODY = r"(?s)((?:[^>\"']++|\"[^\"]*+\"|'[^']*+')*+)/?>"
+_ATTR = r"(?s)([\w:.-]+)\s*=\s*(\"([^\"]*)\"|'([^']*)')"
 
 
 def _lenient_outlines(text: str) -> list[dict[str, str]]:
@@ -207,16 +209,16 @@ def _lenient_outlines(text: str) -> list[dict[str, str]]:
     ``<outline`` (a quote left open cannot make one tag swallow the rest),
     and the patterns cannot backtrack.
     """
-    starts = [m.end() for m in _OUTLINE_START.finditer(text)]
+    starts = [m.end() for m in re.finditer(_OUTLINE_START, text)]
     found = []
     for index, start in enumerate(starts):
         end = starts[index + 1] if index + 1 < len(starts) else len(text)
         chunk = text[start:end]
-        tag = _TAG_BODY.match(chunk)
+        tag = re.match(_TAG_BODY, chunk)
         body = tag.group(1) if tag else chunk.split(">", 1)[0]
         found.append(
             {m.group(1): html.unescape(m.group(3) if m.group(3) is not None else m.group(4))
-             for m in _ATTR.finditer(body)}
+             for m in re.finditer(_ATTR, body)}
         )  # fmt: skip
     return found
 

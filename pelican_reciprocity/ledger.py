@@ -18,13 +18,14 @@ from .selection import latest
 from .settings import ConfigError
 from .urls import is_web_url, normalise
 
-_HREF = re.compile(r"""<a\s[^>]*?href=["']([^"'#][^"']*)["']""", re.I)
+#: Compiled by ``re`` when first needed: a warm build scans no article.
+_HREF = r"""(?i)<a\s[^>]*?href=["']([^"'#][^"']*)["']"""
 
 
 def outbound_links(html: str, own_site: str) -> list[str]:
     """http(s) links in an article's HTML that leave the site."""
     links = []
-    for href in _HREF.findall(html or ""):
+    for href in re.findall(_HREF, html or ""):
         href = href.strip()
         if is_web_url(href) and not same_site(href, own_site):
             links.append(href)

@@ -24,8 +24,9 @@ from .urls import is_web_url, public_url
 TEMPLATES = Path(__file__).parent / "templates"
 EMPTY = Markup("")  # immutable, so safe as a dataclass default
 
+#: Compiled by ``re`` when first needed: most themes place no section.
 _PLACED = {
-    name: re.compile(r"<[a-zA-Z][^<>]*\bclass=[\"'][^\"']*\breciprocity-" + name + r"\b")
+    name: r"<[a-zA-Z][^<>]*\bclass=[\"'][^\"']*\breciprocity-" + name + r"\b"
     for name in ("highlights", "thanks")
 }
 
@@ -303,7 +304,7 @@ SECTIONS = ("thanks", "highlights")
 
 def already_placed(page: str, section: str) -> bool:
     """Did the theme render this section itself (so we must not add another)?"""
-    return f"reciprocity-{section}" in page and bool(_PLACED[section].search(page))
+    return f"reciprocity-{section}" in page and bool(re.search(_PLACED[section], page))
 
 
 def inject(page: str, section: str, content: str | None) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -310,14 +311,14 @@ def test_the_lenient_opml_reader_reads_each_character_a_bounded_number_of_times(
     from pelican_reciprocity import friends
 
     scanned: list[int] = []
-    real = friends._TAG_BODY
+    real = re.match
 
-    class Counting:
-        def match(self, text):
+    def counting(pattern, text, *flags):
+        if pattern == friends._TAG_BODY:
             scanned.append(len(text))
-            return real.match(text)
+        return real(pattern, text, *flags)
 
-    monkeypatch.setattr(friends, "_TAG_BODY", Counting())
+    monkeypatch.setattr(friends.re, "match", counting)
     # raw "&" makes it malformed XML; each outline leaves a quote open
     hostile = "<outline text=\"a & b xmlUrl='https://x.example/f' title=\"x>\n"
     for copies in (100, 1_000, 10_000):

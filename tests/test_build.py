@@ -217,6 +217,36 @@ def test_the_friends_page_is_kept_between_builds_while_its_inputs_are_unchanged(
     assert "good1 post 0" not in page(site, "friends/index.html")
 
 
+def test_pelican_does_not_search_the_plugins_own_pages_for_its_link_syntax(
+    feed_server, tmp_path, monkeypatch
+):
+    """The friends page's content is the plugin's own rendering, with
+    absolute links only: Pelican's search of a page's content for
+    ``{filename}`` links (a regular expression over the whole page) is not
+    run on it, and the page shows that content as rendered."""
+    from pelican.contents import Content
+
+    from pelican_reciprocity import pages
+
+    searched = []
+    real = Content._update_content
+
+    def update(self, content, siteurl):
+        searched.append(type(self))
+        return real(self, content, siteurl)
+
+    monkeypatch.setattr(Content, "_update_content", update)
+    rendered = []
+    real_render = pages._render_kept
+    monkeypatch.setattr(
+        pages, "_render_kept", lambda *a: rendered.append(real_render(*a)) or rendered[-1]
+    )
+    site = make_site(tmp_path, friends=good_friends(feed_server, 2), articles=ARTICLES)
+    build(site, monkeypatch)
+    assert searched and pages.Page not in searched  # the articles' content still is searched
+    assert rendered and rendered[0] in page(site, "friends/index.html")
+
+
 def test_the_friends_page_views_are_made_only_when_a_page_reads_them(
     feed_server, tmp_path, monkeypatch
 ):

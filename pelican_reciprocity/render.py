@@ -8,6 +8,7 @@ publish a friend's ``<script>``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import field, replace
@@ -31,8 +32,8 @@ _PLACED = {
 }
 
 
-#: What a browser reads as another character when written as a reference.
-_C1 = re.compile("[\x80-\x9f]")
+#: Where character references would not read as the characters they stand for.
+_NOT_AS_REFERENCES = re.compile("(?i)<(?:script|style)|[\x80-\x9f]")
 
 STYLESHEET = Path(__file__).parent / "static" / "reciprocity.css"
 
@@ -330,13 +331,19 @@ def _in_kind_of(page: str, section: str) -> str:
     when the page is all ASCII: one "…" in a summary would otherwise make
     Python hold the whole page at two bytes a character, and copy and
     encode it on the slow path (3-4 ms a build for 300 pages of an English
-    site). The browser shows the same text. Not in a script or a style,
-    where references stay as written, nor with a C1 control, whose
-    reference a browser reads as a Windows-1252 character."""
+    site). The browser shows the same text."""
     if section.isascii() or not page.isascii():
         return section
-    lowered = section.lower()
-    if "<script" in lowered or "<style" in lowered or _C1.search(section):
+    return _as_ascii(section)
+
+
+@functools.lru_cache(maxsize=256)
+def _as_ascii(section: str) -> str:
+    """Made once for each distinct section (most articles of a build share
+    theirs). Not where a script or a style is, where references stay as
+    written, nor with a C1 control, whose reference a browser reads as a
+    Windows-1252 character."""
+    if _NOT_AS_REFERENCES.search(section):
         return section
     return section.encode("ascii", "xmlcharrefreplace").decode("ascii")
 

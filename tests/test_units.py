@@ -695,3 +695,19 @@ def test_a_section_added_to_an_all_ascii_page_keeps_it_ascii_and_reads_the_same(
     assert "'…'" in inject(page, scripted, None)
     c1 = section.replace("…", "\x85…")  # &#133; would read as "…"
     assert inject(page, c1, None) == page.replace("</article>", f"\n{c1}\n</article>")
+
+
+@given(
+    page=st.text(alphabet="ab<>p/", max_size=80),
+    content=st.text(alphabet="ab<>p/", min_size=1, max_size=60),
+    at=st.integers(min_value=0, max_value=80),
+)
+def test_a_section_goes_right_after_the_first_whole_copy_of_the_content(page, content, at):
+    """The content is looked for by its opening words first; where it goes
+    is where a search for the whole content puts it."""
+    from pelican_reciprocity.render import inject
+
+    page = page[:at] + content + page[at:]
+    made = inject(page, "<section>S</section>", content)
+    end = page.find(content) + len(content)
+    assert made == page[:end] + "\n<section>S</section>\n" + page[end:]

@@ -19,14 +19,14 @@ from .avatars import Avatars, collect
 from .i18n import Strings
 from .identity import identify, is_owner, person_keys
 from .matching import match_articles
-from .model import REACTION_KINDS, ArticleRef, Person, ReadResult, Response
+from .model import REACTION_KINDS, Acknowledged, ArticleRef, Person, ReadResult, Response
 from .moderation import Rules, moderate
 from .moderation_file import load_moderation, record_held
 from .refresh import Gathered
 from .sanitize import to_text
 from .settings import Config
 from .sources import read_comment_files, read_source, read_thanks, read_webmentions
-from .thanks import Acknowledged, responder_views, thanks_view
+from .thanks import responder_views, thanks_view
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,6 @@ from typing import Any
 from . import __version__
 from .files import stamp, write_atomic
 from .identity import Directory
-from .ledger import article_records, build_ledger
 from .model import ArticleFacts, Person
 from .settings import ConfigError
 
@@ -83,6 +82,8 @@ def update(
     except ConfigError as exc:
         logger.warning("reciprocity: %s; not updating it", exc)
         return False
+    from .ledger import article_records, build_ledger  # unchanged inputs never load it
+
     people_now = build_ledger(directory, people, article_of, facts)
     articles_now = article_records(facts, directory)
     written = False

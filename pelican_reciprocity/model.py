@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from dataclasses import MISSING, FrozenInstanceError, dataclass, fields
+from dataclasses import MISSING, FrozenInstanceError, dataclass, field, fields
 from datetime import UTC, datetime
 from functools import cached_property
 from operator import attrgetter
@@ -310,6 +310,19 @@ class Verdict:
 
     status: Status
     reasons: tuple[str, ...] = ()
+
+
+@record
+class Acknowledged:
+    """What the ledger and the thanks page need from this build's responses
+    (here, so a build without responses never loads the readers behind
+    them, nor the thanks section's code)."""
+
+    people: list[Person] = field(default_factory=list)
+    article_of: dict[str, str] = field(default_factory=dict)
+    responders: list[Any] = field(default_factory=list)  # render.PersonView, for the page
+    feeds: dict[str, str | None] = field(default_factory=dict)  # responder key -> their feed
+    files: dict[str, bytes] = field(default_factory=dict)  # avatars, by path under the output
 
 
 @record(frozen=True)

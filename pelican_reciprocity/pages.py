@@ -33,7 +33,6 @@ from .files import stamp, write_atomic
 from .friends import friend_site
 from .i18n import Strings
 from .identity import friend_keys, person_key
-from .ledger import outbound_links
 from .model import ArticleFacts, FeedState, Friend, Post, record
 from .settings import Config
 from .templates import CompilingOnceLoader, load_once
@@ -786,6 +785,8 @@ class LinkScan:
         digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
         found = self.known.get(digest)
         if found is None:
+            from .ledger import outbound_links  # only for an article whose text is new
+
             found = outbound_links(getattr(article, "content", ""), self.siteurl)
         self.seen[digest] = found
         return tuple(found)

@@ -26,7 +26,7 @@ from pelican.generators import ArticlesGenerator, Generator, PagesGenerator
 from . import ledger_file, pages, refresh, selection
 from .friends import load_friends, response_sources
 from .identity import Directory
-from .model import FriendsList, record
+from .model import Acknowledged, FriendsList, record
 from .refresh import (
     FetchSettings,
     Gathered,
@@ -39,7 +39,6 @@ from .refresh import (
     snapshot,
 )
 from .settings import Config, ConfigError, configure, exclude_from_content
-from .thanks import Acknowledged
 
 if TYPE_CHECKING:
     from .job import Job

@@ -7,27 +7,13 @@ or reposted, and everyone who responded in a stable order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import field
 
 from markupsafe import escape
 
 from . import render
 from .i18n import Strings
 from .identity import identify
-from .model import REACTION_KINDS, Person, Post, Response, record
-
-
-@record
-class Acknowledged:
-    """What the ledger and the thanks page need from this build's responses
-    (here, not in ``acknowledge``, so a build without responses never loads
-    the readers behind it)."""
-
-    people: list[Person] = field(default_factory=list)
-    article_of: dict[str, str] = field(default_factory=dict)
-    responders: list[render.PersonView] = field(default_factory=list)
-    feeds: dict[str, str | None] = field(default_factory=dict)  # responder key -> their feed
-    files: dict[str, bytes] = field(default_factory=dict)  # avatars, by path under the output
+from .model import REACTION_KINDS, Person, Post, Response
 
 
 def thanks_view(

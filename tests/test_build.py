@@ -463,10 +463,13 @@ def test_i18n_subsites_build_every_language_from_one_fetch(feed_server, tmp_path
 
 
 #: What a warm build must never load for the plugin: the HTTP client, the
-#: feed parsers, the response readers and the translations of an English site.
+#: feed parsers, the response readers and the translations of an English site,
+#: nor, with no responses and a ledger already up to date, the thanks
+#: section's code and the ledger's builder.
 FETCHING_STACK = (
     "httpx", "httpcore", "h11", "feedparser", "babel", "pelican_reciprocity.fetch",
     "pelican_reciprocity.httpclient", "pelican_reciprocity.feeds", "pelican_reciprocity.job", "pelican_reciprocity.acknowledge",
+    "pelican_reciprocity.thanks", "pelican_reciprocity.ledger",
 )  # fmt: skip
 LOADED = """
 import sys

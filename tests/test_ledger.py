@@ -247,7 +247,6 @@ def test_notify_killed_between_send_and_record_never_sends_twice(
 
 
 def test_links_out_are_scanned_again_only_for_articles_that_changed(tmp_path, monkeypatch):
-    from pelican_reciprocity import pages
 
     articles = [
         {"title": f"Post {i}", "slug": f"post-{i}", "body": f"See <https://other{i}.example/p>."}
@@ -260,13 +259,13 @@ def test_links_out_are_scanned_again_only_for_articles_that_changed(tmp_path, mo
     ledger_path = site / "reciprocity" / "ledger.json"
     first = ledger_path.read_text(encoding="utf-8")
     scanned = []
-    real = pages.outbound_links
+    real = ledger.outbound_links
 
     def counting(html, own):
         scanned.append(html)
         return real(html, own)
 
-    monkeypatch.setattr(pages, "outbound_links", counting)
+    monkeypatch.setattr(ledger, "outbound_links", counting)  # read when a scan is needed
     build(site, monkeypatch)
     assert scanned == [] and ledger_path.read_text(encoding="utf-8") == first
     changed = site / "content" / "a2.md"

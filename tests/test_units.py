@@ -523,6 +523,22 @@ def test_a_record_behaves_as_the_dataclass_it_declares(options):
             assert hash(thing) == object.__hash__(thing) and thing != cls("a", tags=("t",))
     assert dataclasses.is_dataclass(ours) and ours.__dataclass_params__.frozen == frozen
     assert ours.__match_args__ == plain.__match_args__
+    # what dataclass records, as it records it: the fields, the parameters
+    # (but repr, which records leave to one shared method), the class's defaults
+    described = ("name", "type", "default", "default_factory", "init", "repr", "hash",
+                 "compare", "metadata", "kw_only", "_field_type")  # fmt: skip
+    for mine, theirs in zip(dataclasses.fields(ours), dataclasses.fields(plain), strict=True):
+        assert [getattr(mine, a) for a in described] == [getattr(theirs, a) for a in described]
+    params = ("init", "eq", "order", "unsafe_hash", "frozen")
+    assert [getattr(ours.__dataclass_params__, a) for a in params] == [
+        getattr(plain.__dataclass_params__, a) for a in params
+    ]
+    for name in ("size", "tags", "extra"):
+        assert getattr(ours, name, None) == getattr(plain, name, None)
+    for mistake in ("x: list = []", "x: int = 1\n    y: int"):
+        for decorate in (dataclasses.dataclass(**options), record(**options)):
+            with pytest.raises((ValueError, TypeError)):
+                exec(f"@decorate\nclass Wrong:\n    'd'\n    {mistake}", {"decorate": decorate})
 
     @record(**options)
     class Opaque:  # nothing compared: every two are equal, as with dataclass

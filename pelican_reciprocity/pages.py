@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import field, fields, replace
@@ -29,6 +30,7 @@ from pelican.contents import Page as PelicanPage
 from pelican.generators import ArticlesGenerator, Generator
 
 from . import __version__, i18n, render, selection
+from .cache import FeedCache
 from .files import stamp, write_atomic
 from .friends import friend_site
 from .i18n import Strings
@@ -191,8 +193,15 @@ class Views:
 
     def friends_key(self, feeds: tuple[FeedState, ...], lang: str) -> str:
         """A digest of every input of :meth:`friends_page`: each shown
-        friend's view and newest posts (every field), the settings and the
-        language they are shown with, and the code that makes them."""
+        friend, the state of their feed and the copy of it in the cache, the
+        settings and the language they are shown with, and the code that
+        makes them.
+
+        A feed's posts are those of its cache entry, whose file is written
+        anew (a new file, with its own identity and time) whenever they
+        change: that file's identity stands for them, where every field of
+        every shown post cost 6 ms a build for 100 friends and 0.1 s for
+        1,000. Posts with no such file are read field by field."""
         config = self.config
         parts: list[Any] = [
             _CODE,
@@ -204,16 +213,29 @@ class Views:
             config.summary_words,
             config.strings,
         ]
-        # What each view is made of, as plain values: their repr is C's, where
-        # a view's fields are Markup, whose repr is Python's.
+        entries = FeedCache(config.cache_path)
         for state in feeds:
             if not state.friend.private:
-                posts = self.latest(state)
                 parts.append(_friend_fields(state.friend))
                 site = self.sites.get(state.friend.key)
-                parts.append((site, state.outcome == "failed", bool(state.posts), state.error))
-                parts.append([_post_fields(p) for p in posts])
+                parts.append((site, state.outcome == "failed", len(state.posts), state.error))
+                copy = _identity(entries.path_for(state.friend.feed))
+                if copy is None and state.posts:
+                    # What each view is made of, as plain values: their repr is
+                    # C's, where a view's fields are Markup, whose repr is Python's.
+                    parts.append([_post_fields(p) for p in self.latest(state)])
+                else:
+                    parts.append(copy)
         return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    """A file's device, inode, time and size, or None when it is not there."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
 
 
 def add_template_loader(generator: Generator, cache: Path | None = None) -> None:

@@ -217,6 +217,42 @@ def test_the_friends_page_is_kept_between_builds_while_its_inputs_are_unchanged(
     assert "good1 post 0" not in page(site, "friends/index.html")
 
 
+def test_the_kept_friends_page_follows_each_feeds_copy_in_the_cache(
+    feed_server, tmp_path, monkeypatch
+):
+    """The kept friends page is keyed by each feed's cache entry (the file
+    written anew whenever its posts change), not by every post's fields: a
+    copy written again with other posts, and nothing else changed, has the
+    page made again; posts that no cache file holds are read one by one."""
+    from pelican_reciprocity import pages
+    from pelican_reciprocity.cache import FeedCache
+
+    friends = good_friends(feed_server, 2)
+    site = make_site(tmp_path, friends=friends, articles=ARTICLES)
+    build(site, monkeypatch)
+    made = []
+    real = pages.Views.friends_page
+    monkeypatch.setattr(
+        pages.Views, "friends_page", lambda self, *a: made.append(1) or real(self, *a)
+    )
+    build(site, monkeypatch)
+    assert made == []
+    cache = FeedCache(site / "cache" / "reciprocity")
+    entry = cache.load(friends[0]["feed"])
+    assert entry is not None and entry.posts
+    entry.posts = [entry.posts[0].but(title="Retitled in the cache"), *entry.posts[1:]]
+    cache.save(entry)
+    build(site, monkeypatch)
+    assert made == [1] and "Retitled in the cache" in page(site, "friends/index.html")
+    assert feed_server.requests == 2  # the cold build's two: the copy was read, not fetched
+
+    monkeypatch.setattr(pages, "_identity", lambda path: None)  # no file to stand for them
+    build(site, monkeypatch)
+    assert made == [1, 1]  # another key: the posts' own fields
+    build(site, monkeypatch)
+    assert made == [1, 1]
+
+
 def test_pelican_does_not_search_the_plugins_own_pages_for_its_link_syntax(
     feed_server, tmp_path, monkeypatch
 ):

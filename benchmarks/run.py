@@ -4,6 +4,7 @@ with pelican-webring, on a loopback feed server with configurable latency.
     pip install -e '.[bench]'
     python benchmarks/run.py            # the full table (a few minutes)
     python benchmarks/run.py --quick    # smaller sizes, for a smoke run
+    python benchmarks/run.py --scenarios instructions  # a warm build's instructions (valgrind)
 
 Every figure is a ratio or difference against a baseline measured in the same
 run; each build is a fresh process, run as `pelican content` runs it (under
@@ -522,6 +523,65 @@ def scenario_autoreload(args, work: Path) -> None:
         server.close()
 
 
+def _instructions(site: Path) -> tuple[subprocess.Popen[str], Path]:
+    """Start one build under valgrind's callgrind, which counts the
+    instructions it executes (its own and any child's)."""
+    out = site / "callgrind.out.%p"  # one file for each process
+    command = [
+        "valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}",
+        sys.executable, str(HERE / "build_once.py"), str(site),
+    ]  # fmt: skip
+    env = {**os.environ, "RECIPROCITY_OFFLINE": ""}
+    proc = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
+    return proc, out
+
+
+def _collected(proc: subprocess.Popen[str]) -> int:
+    _, stderr = proc.communicate()
+    counts = [line.rsplit(":", 1)[1] for line in stderr.splitlines() if "Collected :" in line]
+    if proc.returncode != 0 or not counts:
+        raise SystemExit(f"valgrind build failed:\n{stderr[-2000:]}")
+    return sum(int(count) for count in counts)
+
+
+def scenario_instructions(args, work: Path) -> None:
+    """The warm build's overhead in instructions executed, counted by
+    valgrind: the same count on every run of the same code, where the wall
+    time of one build on a shared VM moves by tens of percent. Not one of
+    the targets (they are times); the measure to follow a change with. The
+    plain and the plugin build run at once, each on its own copy of the
+    site (about four minutes on 2 cores)."""
+    if shutil.which("valgrind") is None:
+        row("warm rebuild, instructions", "overhead in instructions executed",
+            "valgrind is not installed", "(a trend, not a target)", None)  # fmt: skip
+        return
+    server = FeedServer(0, args.feed_bytes)
+    try:
+        site, feeds, _ = _warm_site(args, work, server)
+        build(site)  # the first warm build keeps what later ones reuse
+        plain_site = work / "instructions-plain"
+        shutil.rmtree(plain_site, ignore_errors=True)
+        shutil.copytree(site, plain_site)  # the cache's files keep their times
+        configure(plain_site, "plain", feeds, {})
+        started = {"plain": _instructions(plain_site), "ours": _instructions(site)}
+        counts = {name: _collected(proc) for name, (proc, _) in started.items()}
+        for _, out in started.values():
+            for written in out.parent.glob("callgrind.out.*"):
+                written.unlink()
+        plain, mine = counts["plain"], counts["ours"]
+        row(
+            "warm rebuild, instructions (valgrind)",
+            "overhead in instructions executed",
+            f"{(mine - plain) / plain * 100:+.1f} % ({mine / 1e9:.3f} G vs {plain / 1e9:.3f} G)",
+            "(a trend, not a target)",
+            None,
+        )
+    finally:
+        server.close()
+
+
 def _ours(args) -> dict[str, object]:
     return {"RECIPROCITY_CONCURRENCY": args.concurrency} if args.concurrency else {}
 
@@ -713,6 +773,9 @@ SCENARIOS = {
     "big": scenario_big_site,
     "hang": scenario_hang,
 }
+#: Run only when asked for (--scenarios instructions): it needs valgrind, and
+#: a build under it takes minutes.
+ON_REQUEST = {"instructions": scenario_instructions}
 
 
 def main() -> None:
@@ -778,7 +841,7 @@ def main() -> None:
             return
         for name in args.scenarios.split(","):
             print(f"[{name}]", flush=True)
-            SCENARIOS[name.strip()](args, work)
+            {**SCENARIOS, **ON_REQUEST}[name.strip()](args, work)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

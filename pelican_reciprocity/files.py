@@ -33,6 +33,16 @@ def stamp(path: Path) -> tuple[int, int]:
     return (status.st_mtime_ns, status.st_size)
 
 
+def file_identity(path: Path) -> tuple[int, int, int, int] | None:
+    """A file's device, inode, mtime and size: what says it is the same
+    file, not one written since in its place; None when it is not there."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
+
+
 def write_atomic(
     path: Path, data: bytes | Callable[[BinaryIO], object], *, durable: bool = True
 ) -> os.stat_result:

@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import field, fields, replace
@@ -31,7 +30,7 @@ from pelican.generators import ArticlesGenerator, Generator
 
 from . import __version__, i18n, render, selection
 from .cache import FeedCache
-from .files import stamp, write_atomic
+from .files import file_identity, stamp, write_atomic
 from .friends import friend_site
 from .i18n import Strings
 from .identity import friend_keys, person_key
@@ -219,7 +218,7 @@ class Views:
                 parts.append(_friend_fields(state.friend))
                 site = self.sites.get(state.friend.key)
                 parts.append((site, state.outcome == "failed", len(state.posts), state.error))
-                copy = _identity(entries.path_for(state.friend.feed))
+                copy = file_identity(entries.path_for(state.friend.feed))
                 if copy is None and state.posts:
                     # What each view is made of, as plain values: their repr is
                     # C's, where a view's fields are Markup, whose repr is Python's.
@@ -227,15 +226,6 @@ class Views:
                 else:
                     parts.append(copy)
         return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _identity(path: Path) -> tuple[int, int, int, int] | None:
-    """A file's device, inode, time and size, or None when it is not there."""
-    try:
-        status = os.stat(path)
-    except OSError:
-        return None
-    return (status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
 
 
 def add_template_loader(generator: Generator, cache: Path | None = None) -> None:

@@ -246,7 +246,7 @@ def test_the_kept_friends_page_follows_each_feeds_copy_in_the_cache(
     assert made == [1] and "Retitled in the cache" in page(site, "friends/index.html")
     assert feed_server.requests == 2  # the cold build's two: the copy was read, not fetched
 
-    monkeypatch.setattr(pages, "_identity", lambda path: None)  # no file to stand for them
+    monkeypatch.setattr(pages, "file_identity", lambda path: None)  # no file stands for them
     build(site, monkeypatch)
     assert made == [1, 1]  # another key: the posts' own fields
     build(site, monkeypatch)

@@ -350,7 +350,10 @@ def _repair(text: str) -> str:
         return text
     with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
         text = text.encode("iso-8859-1").decode("utf-8")
-    return text.translate(_CP1252)
+    # Looked for first: translating costs about 120 ns a character, and
+    # every post of a feed not in English went through it (0.6 s of a
+    # 0.7 s parse of a 460 KB feed), where it rarely changes anything.
+    return text.translate(_CP1252) if re.search("[\x80-\x9f]", text) else text
 
 
 def _text(element: Any, path: str) -> str:

@@ -166,12 +166,17 @@ def _parse_xml_feed(
     if base:
         headers["content-location"] = base
     # Always bytes: given a str, feedparser would treat it as a URL or path.
-    parsed = feedparser.parse(_head_entries(bytes(body), limit), response_headers=headers)
+    # Without its own sanitising and link resolving, both in pure Python and
+    # two thirds of its time: every field is cleaned by ours as it is shown
+    # (or made plain text), and links resolve against the feed's site, as on
+    # the fast path above.
+    plain = {"response_headers": headers, "sanitize_html": False, "resolve_relative_uris": False}
+    parsed = feedparser.parse(_head_entries(bytes(body), limit), **plain)
     if not parsed.get("version") and not parsed.entries:
         # Some exporters wrap a feed in an HTML page; dig the feed out.
         match = _WRAPPED.search(body)
         if match:
-            parsed = feedparser.parse(match.group(0), response_headers=headers)
+            parsed = feedparser.parse(match.group(0), **plain)
     if not parsed.get("version") and not parsed.entries:
         return ParsedFeed(problem=_not_a_feed(body))
 

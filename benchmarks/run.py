@@ -5,6 +5,7 @@ with pelican-webring, on a loopback feed server with configurable latency.
     python benchmarks/run.py            # the full table (a few minutes)
     python benchmarks/run.py --quick    # smaller sizes, for a smoke run
     python benchmarks/run.py --scenarios instructions  # a warm build's instructions (valgrind)
+    python benchmarks/run.py --scenarios parse   # real feeds (../shared/corpus), ours vs feedparser
 
 Every figure is a ratio or difference against a baseline measured in the same
 run; each build is a fresh process, run as `pelican content` runs it (under
@@ -582,6 +583,58 @@ def scenario_instructions(args, work: Path) -> None:
         server.close()
 
 
+def scenario_parse(args, work: Path) -> None:
+    """Reading real feeds: each feed of the shared corpus (``--corpus``,
+    ``../shared/corpus/feeds`` beside the repository) parsed as the fetch job
+    parses it and as pelican-webring does (``feedparser.parse``), in this
+    process, the fastest of five passes over all of them. Not one of the
+    targets; the measure to follow the parser with, on feeds from real
+    blogs instead of the loopback server's generated ones."""
+    corpus = Path(args.corpus)
+    files = sorted(
+        p for p in corpus.glob("*") if p.is_file() and p.suffix not in (".tsv", ".opml", ".md")
+    ) if corpus.is_dir() else []  # fmt: skip
+    label = f"parsing the corpus's {len(files)} real feeds"
+    if not files:
+        row(label, "time", f"no corpus at {corpus}", "(a trend, not a target)", None)
+        return
+    import feedparser
+
+    from pelican_reciprocity.feeds import parse_feed
+    from pelican_reciprocity.refresh import FetchSettings
+
+    job = FetchSettings(cache_path=str(work))  # the fetch job's defaults
+    bodies = [p.read_bytes() for p in files]
+
+    def ours() -> None:
+        for body in bodies:
+            parse_feed(body, base="https://friend.example/feed.xml", summaries=job.summaries,
+                       max_posts=job.max_posts, summary_words=job.summary_words)  # fmt: skip
+
+    def theirs() -> None:
+        for body in bodies:
+            feedparser.parse(body)
+
+    best = {}
+    for name, parse in (("ours", ours), ("feedparser", theirs)):
+        parse()  # imports and compiled patterns: not what a second feed costs
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            parse()
+            times.append(time.perf_counter() - started)
+        best[name] = min(times) * 1000
+    megabytes = sum(map(len, bodies)) / 1e6
+    row(
+        f"{label} ({megabytes:.1f} MB)",
+        "time for all of them, fastest of 5: ours vs feedparser.parse (as pelican-webring reads)",
+        f"{best['ours']:.0f} ms vs {best['feedparser']:.0f} ms "
+        f"(ratio {best['ours'] / best['feedparser']:.2f})",
+        "(a trend, not a target)",
+        None,
+    )
+
+
 def _ours(args) -> dict[str, object]:
     return {"RECIPROCITY_CONCURRENCY": args.concurrency} if args.concurrency else {}
 
@@ -775,7 +828,7 @@ SCENARIOS = {
 }
 #: Run only when asked for (--scenarios instructions): it needs valgrind, and
 #: a build under it takes minutes.
-ON_REQUEST = {"instructions": scenario_instructions}
+ON_REQUEST = {"instructions": scenario_instructions, "parse": scenario_parse}
 
 
 def main() -> None:
@@ -810,6 +863,11 @@ def main() -> None:
     parser.add_argument("--big-articles", type=int, default=10_000)
     parser.add_argument("--big-friends", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument(
+        "--corpus",
+        default=str(HERE.parent.parent / "shared" / "corpus" / "feeds"),
+        help="real feeds for --scenarios parse (default: ../shared/corpus/feeds)",
+    )
     parser.add_argument(
         "--concurrency",
         type=int,

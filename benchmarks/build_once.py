@@ -54,9 +54,11 @@ def main() -> None:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = time.process_time() + children.ru_utime + children.ru_stime  # the fetch job's too
     if again:  # what `pelican --autoreload` does on a save: the same process
+        os.getppid()  # marks the second build's start and end, where valgrind splits its count
         started, cpu_before = time.perf_counter(), time.process_time()
         Pelican(read_settings("pelicanconf.py")).run()
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
+        os.getppid()
     # The fetch job's processes are counted by run.py, which watches them
     # (their peaks are summed with this one); the largest child's peak is
     # here in case one lived too briefly to be seen.

@@ -4,7 +4,7 @@ with pelican-webring, on a loopback feed server with configurable latency.
     pip install -e '.[bench]'
     python benchmarks/run.py            # the full table (a few minutes)
     python benchmarks/run.py --quick    # smaller sizes, for a smoke run
-    python benchmarks/run.py --scenarios instructions  # a warm build's instructions (valgrind)
+    python benchmarks/run.py --scenarios instructions  # warm and autoreload instructions (valgrind)
     python benchmarks/run.py --scenarios parse   # real feeds (../shared/corpus), ours vs feedparser
 
 Every figure is a ratio or difference against a baseline measured in the same
@@ -524,13 +524,17 @@ def scenario_autoreload(args, work: Path) -> None:
         server.close()
 
 
-def _instructions(site: Path) -> tuple[subprocess.Popen[str], Path]:
+def _instructions(site: Path, *, again: bool = False) -> tuple[subprocess.Popen[str], Path]:
     """Start one build under valgrind's callgrind, which counts the
-    instructions it executes (its own and any child's)."""
-    out = site / "callgrind.out.%p"  # one file for each process
+    instructions it executes (its own and any child's). ``again``: two
+    builds in one process, as under autoreload, the count split where
+    build_once.py marks the second build's start and end (its calls to
+    getppid), so that the part numbered 2 is that build alone."""
+    out = site / ("callgrind.again.%p" if again else "callgrind.out.%p")  # one file a process
     command = [
         "valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}",
-        sys.executable, str(HERE / "build_once.py"), str(site),
+        *(["--dump-before=getppid"] if again else []),
+        sys.executable, str(HERE / "build_once.py"), str(site), *(["--again"] if again else []),
     ]  # fmt: skip
     env = {**os.environ, "RECIPROCITY_OFFLINE": ""}
     proc = subprocess.Popen(
@@ -539,11 +543,17 @@ def _instructions(site: Path) -> tuple[subprocess.Popen[str], Path]:
     return proc, out
 
 
-def _collected(proc: subprocess.Popen[str]) -> int:
+def _collected(proc: subprocess.Popen[str], out: Path | None = None) -> int:
+    """The instructions counted, in every process; with ``out`` (an
+    ``again`` build's files), those of its second build only."""
     _, stderr = proc.communicate()
     counts = [line.rsplit(":", 1)[1] for line in stderr.splitlines() if "Collected :" in line]
     if proc.returncode != 0 or not counts:
         raise SystemExit(f"valgrind build failed:\n{stderr[-2000:]}")
+    if out is not None:
+        parts = list(out.parent.glob(out.name.replace("%p", "*") + ".2"))
+        totals = [line for line in parts[0].read_text().splitlines() if line.startswith("totals:")]
+        return int(totals[0].split(":", 1)[1])
     return sum(int(count) for count in counts)
 
 
@@ -553,7 +563,8 @@ def scenario_instructions(args, work: Path) -> None:
     time of one build on a shared VM moves by tens of percent. Not one of
     the targets (they are times); the measure to follow a change with. The
     plain and the plugin build run at once, each on its own copy of the
-    site (about four minutes on 2 cores)."""
+    site; then, the same, two builds in one process, as under autoreload
+    (about five minutes on 2 cores)."""
     if shutil.which("valgrind") is None:
         row("warm rebuild, instructions", "overhead in instructions executed",
             "valgrind is not installed", "(a trend, not a target)", None)  # fmt: skip
@@ -566,19 +577,26 @@ def scenario_instructions(args, work: Path) -> None:
         shutil.rmtree(plain_site, ignore_errors=True)
         shutil.copytree(site, plain_site)  # the cache's files keep their times
         configure(plain_site, "plain", feeds, {})
-        started = {"plain": _instructions(plain_site), "ours": _instructions(site)}
-        counts = {name: _collected(proc) for name, (proc, _) in started.items()}
-        for _, out in started.values():
-            for written in out.parent.glob("callgrind.out.*"):
-                written.unlink()
-        plain, mine = counts["plain"], counts["ours"]
-        row(
-            "warm rebuild, instructions (valgrind)",
-            "overhead in instructions executed",
-            f"{(mine - plain) / plain * 100:+.1f} % ({mine / 1e9:.3f} G vs {plain / 1e9:.3f} G)",
-            "(a trend, not a target)",
-            None,
-        )
+        for again, name in ((False, "warm rebuild"), (True, "same-process rebuild (autoreload)")):
+            started = {
+                "plain": _instructions(plain_site, again=again),
+                "ours": _instructions(site, again=again),
+            }
+            counts = {
+                variant: _collected(proc, out if again else None)
+                for variant, (proc, out) in started.items()
+            }
+            for _, out in started.values():
+                for written in out.parent.glob("callgrind.*"):
+                    written.unlink()
+            plain, mine = counts["plain"] / 1e9, counts["ours"] / 1e9
+            row(
+                f"{name}, instructions (valgrind)",
+                "overhead in instructions executed" + (" by the second build" if again else ""),
+                f"{(mine - plain) / plain * 100:+.1f} % ({mine:.3f} G vs {plain:.3f} G)",
+                "(a trend, not a target)",
+                None,
+            )
     finally:
         server.close()
 

@@ -7,7 +7,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pelican_reciprocity import selection
@@ -71,6 +71,59 @@ def test_normalise_is_idempotent_on_web_urls(scheme, host, path, slash):
 def test_a_posts_loose_key_is_its_url_normalised_without_the_fragment(url):
     # taken from the key when the URL has no fragment: it must be the same
     assert Post(title="t", url=url, date=None).loose_key == normalise(url)
+
+
+#: URLs near the plain form the URL helpers answer without urlsplit, and
+#: just past its edges: other schemes, ports, brackets, user names,
+#: non-ASCII hosts, spaces, quotes, controls, queries and fragments.
+NEAR_PLAIN = st.builds(
+    "".join,
+    st.tuples(
+        st.sampled_from(["http", "https", "HTTPS", "hTtP", "https", "ftp", "", "javascript", " https"]),
+        st.sampled_from(["://", "://", "://", "://", ":/", "//", ":"]),
+        st.one_of(
+            st.from_regex(r"\A[A-Za-z0-9.-]{0,10}\Z"),
+            st.from_regex(r"\A[A-Za-z0-9.@:%\[\]-]{0,10}\Z"),
+            st.sampled_from(["www.x.org", "WWW.X.ORG", "www.", "[::1]", "u@h.org", "u:p@h.org",
+                             "h.org@x", "hé.org", ""]),
+        ),
+        st.sampled_from(["", "", ":80", ":443", ":8080", ":99999", ":", ":0x"]),
+        st.lists(
+            st.sampled_from(["/", "a", "/index.html", "/index.php", "?", "#", "=", "&", "utm_source",
+                             " ", "\t", "<", '"', "é", "\x01", "%20", "//", "@"]),
+            max_size=6,
+        ).map("".join),
+    ),
+)  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(NEAR_PLAIN, st.booleans())
+@example("https://u@h.org/a", False)
+@example("https://h.org:99999/a", False)
+@example("HTTP://WWW.X.ORG:80/index.html", True)
+@example("https://h.org/a b", False)
+def test_url_helpers_answer_plain_urls_as_urlsplit_does(url, keep_fragment):
+    from pelican_reciprocity import urls
+
+    assert is_web_url(url) == (bool(url) and urls._is_web_url.__wrapped__(url))
+    for base in ("https://base.example/dir/", None):
+        assert absolute(url, base) == (urls._absolute.__wrapped__(url, base) if url else None)
+    slow = urls._normalise.__wrapped__(url, keep_fragment)  # by urlsplit
+    assert normalise(url, keep_fragment=keep_fragment) == slow
+
+
+@given(st.from_regex(r"\A[a-vx-z0-9.:@-]{0,8}\Z"), st.from_regex(r"\A(/[a-z]{0,2})*\Z"))
+def test_a_normalised_key_is_joined_as_urlunsplit_joins_it(host, path):
+    """With no query or fragment, normalise joins host and path itself (a
+    host and path it leaves as they are here: no "www.", no last slash; a
+    path after a host is empty or starts with a slash, as urlsplit gives it)."""
+    from urllib.parse import urlunsplit
+
+    from pelican_reciprocity.urls import _key
+
+    path = path.rstrip("/")
+    assert _key(host, path) == urlunsplit(("", host, path, "", "")).lstrip("/")
 
 
 @given(st.text())

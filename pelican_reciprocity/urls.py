@@ -20,12 +20,16 @@ def is_web_url(url: str | None) -> bool:
     """True for an absolute http(s) URL with a host: the only links we publish."""
     if not url or not isinstance(url, str):
         return False
-    return _PLAIN.fullmatch(url) is not None or _is_web_url(url)
+    return _is_web_url(url)
 
 
 @lru_cache(maxsize=16384)
 def _is_web_url(url: str) -> bool:
     """Cached: the friends page alone asks about each post's URL several times."""
+    return _PLAIN.fullmatch(url) is not None or _split_is_web_url(url)
+
+
+def _split_is_web_url(url: str) -> bool:
     url = url.strip()
     if _UNSAFE.search(url):
         return False  # a real link never holds spaces, quotes or angle brackets
@@ -40,14 +44,16 @@ def absolute(url: str | None, base: str | None) -> str | None:
     """Resolve ``url`` against ``base``; None unless the result is http(s)."""
     if not url or not isinstance(url, str):
         return None
-    if _PLAIN.fullmatch(url):
-        return url
     return _absolute(url, base)
 
 
 @lru_cache(maxsize=8192)
 def _absolute(url: str, base: str | None) -> str | None:
     """Cached: a feed repeats the same few links (its own pages) many times."""
+    return url if _PLAIN.fullmatch(url) else _joined(url, base)
+
+
+def _joined(url: str, base: str | None) -> str | None:
     url = url.strip().replace(" ", "%20")  # feeds do carry unencoded spaces
     if url.startswith("//"):
         url = "https:" + url
@@ -64,6 +70,7 @@ def on_site(siteurl: str, path: str) -> str:
     return siteurl.rstrip("/") + "/" + path
 
 
+@lru_cache(maxsize=16384)
 def normalise(url: str, *, keep_fragment: bool = False) -> str:
     """A comparison key: ignore scheme, ``www.``, default ports, trailing slash,
     ``index.html``, the fragment, tracking parameters and the host's case.
@@ -77,7 +84,7 @@ def normalise(url: str, *, keep_fragment: bool = False) -> str:
     plain = _PLAIN.fullmatch(url) if url else None
     if plain is not None and plain.group(2) is None and "?" not in url and "#" not in url:
         return _key(plain.group(1).lower(), plain.group(3) or "")  # no port, query or fragment
-    return _normalise(url, keep_fragment)
+    return _split_normalise(url, keep_fragment)
 
 
 def _key(host: str, path: str, query: str = "", fragment: str = "") -> str:
@@ -93,8 +100,7 @@ def _key(host: str, path: str, query: str = "", fragment: str = "") -> str:
     return urlunsplit(("", host, path, query, fragment)).lstrip("/")
 
 
-@lru_cache(maxsize=16384)
-def _normalise(url: str, keep_fragment: bool) -> str:
+def _split_normalise(url: str, keep_fragment: bool) -> str:
     url = (url or "").strip()
     if "://" not in url and not url.startswith("//"):
         url = "//" + url

@@ -252,11 +252,11 @@ def truncate_safe_html(safe: str, words: int, end: str = "…") -> str:
                 open_tags.append(name)
             out.append(token)
             continue
-        pieces = re.split(r"(\s+)", token)
-        for piece in pieces:
-            if piece and not piece.isspace() and in_word:
-                pass  # the rest of a word already counted
-            elif piece and not piece.isspace():
+        # Words and the spaces between them, in turn: a space at each odd place.
+        for place, piece in enumerate(re.split(r"(\s+)", token)):
+            if place % 2:
+                in_word = False
+            elif piece and not in_word:  # a new word, not the rest of one
                 if count == words:
                     _trim_tail(out, open_tags)
                     if out and not out[-1].startswith("<"):
@@ -269,8 +269,7 @@ def truncate_safe_html(safe: str, words: int, end: str = "…") -> str:
                     out.extend(f"</{tag}>" for tag in reversed(open_tags))
                     return "".join(out)
                 count += 1
-            if piece:
-                in_word = not piece.isspace()
+                in_word = True
             out.append(piece)
     return "".join(out)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from helpers import rss
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_units import DANGER
 
@@ -205,6 +205,41 @@ def test_fast_path_matches_feedparser_on_generated_rss(items):
         assert fast.parser == "etree"
     assert [(p.url, p.date) for p in fast.posts] == [(p.url, p.date) for p in slow.posts]
     assert [p.title.split() for p in fast.posts] == [p.title.split() for p in slow.posts]
+
+
+#: Dates near the RFC 822 form any_date reads without email.utils, and
+#: just past its edges.
+RFC822_LIKE = st.builds(
+    "".join,
+    st.tuples(
+        st.sampled_from(["", "Mon, ", "Thu, ", "Xyz, ", "Monday, ", "mon ", "Mon,"]),
+        st.sampled_from(["1", "05", "31", "0", "39", "123"]),
+        st.sampled_from([" "]),
+        st.sampled_from(["Oct", "Feb", "Apr", "oct", "OCT", "Foo", "Mai", "October"]),
+        st.sampled_from([" 2026", " 1999", " 0099", " 99", " 1000", " 9999"]),
+        st.sampled_from([" 10:00:00", " 10:00", " 23:59:59", " 24:00:00", " 1:2", " 10:61:00"]),
+        st.sampled_from([" GMT", " UT", " UTC", " Z", " +0000", " -0000", " +0130", " -0930",
+                         " +0099", " +2400", " +9999", " EST", " gmt", " +01:00", "", " GMT x"]),
+    ),
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(RFC822_LIKE)
+@example("Mon, 05 Oct 2026 10:00:00 -0000")  # email.utils: a naive date
+@example("05 Oct 0099 10:00 GMT")  # email.utils: 1999
+@example("Thu, 31 Apr 2026 10:00 GMT")
+@example("05 Oct 2026 10:00 +2400")
+@example("Monday, 5 Oct 2026 23:59:59 -0930")
+def test_rfc822_dates_are_read_as_email_utils_reads_them(text):
+    import email.utils
+
+    from pelican_reciprocity.feeds import _rfc822
+
+    quick = _rfc822(text)
+    if quick is not None:
+        slow = email.utils.parsedate_to_datetime(text)
+        assert (quick, quick.utcoffset()) == (slow, slow.utcoffset())
 
 
 NEW_YEAR_FEEDS = {

@@ -552,6 +552,8 @@ def _collected(proc: subprocess.Popen[str], out: Path | None = None) -> int:
         raise SystemExit(f"valgrind build failed:\n{stderr[-2000:]}")
     if out is not None:
         parts = list(out.parent.glob(out.name.replace("%p", "*") + ".2"))
+        if not parts:
+            raise SystemExit(f"valgrind wrote no count of the second build in {out.parent}")
         totals = [line for line in parts[0].read_text().splitlines() if line.startswith("totals:")]
         return int(totals[0].split(":", 1)[1])
     return sum(int(count) for count in counts)

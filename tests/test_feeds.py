@@ -207,6 +207,28 @@ def test_fast_path_matches_feedparser_on_generated_rss(items):
     assert [p.title.split() for p in fast.posts] == [p.title.split() for p in slow.posts]
 
 
+HTML_ENTITIES = """<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>
+<title>Caf&eacute; &amp; co</title><link>https://e.example/</link>
+<item><title>Fr&uuml;h&nbsp;&mdash; &hellip;</title><link>https://e.example/1</link>
+<description>&lt;p&gt;One&nbsp;two &amp;amp; three&lt;/p&gt; &copy;{extra}</description>
+<media:thumbnail>https://e.example/i.jpg</media:thumbnail>
+<pubDate>Mon, 05 Oct 2026 10:00:00 GMT</pubDate></item></channel></rss>"""
+
+
+def test_html_named_entities_are_read_by_the_fast_path_as_feedparser_reads_them():
+    """A feed whose only fault is HTML's named entities stays on the fast
+    path; one with a name no one knows is still feedparser's."""
+    body = HTML_ENTITIES.format(extra="")
+    fast, slow = parse(body), parse(body, fast=False)
+    assert (fast.parser, slow.parser) == ("etree", "feedparser")
+    assert fast.title == slow.title == "Café & co"
+    [a], [b] = fast.posts, slow.posts
+    assert a.title == b.title == "Früh — …"
+    assert a.summary_text == b.summary_text and "One two & three ©" in a.summary_text
+    assert a.image == b.image == "https://e.example/i.jpg"  # the address as the element's text
+    assert parse(HTML_ENTITIES.format(extra="&nosuchentity;")).parser == "feedparser"
+
+
 #: Dates near the RFC 822 form any_date reads without email.utils, and
 #: just past its edges.
 RFC822_LIKE = st.builds(

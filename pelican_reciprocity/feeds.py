@@ -320,20 +320,8 @@ def _parse_etree(
 ) -> ParsedFeed | None:
     if b"<!DOCTYPE" in body[:1024] or b"<!ENTITY" in body[:4096]:
         return None  # declared entities, and the tricks they allow: left to feedparser
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError as exc:
-        # A feed whose only fault is HTML's named entities (&nbsp;, &uuml;),
-        # which XML does not know: read with them as character references,
-        # as feedparser reads them, instead of by feedparser (ten times slower).
-        numbered = _numbered_entities(body) if "undefined entity" in str(exc) else None
-        try:
-            root = ET.fromstring(numbered) if numbered is not None else None
-        except (ET.ParseError, ValueError, LookupError):
-            root = None
-        if root is None:
-            return None
-    except (ValueError, LookupError):
+    root = _xml_root(body)
+    if root is None:
         return None
     if root.tag == "rss":
         channel = root.find("channel")
@@ -349,6 +337,26 @@ def _parse_etree(
     if root.tag == f"{_ATOM}feed":
         return _etree_atom(root, base, words, now, limit)
     return None
+
+
+def _xml_root(body: bytes) -> Any:
+    """The document's root element, or None when it is not well-formed.
+
+    A feed whose only fault is HTML's named entities (&nbsp;, &uuml;), which
+    XML does not know, is read with them as character references, as
+    feedparser reads them, instead of by feedparser (ten times slower)."""
+    try:
+        return ET.fromstring(body)
+    except ET.ParseError as exc:
+        numbered = _numbered_entities(body) if "undefined entity" in str(exc) else None
+    except (ValueError, LookupError):
+        return None
+    if numbered is None:
+        return None
+    try:
+        return ET.fromstring(numbered)
+    except (ET.ParseError, ValueError, LookupError):
+        return None
 
 
 _NAMED_ENTITY = re.compile(rb"&([A-Za-z][A-Za-z0-9]{0,31});")

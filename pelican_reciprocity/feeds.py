@@ -145,6 +145,7 @@ def _head_entries(body: bytes, limit: int | None) -> bytes:
 # -- XML feeds (feedparser) -------------------------------------------------
 
 _WRAPPED = re.compile(rb"<(rss|feed|rdf:RDF)[\s>].*</\1\s*>", re.S)
+_HTML_PAGE = re.compile(rb"<!DOCTYPE\s+html|<html[\s>]", re.I)
 
 
 def _parse_xml_feed(
@@ -158,6 +159,11 @@ def _parse_xml_feed(
     limit: int | None = None,
 ) -> ParsedFeed:
     quick = _parse_etree(body, base=base, words=words, now=now, limit=limit) if fast else None
+    wrapped = _WRAPPED.search(body) if fast and quick is None else None
+    if wrapped is not None and _HTML_PAGE.search(body[: wrapped.start()]):
+        # A feed an exporter wrapped in an HTML page: the feed itself may be
+        # well-formed (about 2 ms, where feedparser took about 100).
+        quick = _parse_etree(wrapped.group(0), base=base, words=words, now=now, limit=limit)
     if quick is not None:
         return quick
     import feedparser  # imported lazily: a warm build parses nothing

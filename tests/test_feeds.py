@@ -148,8 +148,12 @@ def test_html_page_and_garbage_are_problems_not_exceptions():
 def test_feed_wrapped_in_html_is_dug_out():
     inner = rss("Wrapped", [{"title": "t", "link": "https://w.example/1"}])
     inner = inner.split("?>", 1)[1]
-    feed = parse(f"<!DOCTYPE html>\n<html>{inner}</html>")
+    page = f"<!DOCTYPE html>\n<html>{inner}</html>"
+    feed, slow = parse(page), parse(page, fast=False)
     assert feed.problem is None and feed.posts[0].title == "t"
+    # the feed inside is well-formed: the fast path reads it, as feedparser does
+    assert (feed.parser, slow.parser) == ("etree", "feedparser")
+    assert [(p.url, p.title) for p in feed.posts] == [(p.url, p.title) for p in slow.posts]
 
 
 def test_only_web_links_survive():

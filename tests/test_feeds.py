@@ -156,6 +156,35 @@ def test_feed_wrapped_in_html_is_dug_out():
     assert [(p.url, p.title) for p in feed.posts] == [(p.url, p.title) for p in slow.posts]
 
 
+#: Bodies near a feed wrapped in another document, and just past it.
+WRAPPING = st.lists(
+    st.sampled_from([b"<rss", b"<rss>", b"<rss ", b"</rss>", b"</rss  >", b"</rss", b"<feed ",
+                     b"</feed>", b"<rdf:RDF>", b"</rdf:RDF >", b"x", b" ", b">", b"<html>", b"\n",
+                     b"</feedx>", b"<feedx "]),
+    max_size=14,
+).map(b"".join)  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(WRAPPING)
+def test_a_wrapped_feed_is_found_where_the_pattern_finds_it(body):
+    """Two scans find what <(rss|feed|rdf:RDF)[\\s>].*</\\1\\s*> finds, without
+    its time growing with the square of the body (below)."""
+    import re
+
+    from pelican_reciprocity.feeds import _wrapped
+
+    match = re.search(rb"<(rss|feed|rdf:RDF)[\s>].*</\1\s*>", body, re.S)
+    assert _wrapped(body) == (match and (match.start(), match.group(0)))
+
+
+def test_many_openings_and_no_close_are_no_wrapped_feed():
+    from pelican_reciprocity.feeds import _wrapped
+
+    # 1.2 MB: the pattern above would take hours on it (5 s for 120 KB)
+    assert _wrapped(b"<feed " * 200_000) is None
+
+
 def test_only_web_links_survive():
     body = rss("R", [{"title": "bad", "link": "javascript:alert(1)"},
                      {"title": "ftp", "link": "ftp://x.example/1"}])  # fmt: skip

@@ -190,8 +190,9 @@ def _parse_xml_feed(
     limit: int | None = None,
 ) -> ParsedFeed:
     quick = _parse_etree(body, base=base, words=words, now=now, limit=limit) if fast else None
-    wrapped = _wrapped(body) if fast and quick is None else None
-    if wrapped is not None and _HTML_PAGE.search(body[: wrapped[0]]):
+    # Found once: feedparser is given the same wrapped feed if it reads nothing.
+    wrapped = _wrapped(body) if quick is None else None
+    if fast and wrapped is not None and _HTML_PAGE.search(body, 0, wrapped[0]):
         # A feed an exporter wrapped in an HTML page: the feed itself may be
         # well-formed (about 2 ms, where feedparser took about 100).
         quick = _parse_etree(wrapped[1], base=base, words=words, now=now, limit=limit)
@@ -209,11 +210,9 @@ def _parse_xml_feed(
     # the fast path above.
     plain = {"response_headers": headers, "sanitize_html": False, "resolve_relative_uris": False}
     parsed = feedparser.parse(_head_entries(bytes(body), limit), **plain)
-    if not parsed.get("version") and not parsed.entries:
+    if not parsed.get("version") and not parsed.entries and wrapped is not None:
         # Some exporters wrap a feed in an HTML page; dig the feed out.
-        found = _wrapped(body)
-        if found:
-            parsed = feedparser.parse(found[1], **plain)
+        parsed = feedparser.parse(wrapped[1], **plain)
     if not parsed.get("version") and not parsed.entries:
         return ParsedFeed(problem=_not_a_feed(body))
 

@@ -11,6 +11,7 @@ that run's feeds, but only while it is live and belongs to another, living Pelic
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -74,6 +75,7 @@ class Run:
     acknowledged: Acknowledged = field(default_factory=Acknowledged)
     context: dict[str, Any] | None = None  # Pelican's, from `prepare` until `release`
     views: pages.Views | None = None  # from `prepare` until `release`
+    articles: list[Any] = field(default_factory=list)  # those given `.reciprocity`
 
     @property
     def settings(self) -> FetchSettings:
@@ -106,11 +108,11 @@ class Run:
             if self.parent is not None and self.parent.index is not None:
                 self.index, self.ranking = self.parent.index, self.parent.ranking
             else:
-                posts = [post for state in self.gathered.feeds for post in state.posts]
-                self.index = selection.PostIndex(posts)
-                self.ranking = selection.Ranking(
+                feeds = self.gathered.feeds
+                self.index, self.ranking = selection.index_and_ranking(
+                    [post for state in feeds for post in state.posts],
                     # a private friend's posts are highlighted only when an article names them
-                    [p for s in self.gathered.feeds if not s.friend.private for p in s.posts],
+                    [post for state in feeds if not state.friend.private for post in state.posts],
                     as_of=self.gathered.as_of,
                     max_age_days=self.config.auto_max_age_days,
                 )
@@ -123,20 +125,22 @@ class Run:
         return self.job is None or self.job.done()
 
     def release(self) -> None:
-        """Let go of the build's feeds and views once its pages are written.
-        Pelican keeps every article, and through them the context, until the
-        process ends: what the context held of ours (20,000 posts and their
-        views for 1,000 friends) was then walked by each of the collections
-        at exit and freed only there."""
+        """Let go of the build's feeds, views and sections once its pages are
+        written. Pelican keeps every article, and through them the context,
+        until the process ends: what they held of ours was walked by each
+        collection after, and under autoreload piled up with every save."""
         if self.context is not None:
             pages.let_go(self.context.pop("reciprocity", None))
-            for key in (pages.DEFERRED_KEY, pages.PAGES_KEY):
+            # TEMPLATES_KEY: the articles generator, its environment and templates
+            for key in (pages.DEFERRED_KEY, pages.PAGES_KEY, pages.TEMPLATES_KEY):
                 self.context.pop(key, None)
         if self.views is not None:
             self.views.forget()
+        for article in self.articles:
+            with contextlib.suppress(AttributeError):
+                del article.reciprocity
         self.context = self.views = self.gathered = self.index = self.ranking = None
-        self.before = None
-        self.acknowledged = Acknowledged()
+        self.before, self.articles, self.acknowledged = None, [], Acknowledged()
 
     def live_for(self, pelican: Any) -> bool:
         owner = self.owner()
@@ -261,6 +265,7 @@ def prepare(generators: list[Generator]) -> None:
     static = str(generators[0].settings.get("THEME_STATIC_DIR") or "theme").strip("/")
     views = run.views = pages.Views(config, static=static)
     context = run.context = generators[0].context
+    run.articles = [a for g in _articles_generators(generators) for a in pages.all_articles(g)]
     site_lang = str(generators[0].settings.get("DEFAULT_LANG") or config.default_lang)
     has_friends = bool(run.friends.friends)
     now = {
@@ -279,14 +284,15 @@ def prepare(generators: list[Generator]) -> None:
         deferred = pages.Deferred(_stop_on_user_error(settle), run.ready)
         context[pages.DEFERRED_KEY] = deferred
         context["reciprocity"] = pages.LazyGlobals(now, deferred)
-        for generator in generators:
-            if isinstance(generator, ArticlesGenerator):
-                for article in pages.all_articles(generator):
-                    article.reciprocity = pages.Pending(article, deferred)
+        for article in run.articles:
+            article.reciprocity = pages.Pending(article, deferred)
     if config.inject:
-        for generator in generators:
-            if isinstance(generator, ArticlesGenerator):
-                pages.wrap_templates(generator, views, deferred)
+        for generator in _articles_generators(generators):
+            pages.wrap_templates(generator, views, deferred)
+
+
+def _articles_generators(generators: list[Generator]) -> list[ArticlesGenerator]:
+    return [generator for generator in generators if isinstance(generator, ArticlesGenerator)]
 
 
 def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict[str, Any]) -> None:
@@ -318,9 +324,7 @@ def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict
         or gathered.webmention_error is not None
         or (config.comments_path is not None and config.comments_path.is_dir())
     )
-    for generator in generators:
-        if not isinstance(generator, ArticlesGenerator):
-            continue
+    for generator in _articles_generators(generators):
         articles = pages.all_articles(generator)
         for article in articles:
             article.reciprocity = pages.article_data(article, views, run.index, run.ranking)

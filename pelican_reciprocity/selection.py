@@ -167,6 +167,28 @@ class Ranking:
         return picked
 
 
+#: The last build's index and ranking, with what they were made from: a
+#: rebuild in the same process (``pelican --autoreload``) from an unchanged
+#: cache is handed the same posts, and so the same order and the picks its
+#: articles already asked for.
+_LAST: list[Any] = []
+
+
+def index_and_ranking(
+    posts: Iterable[Post], candidates: Iterable[Post], *, as_of: datetime, max_age_days: float
+) -> tuple[PostIndex, Ranking]:
+    """Every post indexed by URL, and ``candidates`` ranked; made again only
+    when a post, the time or the age window differs from the last time.
+    Posts are immutable values, so equal inputs rank alike."""
+    key = (tuple(posts), tuple(candidates), as_of, max_age_days)
+    last = _LAST[:]  # another thread's build may replace it meanwhile
+    if last and last[0] == key:
+        return last[1], last[2]
+    made = (PostIndex(key[0]), Ranking(key[1], as_of=as_of, max_age_days=max_age_days))
+    _LAST[:] = [key, *made]
+    return made
+
+
 def latest(posts: Iterable[Post], count: int) -> list[Post]:
     """A friend's newest posts, whatever their age (for the friends page)."""
     return sorted(posts, key=newest_first)[:count]

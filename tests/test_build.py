@@ -337,6 +337,36 @@ def test_autoreload_style_second_run_and_content_cache(feed_server, tmp_path, mo
     assert len(SECTION.findall(page(site, "curated.html"))) == 1
 
 
+def test_builds_in_one_process_keep_nothing_of_each_other(feed_server, tmp_path, monkeypatch):
+    """Pelican keeps every build's articles until the process ends; under
+    autoreload, what the plugin hung on them (each article's sections, and
+    through the context the articles generator with its environment) must
+    not pile up with every save."""
+    import gc
+
+    from pelican.generators import ArticlesGenerator
+
+    from pelican_reciprocity.render import ArticleReciprocity
+
+    site = make_site(tmp_path, friends=good_friends(feed_server, 2), articles=ARTICLES)
+    monkeypatch.chdir(site)
+
+    def held() -> tuple[int, int]:
+        gc.collect()
+        objects = gc.get_objects()
+        return (
+            sum(isinstance(o, ArticleReciprocity) for o in objects),
+            sum(isinstance(o, ArticlesGenerator) for o in objects),
+        )
+
+    Pelican(read_settings(str(site / "pelicanconf.py"))).run()
+    before = held()
+    for _ in range(2):
+        Pelican(read_settings(str(site / "pelicanconf.py"))).run()
+    assert held() == before
+    assert SECTION.search(page(site, "plain.html"))
+
+
 def test_unknown_curated_url_is_a_plain_link_with_a_warning(
     feed_server, tmp_path, monkeypatch, caplog
 ):

@@ -307,6 +307,30 @@ def test_a_ranking_answers_a_repeated_question_as_a_fresh_one_would(queries):
         answer.clear()
 
 
+def test_a_rebuild_from_the_same_posts_reuses_the_index_and_ranking():
+    """Under autoreload each save rebuilds from the posts the cache already
+    holds: the order and its kept picks are reused, and anything that could
+    change them makes new ones."""
+    pool = [post(f, n, n) for f in "ab" for n in range(3)]
+    visible = pool[:3]
+    index, ranking = selection.index_and_ranking(pool, visible, as_of=AS_OF, max_age_days=0)
+    again = selection.index_and_ranking(list(pool), list(visible), as_of=AS_OF, max_age_days=0)
+    assert again[0] is index and again[1] is ranking
+    changed = [post("a", 0, 0.5), *pool[1:]]
+    for args, age in [
+        ((changed, visible), 0),
+        ((pool, pool), 0),
+        ((pool, visible), 1),
+    ]:
+        made = selection.index_and_ranking(*args, as_of=AS_OF, max_age_days=age)
+        assert made[1] is not ranking
+        fresh = selection.Ranking(args[1], as_of=AS_OF, max_age_days=age)
+        assert made[1].ordered == fresh.ordered
+        assert made[0].exact == selection.PostIndex(args[0]).exact
+    later = selection.index_and_ranking(pool, visible, as_of=AS_OF + timedelta(1), max_age_days=2)
+    assert later[1].as_of == AS_OF + timedelta(1)
+
+
 def test_curated_resolve_and_unknown_stays_plain():
     pool = [post("a", 1, 1)]
     index = selection.PostIndex(pool)

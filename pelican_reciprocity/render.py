@@ -360,6 +360,15 @@ def _as_ascii(section: str) -> str:
     return section.encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
+_ATTRIBUTE_SPECIAL = re.compile('[&<>"\n\r\t]')
+
+
+def _attribute(value: str) -> str:
+    """``quoteattr``, which runs six replacements on every name and address
+    of the blogroll, most of which hold nothing to replace."""
+    return f'"{value}"' if _ATTRIBUTE_SPECIAL.search(value) is None else quoteattr(value)
+
+
 def opml(friends: Iterable[tuple[Friend, str]], *, title: str) -> str:
     """An OPML 2.0 blogroll so readers can subscribe to every friend at once."""
     lines = [
@@ -379,7 +388,7 @@ def opml(friends: Iterable[tuple[Friend, str]], *, title: str) -> str:
             # the site as a plain link instead.
             if site and is_web_url(site):
                 attrs = [("type", "link"), ("text", friend.name), ("url", site)]
-                rendered = " ".join(f"{k}={quoteattr(v)}" for k, v in attrs)
+                rendered = " ".join(f"{k}={_attribute(v)}" for k, v in attrs)
                 lines.append(f"    <outline {rendered}/>")
             continue
         attrs = [
@@ -392,7 +401,7 @@ def opml(friends: Iterable[tuple[Friend, str]], *, title: str) -> str:
             attrs.append(("htmlUrl", site))
         if friend.tags:
             attrs.append(("category", ",".join(friend.tags)))
-        rendered = " ".join(f"{k}={quoteattr(v)}" for k, v in attrs)
+        rendered = " ".join(f"{k}={_attribute(v)}" for k, v in attrs)
         lines.append(f"    <outline {rendered}/>")
     lines += ["  </body>", "</opml>", ""]
     return "\n".join(lines)

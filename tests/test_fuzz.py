@@ -12,7 +12,7 @@ import json
 import tomllib
 from pathlib import Path
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pelican_reciprocity.cache import FeedCache
@@ -345,3 +345,17 @@ def test_a_url_with_nothing_to_remove_is_kept_as_the_full_parse_would(url):
     from pelican_reciprocity.urls import _without_secrets
 
     assert public_url(url) == _without_secrets(url)
+
+
+@given(st.text(alphabet=st.sampled_from("ab &<>\"'\n\r\t;é"), max_size=20) | ANY_TEXT)
+@example('A "quoted" name')
+@example("both ' and \"")
+@example("tab\there")
+def test_a_blogroll_attribute_is_quoted_as_quoteattr_quotes_it(value):
+    """The OPML blogroll skips ``quoteattr`` for values with nothing to
+    escape: the bytes must be those it would have written."""
+    from xml.sax.saxutils import quoteattr
+
+    from pelican_reciprocity.render import _attribute
+
+    assert _attribute(value) == quoteattr(value)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -199,10 +200,11 @@ def site_file(key: str, value: Any, settings: Mapping[str, Any], done: dict[str,
     path = Path(text(empty_ok=False)(key, value, settings, done))
     if not path.is_absolute():
         path = site_root_for(settings) / path
-    content = Path(settings.get("PATH") or ".").resolve()
-    output = Path(settings.get("OUTPUT_PATH") or "output").resolve()
+    content = _resolved(Path(settings.get("PATH") or "."))
+    output = _resolved(Path(settings.get("OUTPUT_PATH") or "output"))
+    where = _resolved(path)
     for folder, name in ((content, "content"), (output, "output")):
-        if path.resolve() == folder or folder in path.resolve().parents:
+        if where == folder or folder in where.parents:
             raise ConfigError(
                 f"{key} must be outside the {name} folder ({folder}), or Pelican would publish it"
             )
@@ -375,8 +377,8 @@ def site_root_for(settings: Mapping[str, Any]) -> Path:
     directory when it holds the content folder (the usual ``pelican content``
     run), else the content folder's parent.
     """
-    content = Path(settings.get("PATH") or ".").resolve()
-    cwd = Path.cwd().resolve()
+    content = _resolved(Path(settings.get("PATH") or "."))
+    cwd = _resolved(Path.cwd())
     if content == cwd or cwd in content.parents:
         return cwd
     return content.parent
@@ -395,8 +397,31 @@ def exclude_from_content(settings: dict[str, Any], folder: Path | None) -> bool:
     return True
 
 
+#: Paths already resolved by the :func:`configure` in progress in this
+#: thread: its checks ask for the content folder, the output folder and the
+#: working directory about twenty times, each a system call per component.
+_RESOLVING: ContextVar[dict[Path, Path] | None] = ContextVar("_RESOLVING", default=None)
+
+
+def _resolved(path: Path) -> Path:
+    seen = _RESOLVING.get()
+    if seen is None:
+        return path.resolve()
+    if path not in seen:
+        seen[path] = path.resolve()
+    return seen[path]
+
+
 def configure(settings: Mapping[str, Any]) -> Any:
     """Check every ``RECIPROCITY_*`` setting once; raise ConfigError on a mistake."""
+    token = _RESOLVING.set({})
+    try:
+        return _configure(settings)
+    finally:
+        _RESOLVING.reset(token)
+
+
+def _configure(settings: Mapping[str, Any]) -> Any:
     unknown = sorted(k for k in settings if k.startswith(PREFIX) and k not in DEFAULTS)
     if unknown:
         known = ", ".join(sorted(DEFAULTS))

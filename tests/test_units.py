@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
@@ -221,6 +222,32 @@ def test_defaults_validate(tmp_path):
 def test_offline_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("RECIPROCITY_OFFLINE", "1")
     assert configure({"PATH": str(tmp_path)}).offline is True
+
+
+def test_settings_resolve_each_folder_once_and_see_a_moved_link_next_time(tmp_path, monkeypatch):
+    """The checks ask for the content and output folders about twenty
+    times: each is resolved once per check of the settings, and anew at the
+    next, so a folder made a link between two builds is seen (a ledger that
+    would now be published is refused)."""
+    site = tmp_path / "site"
+    (site / "content").mkdir(parents=True)
+    (site / "elsewhere").mkdir()
+    monkeypatch.chdir(site)
+    settings = {"PATH": "content", "RECIPROCITY_LEDGER_FILE": "kept/ledger.json"}
+    asked: list[Path] = []
+    real = Path.resolve
+
+    def resolve(self, strict=False):
+        asked.append(self)
+        return real(self, strict)
+
+    monkeypatch.setattr(Path, "resolve", resolve)
+    config = configure(settings)
+    assert config.ledger_file == site / "kept" / "ledger.json"
+    assert len(asked) == len(set(asked)) and len(asked) <= 6
+    (site / "kept").symlink_to(site / "content")
+    with pytest.raises(ConfigError, match="RECIPROCITY_LEDGER_FILE must be outside the content"):
+        configure(settings)
 
 
 # -- selection -------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ class Views:
     _posts: dict[Any, render.PostView] = field(default_factory=dict)
     _strings: dict[str, Strings] = field(default_factory=dict)
     _words: dict[Any, dict[str, str]] = field(default_factory=dict)
-    _templates: dict[tuple[int, str], tuple[Any, Any]] = field(default_factory=dict)
+    _templates: dict[tuple[int, str], tuple[Any, Any, bool]] = field(default_factory=dict)
     _latest: dict[str, list[Post]] = field(default_factory=dict)
 
     def latest(self, state: FeedState) -> list[Post]:
@@ -82,14 +82,16 @@ class Views:
         for kept in (self.friend_views, self.section_cache, self._posts, self._latest):
             kept.clear()
 
-    def template(self, env: Any, name: str) -> Any:
-        """A section template, looked up once a build: Jinja checks the file
-        on disk at every lookup, once for each of 10,000 article pages."""
+    def template(self, env: Any, name: str) -> tuple[Any, bool]:
+        """A section template, looked up once a build (Jinja checks the file
+        on disk at every lookup, once for each of 10,000 article pages), and
+        whether it is ours (not a theme's)."""
         held = self._templates.get((id(env), name))
         if held is None or held[0] is not env:
-            held = (env, env.get_template(name))
+            template = env.get_template(name)
+            held = (env, template, _ours(template))
             self._templates[(id(env), name)] = held
-        return held[1]
+        return held[1], held[2]
 
     @property
     def css(self) -> str:
@@ -459,13 +461,14 @@ def with_section(views: Views, env: Any, page: str, context: dict[str, Any], tem
     if article is None:
         return page
     data = getattr(article, "reciprocity", None)
-    if not isinstance(data, render.ArticleReciprocity) or not data:
+    if not isinstance(data, render.ArticleReciprocity) or not data.enabled:
         return page
     sections = []
-    for name in render.SECTIONS:
-        present = data.thanks if name == "thanks" else data.highlights
-        if present and not render.already_placed(page, name):
-            sections.append(_render_section(views, env, name, context, data))
+    # in page order: the thanks, then the highlights
+    if data.thanks and not render.already_placed(page, "thanks"):
+        sections.append(_render_section(views, env, "thanks", context, data))
+    if (data.curated or data.automatic) and not render.already_placed(page, "highlights"):
+        sections.append(_render_section(views, env, "highlights", context, data))
     if not sections:
         return page
     return render.inject(page, "\n".join(sections), getattr(article, "content", None))
@@ -510,17 +513,20 @@ def wrap_templates(
     generator.get_template = get_template  # type: ignore[method-assign]
 
 
+_SECTION_TEMPLATES = {name: f"reciprocity/{name}.html" for name in ("thanks", "highlights")}
+
+
 def _render_section(
     views: Views, env: Any, name: str, context: dict[str, Any], data: render.ArticleReciprocity
 ) -> str:
-    template = views.template(env, f"reciprocity/{name}.html")
+    template, ours = views.template(env, _SECTION_TEMPLATES[name])
     key = (
-        (name, data.cache_key(), context.get("SITEURL"))
-        if name == "highlights" and _ours(template)
-        else None
+        (name, data.cache_key(), context.get("SITEURL")) if ours and name == "highlights" else None
     )
-    if key is not None and key in views.section_cache:
-        return views.section_cache[key]
+    if key is not None:
+        html = views.section_cache.get(key)
+        if html is not None:
+            return html
     html = template.render(context).strip()
     if key is not None:
         views.section_cache[key] = html

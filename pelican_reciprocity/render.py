@@ -26,6 +26,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 EMPTY = Markup("")  # immutable, so safe as a dataclass default
 
 #: Compiled by ``re`` when first needed: most themes place no section.
+_CLASS = {name: f"reciprocity-{name}" for name in ("highlights", "thanks")}
 _PLACED = {
     name: r"<[a-zA-Z][^<>]*\bclass=[\"'][^\"']*\breciprocity-" + name + r"\b"
     for name in ("highlights", "thanks")
@@ -293,26 +294,19 @@ class ArticleReciprocity:
         return self.enabled and bool(self.curated or self.automatic or self.thanks)
 
     def cache_key(self) -> tuple[Any, ...]:
-        return (
-            tuple(str(p.url) for p in self.curated),
-            tuple(str(p.url) for p in self.automatic),
-        )
-
-
-#: Sections the plugin can add to an article page, in page order.
-SECTIONS = ("thanks", "highlights")
+        return (tuple(str(p.url) for p in self.curated), tuple(str(p.url) for p in self.automatic))
 
 
 def already_placed(page: str, section: str) -> bool:
     """Did the theme render this section itself (so we must not add another)?"""
-    return f"reciprocity-{section}" in page and bool(re.search(_PLACED[section], page))
+    return _CLASS[section] in page and bool(re.search(_PLACED[section], page))
 
 
 def inject(page: str, section: str, content: str | None) -> str:
     """Insert ``section`` right after the article's content, or failing that at
     the end of ``<article>``, ``<main>`` or ``<body>``."""
     position = -1
-    if content and content.strip():
+    if content and not content.isspace():  # what strip() would leave, without the copy
         found = _find(page, content)
         if found >= 0:
             position = found + len(content)

@@ -25,11 +25,12 @@ from .urls import is_web_url, public_url
 TEMPLATES = Path(__file__).parent / "templates"
 EMPTY = Markup("")  # immutable, so safe as a dataclass default
 
-#: Compiled by ``re`` when first needed: most themes place no section.
+#: The class of each section, and how a theme's own is found (compiled by
+#: ``re`` when first needed: most themes place no section).
 _CLASS = {name: f"reciprocity-{name}" for name in ("highlights", "thanks")}
 _PLACED = {
-    name: r"<[a-zA-Z][^<>]*\bclass=[\"'][^\"']*\breciprocity-" + name + r"\b"
-    for name in ("highlights", "thanks")
+    name: r"<[a-zA-Z][^<>]*\bclass=[\"'][^\"']*\b" + css_class + r"\b"
+    for name, css_class in _CLASS.items()
 }
 
 

@@ -398,7 +398,7 @@ def exclude_from_content(settings: dict[str, Any], folder: Path | None) -> bool:
 
 
 #: Paths already resolved by the :func:`configure` in progress in this
-#: thread: its checks ask for the content folder, the output folder and the
+#: thread or task: its checks ask for the content folder, the output folder and the
 #: working directory about twenty times, each a system call per component.
 _RESOLVING: ContextVar[dict[Path, Path] | None] = ContextVar("_RESOLVING", default=None)
 

@@ -231,7 +231,6 @@ def test_settings_resolve_each_folder_once_and_see_a_moved_link_next_time(tmp_pa
     would now be published is refused)."""
     site = tmp_path / "site"
     (site / "content").mkdir(parents=True)
-    (site / "elsewhere").mkdir()
     monkeypatch.chdir(site)
     settings = {"PATH": "content", "RECIPROCITY_LEDGER_FILE": "kept/ledger.json"}
     asked: list[Path] = []

@@ -115,6 +115,7 @@ class Run:
                     [post for state in feeds if not state.friend.private for post in state.posts],
                     as_of=self.gathered.as_of,
                     max_age_days=self.config.auto_max_age_days,
+                    keep=self.job is None,  # else only the job's handover holds them
                 )
         return self.gathered
 

@@ -175,17 +175,26 @@ _LAST: list[Any] = []
 
 
 def index_and_ranking(
-    posts: Iterable[Post], candidates: Iterable[Post], *, as_of: datetime, max_age_days: float
+    posts: Iterable[Post],
+    candidates: Iterable[Post],
+    *,
+    as_of: datetime,
+    max_age_days: float,
+    keep: bool = True,
 ) -> tuple[PostIndex, Ranking]:
     """Every post indexed by URL, and ``candidates`` ranked; made again only
     when a post, the time or the age window differs from the last time.
-    Posts are immutable values, so equal inputs rank alike."""
+    Posts are immutable values, so equal inputs rank alike.
+
+    ``keep=False``: posts nothing else in the process holds (those a fetch
+    job handed over), which kept here would outlive the build, to be walked
+    by every collection until the process ends."""
     key = (tuple(posts), tuple(candidates), as_of, max_age_days)
     last = _LAST[:]  # another thread's build may replace it meanwhile
     if last and last[0] == key:
         return last[1], last[2]
     made = (PostIndex(key[0]), Ranking(key[1], as_of=as_of, max_age_days=max_age_days))
-    _LAST[:] = [key, *made]
+    _LAST[:] = [key, *made] if keep else []
     return made
 
 

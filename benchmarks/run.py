@@ -414,10 +414,9 @@ def drop_cache(site: Path) -> None:
     Deleting the last build's 1,000 cache files made the next cold build's
     1,000 new files cost 0.4 to 0.8 s more (two sets of alternating pairs
     on the 1,000-feed site, medians 6.57 s against 5.81 s and 8.15 s
-    against 7.78 s): the benchmark's own clean-up,
-    billed to the plugin, where a real first build follows no mass
-    deletion. The work folder, and every cache set aside in it, is deleted
-    when the run ends."""
+    against 7.78 s): the benchmark's own clean-up, billed to the plugin,
+    where a real first build follows no mass deletion. The work folder,
+    and every cache set aside in it, is deleted when the run ends."""
     cache = site / "cache"
     if cache.exists():
         aside = site.parent / "dropped-caches"

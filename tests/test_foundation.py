@@ -501,6 +501,46 @@ def test_a_forked_job_reports_and_a_hung_one_is_stopped(tmp_path, feed_server, t
     assert json.loads(second) == [True, True]
 
 
+PRIORITY = """
+import json, os, sys
+from pelican_reciprocity import job
+from pelican_reciprocity.model import Friend
+from pelican_reciprocity.refresh import FetchSettings, Work
+
+saving = job.save_touched
+def save_touched(*args, **kwargs):  # in the child, once its result is handed over
+    with open(sys.argv[1] + ".priority", "w") as out:
+        out.write(str(os.getpriority(os.PRIO_PROCESS, 0)))
+    return saving(*args, **kwargs)
+job.save_touched = save_touched
+settings = FetchSettings(cache_path=sys.argv[1], timeout=5, fetch_deadline=10)
+running = job.Job.start(settings, Work(friends=(Friend(name="A", feed=sys.argv[2]),)))
+running.result()
+running.finish(timeout=10)
+print(json.dumps([int(open(sys.argv[1] + ".priority").read()), os.getpriority(os.PRIO_PROCESS, 0)]))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the job forks only on Linux")
+def test_the_job_writes_the_cache_at_the_lowest_priority_and_the_build_keeps_its_own(
+    tmp_path, feed_server
+):
+    """The build still has pages to write when the job hands its result
+    over: the cache, which it needs only before it exits, must not take
+    its core."""
+    url = feed_server.add("a", rss("A", posts("a")))
+    done = subprocess.run(
+        [sys.executable, "-c", PRIORITY, str(tmp_path / "cache"), url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    child, build = json.loads(done.stdout)
+    assert child == 19
+    assert build == os.getpriority(os.PRIO_PROCESS, 0)
+
+
 REVALIDATED = """
 import json, sys
 from pelican_reciprocity import job

@@ -134,14 +134,27 @@ def collector_paused() -> Iterator[None]:
     """Pause the garbage collector while many objects are made that all live
     on (an unpickled result, the cache index's posts): each collection they
     set off would walk the build's whole heap for nothing. Pausing took the
-    second of two 1,000-feed loads from 0.12-0.17 s to 0.04-0.05 s."""
+    second of two 1,000-feed loads from 0.12-0.17 s to 0.04-0.05 s.
+
+    On the way out, everything the collector tracks is frozen: collections
+    after it walked the new posts again (for 1,000 friends, a profile put
+    0.15 s in the first collections after the fetch job's two loads), while
+    the build needs them until it ends. :func:`thaw` gives them back at the
+    build's end: under autoreload, the next one must not keep them. Eight
+    alternating cold builds of 1,000 feeds: 7.27 s before, 6.69 s after."""
     running = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if running:
+            gc.freeze()
             gc.enable()
+
+
+def thaw() -> None:
+    """Let the collector walk again what :func:`collector_paused` froze."""
+    gc.unfreeze()
 
 
 def read_pickle(path: Path) -> Any:

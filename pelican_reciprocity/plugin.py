@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pelican import signals
 from pelican.generators import ArticlesGenerator, Generator, PagesGenerator
 
-from . import ledger_file, pages, refresh, selection
+from . import files, ledger_file, pages, refresh, selection
 from .friends import load_friends, response_sources
 from .identity import Directory
 from .model import Acknowledged, FriendsList, record
@@ -126,10 +126,8 @@ class Run:
         return self.job is None or self.job.done()
 
     def release(self) -> None:
-        """Let go of the build's feeds, views and sections once its pages are
-        written. Pelican keeps every article, and through them the context,
-        until the process ends: what they held of ours was walked by each
-        collection after, and under autoreload piled up with every save."""
+        """Let go of what the build held once its pages are written: Pelican keeps
+        every article (and so the context) until the process ends, and autoreload piles them up."""
         if self.context is not None:
             pages.let_go(self.context.pop("reciprocity", None))
             # TEMPLATES_KEY: the articles generator, its environment and templates
@@ -142,6 +140,7 @@ class Run:
                 del article.reciprocity
         self.context = self.views = self.gathered = self.index = self.ranking = None
         self.before, self.articles, self.acknowledged = None, [], Acknowledged()
+        files.thaw()  # the posts its loads froze: see files.collector_paused
 
     def live_for(self, pelican: Any) -> bool:
         owner = self.owner()

@@ -368,6 +368,7 @@ def test_builds_in_one_process_keep_nothing_of_each_other(feed_server, tmp_path,
     before = held()
     for _ in range(2):
         Pelican(read_settings(str(site / "pelicanconf.py"))).run()
+        assert gc.get_freeze_count() == 0  # what its loads froze, given back at its end
     assert held() == before
     assert SECTION.search(page(site, "plain.html"))
 

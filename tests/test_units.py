@@ -712,12 +712,19 @@ def test_reading_a_pickle_pauses_the_collector_and_restores_it(tmp_path):
     import gc
     import pickle
 
-    from pelican_reciprocity.files import collector_paused, read_pickle
+    from pelican_reciprocity.files import collector_paused, read_pickle, thaw
 
     path = tmp_path / "data.pickle"
     path.write_bytes(pickle.dumps({"posts": [1, 2, 3]}))
     assert gc.isenabled()
-    assert read_pickle(path) == {"posts": [1, 2, 3]} and gc.isenabled()
+    thaw()
+    loaded = read_pickle(path)
+    assert loaded == {"posts": [1, 2, 3]} and gc.isenabled()
+    # what it made lives on: frozen, never walked again until the build lets go
+    assert all(o is not loaded for o in gc.get_objects())
+    thaw()
+    assert gc.get_freeze_count() == 0
+    assert any(o is loaded for o in gc.get_objects())
     (tmp_path / "bad.pickle").write_bytes(b"not a pickle")
     with pytest.raises(pickle.UnpicklingError):
         read_pickle(tmp_path / "bad.pickle")

@@ -30,7 +30,7 @@ from pelican.generators import ArticlesGenerator, Generator
 
 from . import __version__, i18n, render, selection
 from .cache import FeedCache
-from .files import file_identity, stamp, write_atomic
+from .files import file_identity, overwrite, stamp, write_atomic
 from .friends import friend_site
 from .i18n import Strings
 from .identity import friend_keys, person_key
@@ -340,7 +340,8 @@ class Deferred:
                 continue  # not written (WRITE_SELECTED), or removed since
             done = with_section(views, env, page, context, template)
             if done != page:
-                path.write_text(done, encoding="utf-8")
+                with contextlib.suppress(OSError):  # removed meanwhile: as if never written
+                    overwrite(path, done)
         self.pages.clear()
 
 

@@ -743,6 +743,23 @@ def test_reading_a_pickle_pauses_the_collector_and_restores_it(tmp_path):
         gc.enable()
 
 
+def test_a_page_rewritten_in_place_reads_as_if_written_anew(tmp_path):
+    """Longer or shorter, with the newlines a text write would give, and
+    the same file (its mode and inode: nothing is freed and made again)."""
+    from pelican_reciprocity.files import overwrite
+
+    path = tmp_path / "page.html"
+    path.write_text("<p>one</p>\n" * 50, encoding="utf-8")
+    path.chmod(0o640)
+    inode = path.stat().st_ino
+    for text in ("<p>one</p>\n<section>é</section>\n" * 60, "<p>short</p>\n"):
+        overwrite(path, text)
+        twin = tmp_path / "twin.html"
+        twin.write_text(text, encoding="utf-8")
+        assert path.read_bytes() == twin.read_bytes()
+        assert path.stat().st_ino == inode and path.stat().st_mode & 0o777 == 0o640
+
+
 def test_an_atomic_write_keeps_the_mode_and_leaves_nothing_behind(tmp_path, monkeypatch):
     import itertools
     import os

@@ -320,7 +320,7 @@ def _forked_child(
         _write_result(folder, report, touched.without_held(report, before))
         os.write(told, b"1")
         os.close(told)
-        _yield_cpu()
+        _make_way()
         save_touched(settings, touched, own=INDEX if helper is not None else None)
         if helper_pid is not None:  # let it finish writing the cache and its own index
             _end(helper_pid, settings.fetch_deadline)
@@ -379,7 +379,7 @@ def _start_helper(
         _write_result(folder, report, touched.without_held(report, before), PART)
         os.write(told, b"1")
         os.close(told)
-        _yield_cpu()
+        _make_way()
         save_touched(settings, touched, own=PART_INDEX)  # the job writes the other index
         code = 0
     except BaseException:
@@ -389,14 +389,26 @@ def _start_helper(
         os._exit(code)
 
 
-def _yield_cpu() -> None:
+def _make_way() -> None:
     """Once its result is handed over, a forked process only writes the
     cache, which the build needs only before it exits, while the build
     still has its pages to finish: at the lowest priority, the build's
     last second runs on a core of its own instead of sharing two with the
-    job and its helper. Linux sets it per thread: this is the last one."""
+    job and its helper (Linux sets it per thread: this is the last one).
+
+    Living on beside the build's own peak, it first gives back what its
+    parsing left behind: the cycles the collector has not reached yet, and
+    the heap that freeing them leaves empty (glibc keeps it otherwise).
+    The peak of the summed PSS of cold builds of 1,000 feeds (medians of
+    four, alternating): 162 MB at the normal priority against 194 MB at
+    the lowest; then 176 MB at the normal priority against 175 MB so."""
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, 19)
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _await_helper(helper: tuple[int, int], until: float) -> int | None:

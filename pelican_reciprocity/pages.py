@@ -340,7 +340,7 @@ class Deferred:
                 continue  # not written (WRITE_SELECTED), or removed since
             done = with_section(views, env, page, context, template)
             if done != page:
-                with contextlib.suppress(OSError):  # removed meanwhile: as if never written
+                with contextlib.suppress(FileNotFoundError):  # removed since it was read
                     overwrite(path, done)
         self.pages.clear()
 

@@ -102,7 +102,11 @@ class Job:
             if _can_fork():
                 ready, told = os.pipe()
                 # The child's garbage collector leaves the build's objects
-                # alone: walking them would copy every page they sit on.
+                # alone: walking them would copy every page they sit on. In
+                # the build, what a load froze before (the cache index read
+                # for the snapshot) stays frozen until the build lets go
+                # (files.collector_paused), and so does what is frozen now.
+                loaded = gc.get_freeze_count() > 0
                 gc.freeze()
                 try:
                     with warnings.catch_warnings():  # Python 3.12+ warns of any thread
@@ -112,7 +116,8 @@ class Job:
                         os.close(ready)
                         _forked_child(folder, settings, work, told, before)
                 finally:
-                    gc.unfreeze()  # in the build only: the child never gets here
+                    if not loaded:  # in the build only: the child never gets here
+                        gc.unfreeze()
                 os.close(told)
                 return cls(pid, folder, settings.fetch_deadline, ready=ready, before=before)
             spec = {"settings": asdict(settings), "work": work.to_json()}

@@ -501,6 +501,19 @@ def test_a_forked_job_reports_and_a_hung_one_is_stopped(tmp_path, feed_server, t
     assert json.loads(second) == [True, True]
 
 
+def _job_script(script: str, tmp_path: Path, url: str) -> subprocess.CompletedProcess[str]:
+    """Run a script that starts the job on one feed, in a process of its own
+    (the job forks, and the test process has other threads)."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "cache"), url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done
+
+
 PRIORITY = """
 import json, os, sys
 from pelican_reciprocity import job
@@ -529,16 +542,44 @@ def test_the_job_writes_the_cache_at_the_lowest_priority_and_the_build_keeps_its
     over: the cache, which it needs only before it exits, must not take
     its core."""
     url = feed_server.add("a", rss("A", posts("a")))
-    done = subprocess.run(
-        [sys.executable, "-c", PRIORITY, str(tmp_path / "cache"), url],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
+    done = _job_script(PRIORITY, tmp_path, url)
     child, build = json.loads(done.stdout)
     assert child == 19
     assert build == os.getpriority(os.PRIO_PROCESS, 0)
+
+
+FROZEN = """
+import gc, json, pickle, sys
+from pathlib import Path
+from pelican_reciprocity import files, job
+from pelican_reciprocity.model import Friend
+from pelican_reciprocity.refresh import FetchSettings, Work
+
+settings = FetchSettings(cache_path=sys.argv[1], timeout=5, fetch_deadline=10)
+work = Work(friends=(Friend(name="A", feed=sys.argv[2]),))
+seen = []
+for load in (False, True):
+    files.thaw()
+    loaded = None
+    if load:  # as the snapshot reads the cache index
+        path = Path(sys.argv[1] + ".pickle")
+        path.write_bytes(pickle.dumps({"posts": [1, 2, 3]}))
+        loaded = files.read_pickle(path)
+    running = job.Job.start(settings, work)
+    seen.append([gc.get_freeze_count() > 0, all(o is not loaded for o in gc.get_objects())])
+    running.result()
+    running.finish(timeout=10)
+print(json.dumps(seen))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the job forks only on Linux")
+def test_forking_the_job_leaves_what_a_load_froze_frozen(tmp_path, feed_server):
+    """The fork freezes the build's objects for the child's sake only; what
+    a load froze before it stays frozen until the build lets go."""
+    url = feed_server.add("a", rss("A", posts("a")))
+    done = _job_script(FROZEN, tmp_path, url)
+    assert json.loads(done.stdout) == [[False, True], [True, True]]
 
 
 REVALIDATED = """

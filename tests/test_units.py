@@ -408,6 +408,70 @@ def test_truncate_safe_html_output_is_still_safe_and_balanced(text, words):
     assert sorted(t for t in opened if t not in voids) == sorted(closed)
 
 
+def _truncate_word_by_word(safe: str, words: int) -> str:
+    """truncate_safe_html as it was before it took whole tokens and kept
+    what it read of each tag: every tag parsed, every word walked."""
+    from pelican_reciprocity.sanitize import _BLOCK, _TOKEN, _VOID, _cut
+
+    out: list[str] = []
+    open_tags: list[str] = []
+    count, in_word = 0, False
+    for token in _TOKEN.split(safe):
+        if not token:
+            continue
+        if token.startswith("<"):
+            if _BLOCK.match(token):
+                in_word = False
+            name = token[1:].split(None, 1)[0].rstrip("/>").lower() if len(token) > 2 else ""
+            if token.startswith("</"):
+                name = token[2:-1].strip().lower()
+                if name in open_tags:
+                    while open_tags:
+                        if open_tags.pop() == name:
+                            break
+            elif name and name not in _VOID and not token.endswith("/>"):
+                open_tags.append(name)
+            out.append(token)
+            continue
+        for place, piece in enumerate(re.split(r"(\s+)", token)):
+            if place % 2:
+                in_word = False
+            elif piece and not in_word:
+                if count == words:
+                    return _cut(out, open_tags, "…")
+                count += 1
+                in_word = True
+            out.append(piece)
+    return "".join(out)
+
+
+_HTML_PIECES = st.lists(
+    st.sampled_from(
+        ["<p>", "</p>", "<em>", "</em>", "<br>", "<br/>", '<a href="https://x.example/">', "</a>",
+         "<li>", "</li>", " ", "  ", "\n", "\u00a0", ".", ",", "word", "x.", "a\x1cb", ""]
+    )
+    | st.text(max_size=4),
+    max_size=40,
+).map("".join)  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(_HTML_PIECES, st.integers(min_value=0, max_value=12))
+def test_truncate_safe_html_cuts_where_walking_word_by_word_does(html, words):
+    """Tokens short of the cut are taken whole, and each tag is read once a
+    process: the cut, the closing tags and the ellipsis stay where they were."""
+    from pelican_reciprocity.sanitize import truncate_safe_html
+
+    assert truncate_safe_html(html, words) == _truncate_word_by_word(html, words)
+
+
+@given(st.text(alphabet=" \t\n\x1c\x85\u00a0\u2028\u3000\u200bab"))
+def test_one_spaced_collapses_whitespace_as_the_regex_did(text):
+    from pelican_reciprocity.sanitize import one_spaced
+
+    assert one_spaced(text) == re.sub(r"\s+", " ", text).strip()
+
+
 def test_urls_with_quotes_or_brackets_are_never_web_urls():
     assert not is_web_url('https://ok.example/" onmouseover="alert(1)')
     assert not is_web_url("https://ok.example/<script>")

@@ -344,3 +344,65 @@ def test_impossible_dates_are_unknown_not_fatal(written):
         0
     ]
     assert post.date is None
+
+
+_SECTION = st.lists(
+    st.sampled_from(
+        ["x" * 600, "]", "]]", "] ]>", "\r\n", "\r", "é", "\ue000", "\ue0001\ue001", "<p>",
+         "&amp;", "\x01", "\x0b", "\ufffe", "<!--", "-->", "<?", "?>", " "]
+    ),
+    max_size=8,
+).map("".join)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            _SECTION,
+            st.sampled_from(["", "<!-- <![CDATA[ -->", "<?pi <![CDATA[ ?>", "tail", "<b/>t"]),
+        ),
+        max_size=4,
+    ),
+    st.sampled_from(["utf-8", "UTF-8", "iso-8859-1", None]),
+    st.booleans(),
+)
+def test_long_cdata_read_beside_the_parser_gives_its_tree(sections, encoding, bom):
+    """A long CDATA section is taken out of the XML and put back after: the
+    tree is the parser's, or both give none (bad bytes, a section inside a
+    comment, a mark's characters in the markup)."""
+    from test_corpus import _whole
+
+    from pelican_reciprocity.feeds import _xml_root
+
+    items = "".join(
+        f"<item><description><![CDATA[{text}]]>{after}</description></item>"
+        for text, after in sections
+    )
+    declared = f' encoding="{encoding}"' if encoding else ""
+    document = f'<?xml version="1.0"{declared}?><rss><channel>{items}</channel></rss>'
+    body = (b"\xef\xbb\xbf" if bom else b"") + document.encode(encoding or "utf-8", "replace")
+    mine, whole = _xml_root(body), _whole(body)
+    assert (mine is None) == (whole is None)
+    if whole is not None:
+        assert ET.tostring(mine) == ET.tostring(whole)
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<!-- <![CDATA[ --><x>{long}</x><!-- ]]> -->",
+        "<?pi <![CDATA[ ?><x>{long}</x><?pi ]]> ?>",
+        "<x><![CDATA[{long}]]></x><!-- <![CDATA[ --><y>{long}</y><!-- ]]> -->",
+    ],
+)
+def test_cdata_written_inside_a_comment_is_not_a_section(markup):
+    """Only a real section is taken out: one written in a comment or a
+    processing instruction is the parser's to skip."""
+    from test_corpus import _whole
+
+    from pelican_reciprocity.feeds import _xml_root
+
+    body = f"<r>{markup.format(long='y' * 600)}</r>".encode()
+    assert ET.tostring(_xml_root(body)) == ET.tostring(_whole(body))
+    assert _xml_root(body).find("x").text == "y" * 600

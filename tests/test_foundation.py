@@ -145,7 +145,10 @@ def test_the_job_reports_through_a_file(tmp_path, feed_server):
     assert found is not None
     report, touched = found
     assert report.feeds[feed_server.url("/feed/a")] == ("updated", None)
-    assert touched.feeds[feed_server.url("/feed/a")].posts[0].title == "a post 0"
+    handed = touched.feeds[feed_server.url("/feed/a")].posts
+    assert handed[0].title == "a post 0"
+    # worked out by the job, for the build to index and sort by
+    assert all({"key", "order"} <= p.__dict__.keys() for p in handed)
     assert report.requests == 1
     job.finish(timeout=10)
     assert job.returncode == 0

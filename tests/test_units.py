@@ -748,6 +748,29 @@ def test_a_changed_post_is_what_replace_makes_with_keys_only_for_its_url(summary
 
 
 @given(
+    change=st.sampled_from(["date", "friend", "url", "title", "summary_text"]),
+    day=st.integers(min_value=-3, max_value=3),
+)
+def test_a_post_keeps_its_place_among_the_newest_until_what_makes_it_changes(change, day):
+    """newest_first is worked out once a post (the fetch job does it for the
+    build) and made again only when its date, friend or URL changes."""
+    from pelican_reciprocity.model import newest_first
+
+    post = Post(title="t", url="https://a.example/1", date=AS_OF, friend="a")
+    kept = newest_first(post)
+    value = {
+        "date": AS_OF + timedelta(days=day),
+        "friend": f"f{day}",
+        "url": f"https://a.example/{day}",
+    }.get(change, f"x{day}")
+    changed = post.but(**{change: value})
+    fresh = (-(changed.date.timestamp()), changed.friend, changed.url)
+    assert newest_first(changed) == fresh
+    assert (newest_first(changed) is kept) == (change in ("title", "summary_text"))
+    assert newest_first(post) is kept and post.__dict__["order"] is kept
+
+
+@given(
     st.lists(st.one_of(st.none(), st.integers(min_value=0, max_value=3)), min_size=1, max_size=12),
     st.integers(min_value=1, max_value=5),
 )

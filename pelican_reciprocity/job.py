@@ -321,10 +321,12 @@ def _forked_child(
         started = time.monotonic()
         touched = Touched()
         report = fetch(settings, work, touched=touched, save=False, before=before)
+        # Written while the helper may still be writing its own part: the
+        # build reads neither before the byte below.
+        _write_result(folder, report, touched.without_held(report, before))
         helper_pid = None
         if helper is not None:  # it is under the same deadline: a second's grace to hand over
             helper_pid = _await_helper(helper, started + settings.fetch_deadline + 1.0)
-        _write_result(folder, report, touched.without_held(report, before))
         os.write(told, b"1")
         os.close(told)
         _make_way()

@@ -18,7 +18,7 @@ from html import escape
 from typing import Any
 from urllib.parse import urljoin
 
-from .model import Post, newest_first, record
+from .model import Post, order_of, record
 from .sanitize import summarise, to_text, truncate_text, valid_text
 from .urls import absolute, is_web_url
 
@@ -93,7 +93,7 @@ def summarise_newest(
     them: :func:`model.newest_first`); the others keep a bounded prefix of
     their raw HTML. Order is kept, and each post is stamped with its
     friend's key in the same pass."""
-    order = sorted(range(len(posts)), key=lambda i: newest_first(posts[i]))
+    order = sorted(range(len(posts)), key=lambda i: order_of(posts[i]))
     now_ones = set(order if count is None else order[:count])
     fixed, per_word = LATER_PREFIX
     out = []

@@ -267,15 +267,19 @@ def newest_first(post: Post) -> tuple[float, str, str]:
     a post the parse left unsummarised for being older.
 
     Kept in the post (:meth:`Post.but` drops it with what it is made of):
-    the ranking and each friend's newest posts sort 20,000 posts of 1,000
-    friends by it while Pelican waits, and the fetch job works it out for
-    them on its own core (see ``job._write_result``)."""
+    the ranking and then each friend's newest posts sort the 20,000 posts
+    of 1,000 friends by it while Pelican waits."""
     state = post.__dict__
     order = state.get(_ORDER)
     if order is None:
-        stamp = post.date.timestamp() if post.date else 0.0
-        order = state[_ORDER] = (-stamp, post.friend, post.url)
+        order = state[_ORDER] = order_of(post)
     return order
+
+
+def order_of(post: Post) -> tuple[float, str, str]:
+    """:func:`newest_first`, not kept: for a post about to be replaced (a
+    parse's), whose copies would each carry a dictionary grown for it."""
+    return (-(post.date.timestamp() if post.date else 0.0), post.friend, post.url)
 
 
 @record(frozen=True)

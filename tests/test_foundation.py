@@ -522,31 +522,37 @@ from pelican_reciprocity import job
 from pelican_reciprocity.model import Friend
 from pelican_reciprocity.refresh import FetchSettings, Work
 
-saving = job.save_touched
+saving, fetching = job.save_touched, job.fetch
 def save_touched(*args, **kwargs):  # in the child, once its result is handed over
-    with open(sys.argv[1] + ".priority", "w") as out:
-        out.write(str(os.getpriority(os.PRIO_PROCESS, 0)))
+    with open(sys.argv[1] + ".priority", "a") as out:
+        out.write(f" {os.getpriority(os.PRIO_PROCESS, 0)}")
     return saving(*args, **kwargs)
-job.save_touched = save_touched
+def fetch(*args, **kwargs):  # in the child, before
+    with open(sys.argv[1] + ".priority", "a") as out:
+        out.write(f" {os.getpriority(os.PRIO_PROCESS, 0)}")
+    return fetching(*args, **kwargs)
+job.save_touched, job.fetch = save_touched, fetch
 settings = FetchSettings(cache_path=sys.argv[1], timeout=5, fetch_deadline=10)
 running = job.Job.start(settings, Work(friends=(Friend(name="A", feed=sys.argv[2]),)))
 running.result()
 running.finish(timeout=10)
-print(json.dumps([int(open(sys.argv[1] + ".priority").read()), os.getpriority(os.PRIO_PROCESS, 0)]))
+seen = [int(n) for n in open(sys.argv[1] + ".priority").read().split()]
+print(json.dumps([seen, os.getpriority(os.PRIO_PROCESS, 0)]))
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the job forks only on Linux")
-def test_the_job_writes_the_cache_at_the_lowest_priority_and_the_build_keeps_its_own(
+def test_the_job_fetches_below_the_build_and_writes_the_cache_at_the_lowest_priority(
     tmp_path, feed_server
 ):
-    """The build still has pages to write when the job hands its result
-    over: the cache, which it needs only before it exits, must not take
-    its core."""
+    """Pelican has pages to write while the job fetches, and the build has
+    its own after the job hands its result over: the job fetches a step
+    below the build's priority, and writes the cache, which the build needs
+    only before it exits, at the lowest."""
     url = feed_server.add("a", rss("A", posts("a")))
     done = _job_script(PRIORITY, tmp_path, url)
-    child, build = json.loads(done.stdout)
-    assert child == 19
+    (fetching, saving), build = json.loads(done.stdout)
+    assert fetching == min(19, build + job_module.FETCH_NICENESS) and saving == 19
     assert build == os.getpriority(os.PRIO_PROCESS, 0)
 
 

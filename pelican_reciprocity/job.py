@@ -96,6 +96,9 @@ class Job:
     #: The helper's part as :func:`_read_part` gives it, read while the job
     #: still fetches its own half (see :meth:`_wait`); None: not read yet.
     part: tuple[Any, str | None] | None = None
+    #: The job's own result, read the same way while its helper still
+    #: fetches (the job writes it first, then waits for the helper).
+    early: Any = None
 
     @classmethod
     def start(
@@ -160,7 +163,8 @@ class Job:
                 )
                 return None
             try:
-                report, touched = read_pickle(self.folder / RESULT)
+                found = self.early if self.early is not None else read_pickle(self.folder / RESULT)
+                report, touched = found
                 report, touched = _with_part(self.folder, report, touched, self.part)
             except Exception as exc:  # no result, or a damaged one: the child failed
                 log = _tail(self.folder / "log.txt")
@@ -179,6 +183,7 @@ class Job:
             )
             return report, touched.with_held(self.before)
         finally:
+            self.early = None
             with contextlib.suppress(OSError):
                 (self.folder / RESULT).unlink()
 
@@ -207,13 +212,16 @@ class Job:
                 return False
             if self.part is None and (self.folder / PART).is_file():
                 self.part = _read_part(self.folder)
+            if self.early is None and (self.folder / RESULT).is_file():
+                with contextlib.suppress(Exception):  # read again, and reported, after
+                    self.early = read_pickle(self.folder / RESULT)
         if os.read(self.ready, 1) != b"1":
             self._reap(block=True)
         return True
 
     def _poll(self, end: float) -> float:
         left = max(0.0, end - time.monotonic())
-        return left if self.part is not None else min(left, PART_POLL)
+        return left if self.part is not None and self.early is not None else min(left, PART_POLL)
 
     def _reap(self, *, block: bool) -> bool:
         """Collect a forked child's exit status; True once it has ended."""

@@ -787,6 +787,29 @@ def test_the_job_hands_back_posts_with_their_keys_already_computed(tmp_path):
         assert "loose_key" not in post.__dict__  # a second key made every post's dict 5x larger
 
 
+def test_the_build_reads_the_jobs_result_while_its_helper_still_fetches(tmp_path):
+    """The job writes its result, then waits for its helper: a build that is
+    already waiting reads the result meanwhile, and only the part after."""
+    from pelican_reciprocity.cache import CacheEntry
+    from pelican_reciprocity.refresh import JobReport, Touched
+
+    entry = CacheEntry(url="https://a.example/feed", title="A", fetched_at=1.0)
+    job_module._write_result(tmp_path, JobReport(), Touched(feeds={entry.url: entry}))
+    ready, told = os.pipe()
+    running = job_module.Job(pid=os.getpid(), folder=tmp_path, deadline=5.0, ready=ready)
+    try:
+        assert not running._wait(0.2)  # no word from the job yet
+        assert running.early is not None
+        (tmp_path / job_module.RESULT).unlink()  # what was read stays read
+        os.write(told, b"1")
+        found = running.result()
+        assert found is not None and found[1].feeds[entry.url].title == "A"
+        assert running.early is None
+    finally:
+        os.close(ready)
+        os.close(told)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the job forks only on Linux")
 def test_a_helper_that_hands_over_nothing_in_time_is_stopped(caplog):
     """So no part can appear after the job's result, and no process is left."""

@@ -163,8 +163,8 @@ class Job:
                 )
                 return None
             try:
-                found = self.early if self.early is not None else read_pickle(self.folder / RESULT)
-                report, touched = found
+                early, result = self.early, self.folder / RESULT
+                report, touched = early if early is not None else read_pickle(result)
                 report, touched = _with_part(self.folder, report, touched, self.part)
             except Exception as exc:  # no result, or a damaged one: the child failed
                 log = _tail(self.folder / "log.txt")

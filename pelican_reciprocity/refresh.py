@@ -375,8 +375,20 @@ def apply_result(
     file_stamp: str | None = None,
     summaries: int | None = None,
     max_posts: int | None = None,
-) -> tuple[CacheEntry, Outcome, str | None]:
-    """Fold one fetch result into the feed's cache entry (parses only on a 200)."""
+    quick: bool = False,
+) -> tuple[CacheEntry, Outcome, str | None] | None:
+    """Fold one fetch result into the feed's cache entry (parses only on a 200).
+
+    ``quick``: called on the download loop's own thread, so read only a
+    body that is quick to read (see :data:`QUICK_BYTES`); None, with nothing
+    changed, when it is not."""
+    parsed = None
+    if not (result.error or result.not_modified):
+        if quick and len(result.body or b"") > QUICK_BYTES:
+            return None
+        parsed = _parse(friend, result, now, summary_words, summaries, max_posts, quick)
+        if parsed is None:
+            return None
     entry = entry or CacheEntry(url=friend.feed)
     entry.checked_at = now
     if result.retry_after is not None:
@@ -386,33 +398,18 @@ def apply_result(
     if result.error:
         entry.error = result.error
         return entry, "failed", result.error
-    if result.not_modified:
+    if parsed is None:  # not modified
         entry.fetched_at = now
         entry.error = None
         return entry, "revalidated", None
-    # The parsers load only when a body is to be read: a warm build, or one
-    # where every feed answers 304, never needs them.
-    from .feeds import assign_first_seen, parse_feed
-
-    nowdt = datetime.fromtimestamp(now, UTC)
-    base = result.final_url if not friend.is_local else (friend.url or None)
-    if base and base.startswith("file:"):
-        base = friend.url or None
-    parsed = parse_feed(
-        result.body or b"",
-        base=base,
-        content_type=result.content_type,
-        summary_words=summary_words,
-        now=nowdt,
-        summaries=summaries,
-        friend=friend.key,
-        max_posts=max_posts,
-    )
     if parsed.problem:
         entry.error = parsed.problem
         return entry, "failed", parsed.problem
     for warning in parsed.warnings:
         logger.debug("reciprocity: feed of %s: %s", friend.name, warning)
+    from .feeds import assign_first_seen
+
+    nowdt = datetime.fromtimestamp(now, UTC)
     posts, first_seen = assign_first_seen(parsed.posts, entry.first_seen, nowdt)
     entry.posts = posts
     entry.first_seen = first_seen
@@ -424,6 +421,44 @@ def apply_result(
     entry.error = None
     entry.retry_after = 0.0
     return entry, "updated", None
+
+
+#: The biggest body a fetch reads on its download loop's own thread, when
+#: the fast reader can read it: a few milliseconds (a 512 KB feed of 5,000
+#: entries takes about 60). Bigger bodies, and those only the lenient reader
+#: can read, are read on a thread beside the downloads. Handing every body
+#: to that thread cost a cold build of 1,000 feeds about a second of CPU:
+#: the two threads took turns at the interpreter lock a dozen times a feed.
+QUICK_BYTES = 512 * 1024
+
+
+def _parse(
+    friend: Friend,
+    result: Any,
+    now: float,
+    summary_words: int,
+    summaries: int | None,
+    max_posts: int | None,
+    quick: bool,
+) -> Any:
+    """The parsed body (None: ``quick``, and it needs the lenient reader)."""
+    # The parsers load only when a body is to be read: a warm build, or one
+    # where every feed answers 304, never needs them.
+    from .feeds import parse_feed, parse_feed_quickly
+
+    base = result.final_url if not friend.is_local else (friend.url or None)
+    if base and base.startswith("file:"):
+        base = friend.url or None
+    return (parse_feed_quickly if quick else parse_feed)(
+        result.body or b"",
+        base=base,
+        content_type=result.content_type,
+        summary_words=summary_words,
+        now=datetime.fromtimestamp(now, UTC),
+        summaries=summaries,
+        friend=friend.key,
+        max_posts=max_posts,
+    )
 
 
 def fetch(
@@ -463,12 +498,13 @@ def fetch(
     feed_outcomes: dict[str, tuple[Outcome, str | None]] = {}
     source_errors: dict[str, str | None] = {}
 
-    def on_feed(result: Any) -> None:
-        """Parse and save each feed as it arrives, then let its body go."""
+    def on_feed(result: Any, quick: bool = False) -> bool:
+        """Parse and save each feed as it arrives, then let its body go.
+        False: ``quick``, and the body is not quick to read (nothing done)."""
         friend = by_feed[result.url]
         try:
             times_only = _times_only(feeds.entries[friend.feed], result)
-            entry, outcome, error = apply_result(
+            applied = apply_result(
                 friend,
                 feeds.entries[friend.feed],
                 result,
@@ -477,7 +513,11 @@ def fetch(
                 file_stamp=feeds.stamps.get(friend.feed),
                 summaries=settings.summaries,
                 max_posts=settings.max_posts,
+                quick=quick,
             )
+            if applied is None:
+                return False
+            entry, outcome, error = applied
             if save:
                 _keep(feed_cache, entry, times_only)
             if touched is not None:
@@ -491,8 +531,9 @@ def fetch(
         feed_outcomes[friend.feed] = (outcome, error)
         if progress is not None:
             progress(friend)
+        return True
 
-    def on_source(result: Any) -> None:
+    def on_source(result: Any, quick: bool = False) -> bool:
         times_only = _times_only(sources.entries[result.url], result)
         entry = sources.entries[result.url] or CacheEntry(url=result.url)
         entry.checked_at = now
@@ -512,6 +553,7 @@ def fetch(
             if times_only:
                 touched.stamped.add(entry.url)
         source_errors[result.url] = result.error
+        return True  # nothing to parse: quick wherever it runs
 
     errors: dict[str, str | None] = {}
     requests = _run(
@@ -539,9 +581,9 @@ def fetch(
 def _run(
     settings: FetchSettings,
     feeds: list[Due],
-    on_feed: Callable[[Any], None],
+    on_feed: Callable[[Any, bool], bool],
     sources: list[Due],
-    on_source: Callable[[Any], None],
+    on_source: Callable[[Any, bool], bool],
     token: str,
     errors: dict[str, str | None],
     work: Work,
@@ -574,14 +616,25 @@ def _run(
     async def main() -> int:
         done: set[str] = set()
         loop = asyncio.get_running_loop()
-        # Parsing runs beside the downloads, never in their way: a feed that
-        # takes seconds to read must not make a healthy one time out.
+        # A body that may take long to read is read beside the downloads,
+        # never in their way: a feed that takes seconds to read must not
+        # make a healthy one time out. The others are read at once, on this
+        # thread (see QUICK_BYTES), unless the parser thread has work: one
+        # body is read at a time, in either place.
         parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reciprocity-parse")
+        handed = 0  # results given to the parser thread and not back yet
 
-        def mark(handler: Callable[[Any], None]) -> Callable[[Any], Any]:
+        def mark(handler: Callable[[Any, bool], bool]) -> Callable[[Any], Any]:
             async def seen(result: Any) -> None:
+                nonlocal handed
                 done.add(result.url)
-                await loop.run_in_executor(parser, handler, result)
+                if not handed and handler(result, True):
+                    return
+                handed += 1
+                try:
+                    await loop.run_in_executor(parser, handler, result, False)
+                finally:
+                    handed -= 1
 
             return seen
 

@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from test_units import DANGER
 
-from pelican_reciprocity.feeds import assign_first_seen, parse_feed
+from pelican_reciprocity.feeds import assign_first_seen, parse_feed, parse_feed_quickly
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -51,6 +51,23 @@ def test_atom_with_xml_base_html_title_and_script(fast):
     assert post.tags == ("cats",)
     assert "script" not in post.summary_html
     assert 'href="https://atom.example/rel"' in post.summary_html
+
+
+def test_the_quick_reader_reads_what_the_fast_one_does_and_declines_the_rest():
+    """The fetch reads a body on its download loop only through the fast
+    reader: the same posts as the full parse, and None (not a lenient read)
+    for a body only the lenient reader can read."""
+    item = {"title": "First", "link": "https://g.example/1", "description": "<p>a b</p>"}
+    good = rss("Good", [{**item, "date": datetime(2026, 10, 5, tzinfo=UTC)}])
+    options = {"base": "https://g.example/", "now": datetime(2026, 10, 6, tzinfo=UTC)}
+    assert parse_feed_quickly(good.encode(), **options) == parse_feed(good.encode(), **options)
+    bad = good.replace("<channel>", "<channel><br>").encode()
+    assert parse_feed(bad, **options).parser == "feedparser"
+    assert parse_feed_quickly(bad, **options) is None
+    json_feed = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": []})
+    assert parse_feed_quickly(json_feed.encode(), **options) == parse_feed(
+        json_feed.encode(), **options
+    )
 
 
 def test_rss_missing_title_date_and_duplicates():

@@ -13,6 +13,7 @@ import logging
 import re
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 
@@ -24,6 +25,7 @@ from test_thanks_build import thanks_section
 from test_units import page_is_safe
 
 import pelican_reciprocity.feeds as feeds_module
+import pelican_reciprocity.refresh as refresh_module
 from pelican_reciprocity.discovery import NoFeed, discover
 from pelican_reciprocity.feeds import parse_feed
 from pelican_reciprocity.fetch import Limits
@@ -178,25 +180,66 @@ def test_every_hostile_input_costs_only_itself_cold_warm_and_offline(
     assert stored and not any(b"caf\xc3\xa9" in data for data in stored)
 
 
-def test_a_slow_parse_never_makes_another_feed_time_out(feed_server, tmp_path, monkeypatch):
-    """Parsing runs beside the downloads: while one feed takes 3 s to read,
-    a healthy feed answering in 1 s (timeout 2 s) still arrives."""
+@pytest.mark.parametrize("heavy_kind", ["malformed", "big"])
+def test_a_slow_parse_never_makes_another_feed_time_out(
+    feed_server, tmp_path, monkeypatch, heavy_kind
+):
+    """A body that may take long to read is read beside the downloads: while
+    one feed takes 3 s to read, a healthy feed answering in 1 s (timeout 2 s)
+    still arrives. Both kinds: one only the lenient reader reads (it is the
+    slow one), and one too big to read on the download loop (the fast reader
+    is the slow one)."""
+    import feedparser
 
-    heavy = feed_server.add("heavy", rss("Heavy", posts("heavy", 1)))
+    heavy_xml = rss("Heavy", posts("heavy", 1))
+    if heavy_kind == "malformed":
+        heavy_xml = heavy_xml.replace("<channel>", "<channel><br>", 1)
+        owner, name = feedparser, "parse"
+    else:
+        padding = "<!--" + "x" * (refresh_module.QUICK_BYTES + 1) + "-->"
+        heavy_xml = heavy_xml.replace("<channel>", "<channel>" + padding, 1)
+        owner, name = feeds_module, "_parse_etree"
+    heavy = feed_server.add("heavy", heavy_xml)
     feed_server.add("healthy", rss("Healthy", posts("healthy", 1)))
     healthy = feed_server.url("/slow/1/healthy")
-    real = feeds_module.parse_feed
+    real = getattr(owner, name)
 
-    def slow_for_heavy(body, **kwargs):
+    def slow_for_heavy(body, *args, **kwargs):
         if b"Heavy" in body:
             time.sleep(3)  # holds the thread as a 100,000-entry feed would
-        return real(body, **kwargs)
+        return real(body, *args, **kwargs)
 
-    monkeypatch.setattr(feeds_module, "parse_feed", slow_for_heavy)
+    monkeypatch.setattr(owner, name, slow_for_heavy)
     friends = [Friend(name="Heavy", feed=heavy), Friend(name="Healthy", feed=healthy)]
     gathered = refresh(friends, config_for(tmp_path, timeout=2))
     outcomes = {state.friend.name: (state.outcome, state.error) for state in gathered.feeds}
     assert outcomes == {"Heavy": ("updated", None), "Healthy": ("updated", None)}
+
+
+def test_a_feed_quick_to_read_is_read_on_the_download_loop(feed_server, tmp_path, monkeypatch):
+    """Handing each body to the parser thread cost a second of CPU per 1,000
+    feeds: a small, well-formed one is read where it was downloaded, and
+    only the others go to the thread (a malformed one after a quick try)."""
+    good = feed_server.add("good", rss("Good", posts("good", 2)))
+    bad = feed_server.add("bad", rss("Bad", posts("bad", 2)).replace("<channel>", "<channel><br>"))
+    where: dict[str, list[str]] = {}
+    real = feeds_module.parse_feed
+
+    def recorded(body, **kwargs):
+        name = "Good" if b"Good" in body else "Bad"
+        label = "full" if kwargs.get("lenient", True) else "quick"
+        where.setdefault(name, []).append(f"{label} {threading.current_thread().name}")
+        return real(body, **kwargs)
+
+    monkeypatch.setattr(feeds_module, "parse_feed", recorded)
+    # One at a time: a body that arrives while the thread has work goes there too.
+    for name, url in (("Good", good), ("Bad", bad)):
+        gathered = refresh([Friend(name=name, feed=url)], config_for(tmp_path))
+        assert gathered.feeds[0].outcome == "updated"
+    loop = threading.main_thread().name
+    assert where["Good"] == [f"quick {loop}"]
+    assert where["Bad"][0] == f"quick {loop}"
+    assert where["Bad"][1].startswith("full reciprocity-parse") and len(where["Bad"]) == 2
 
 
 def test_only_the_newest_posts_of_a_huge_feed_are_read():

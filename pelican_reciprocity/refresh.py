@@ -386,7 +386,8 @@ def apply_result(
     if not (result.error or result.not_modified):
         if quick and len(result.body or b"") > QUICK_BYTES:
             return None
-        parsed = _parse(friend, result, now, summary_words, summaries, max_posts, quick)
+        nowdt = datetime.fromtimestamp(now, UTC)
+        parsed = _parse(friend, result, nowdt, summary_words, summaries, max_posts, quick)
         if parsed is None:
             return None
     entry = entry or CacheEntry(url=friend.feed)
@@ -409,7 +410,6 @@ def apply_result(
         logger.debug("reciprocity: feed of %s: %s", friend.name, warning)
     from .feeds import assign_first_seen
 
-    nowdt = datetime.fromtimestamp(now, UTC)
     posts, first_seen = assign_first_seen(parsed.posts, entry.first_seen, nowdt)
     entry.posts = posts
     entry.first_seen = first_seen
@@ -427,15 +427,17 @@ def apply_result(
 #: the fast reader can read it: a few milliseconds (a 512 KB feed of 5,000
 #: entries takes about 60). Bigger bodies, and those only the lenient reader
 #: can read, are read on a thread beside the downloads. Handing every body
-#: to that thread cost a cold build of 1,000 feeds about a second of CPU:
-#: the two threads took turns at the interpreter lock a dozen times a feed.
+#: to that thread cost a cold build of 1,000 feeds about a second of CPU
+#: (10.2 s against 9.2 s, the build and its fetch processes together): the
+#: two threads passed the interpreter lock back and forth as downloads
+#: waited on their sockets.
 QUICK_BYTES = 512 * 1024
 
 
 def _parse(
     friend: Friend,
     result: Any,
-    now: float,
+    now: datetime,
     summary_words: int,
     summaries: int | None,
     max_posts: int | None,
@@ -454,7 +456,7 @@ def _parse(
         base=base,
         content_type=result.content_type,
         summary_words=summary_words,
-        now=datetime.fromtimestamp(now, UTC),
+        now=now,
         summaries=summaries,
         friend=friend.key,
         max_posts=max_posts,

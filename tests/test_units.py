@@ -752,8 +752,8 @@ def test_a_changed_post_is_what_replace_makes_with_keys_only_for_its_url(summary
     day=st.integers(min_value=-3, max_value=3),
 )
 def test_a_post_keeps_its_place_among_the_newest_until_what_makes_it_changes(change, day):
-    """newest_first is worked out once a post (the fetch job does it for the
-    build) and made again only when its date, friend or URL changes."""
+    """newest_first is worked out once a post (the build's ranking does it)
+    and made again only when its date, friend or URL changes."""
     from pelican_reciprocity.model import newest_first
 
     post = Post(title="t", url="https://a.example/1", date=AS_OF, friend="a")

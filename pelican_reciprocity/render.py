@@ -295,7 +295,12 @@ class ArticleReciprocity:
         return self.enabled and bool(self.curated or self.automatic or self.thanks)
 
     def cache_key(self) -> tuple[Any, ...]:
-        return (tuple(str(p.url) for p in self.curated), tuple(str(p.url) for p in self.automatic))
+        """Everything its highlights section is rendered from, within one
+        build: the views of a post, and the headings and words of a language,
+        are shared by every article that shows them (``pages.Views``), so
+        their identities stand for them."""
+        lists = (tuple(map(id, self.curated)), tuple(map(id, self.automatic)))
+        return (*lists, id(self.headings), id(self.words), self.css, bool(self.thanks))
 
 
 def already_placed(page: str, section: str) -> bool:

@@ -373,6 +373,25 @@ def test_builds_in_one_process_keep_nothing_of_each_other(feed_server, tmp_path,
     assert SECTION.search(page(site, "plain.html"))
 
 
+def test_a_translation_sharing_its_highlights_shows_them_in_its_own_language(
+    feed_server, tmp_path, monkeypatch
+):
+    """The section is rendered once for every article showing the same posts
+    the same way: a translation shows the same posts under its own heading."""
+    articles = [
+        {"title": "Hello", "slug": "hello"},
+        {"title": "Bonjour", "slug": "hello", "meta": {"Lang": "fr"}},
+    ]
+    site = make_site(tmp_path, friends=good_friends(feed_server), articles=articles)
+    build(site, monkeypatch)
+    english, french = page(site, "hello.html"), page(site, "hello-fr.html")
+    shown = re.compile(r'<a [^>]*href="(https://good[^"]+)"')
+    assert shown.findall(english) == shown.findall(french) != []  # the same posts
+    assert "Posts I&#39;m highlighting" in english or "Posts I'm highlighting" in english
+    assert "billets que je mets en avant" in french
+    assert "highlighting" not in french
+
+
 def test_unknown_curated_url_is_a_plain_link_with_a_warning(
     feed_server, tmp_path, monkeypatch, caplog
 ):

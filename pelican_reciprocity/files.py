@@ -2,7 +2,8 @@
 
 Readers see the old file or the new one, never half of either, and an owner's
 ``0644`` file stays ``0644``. Large pickles (the fetch job's result, the cache
-index) are read back with the garbage collector paused.
+index) are read back with the garbage collector paused. And :class:`LastMade`:
+what a rebuild in the same process is given again, made from the same inputs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
+
+_Made = TypeVar("_Made")
 
 
 class WriteError(OSError):
@@ -171,3 +174,21 @@ def read_pickle(path: Path) -> Any:
     """Unpickle a file, with the collector paused."""
     with path.open("rb") as handle, collector_paused():
         return pickle.load(handle)
+
+
+class LastMade:
+    """What was made last in this process, and from what: a rebuild under
+    ``pelican --autoreload`` from equal inputs is given it again instead of
+    making it anew. The inputs are compared with ``==``, never hashed, and
+    only the last are kept."""
+
+    def __init__(self) -> None:
+        self._held: tuple[Any, Any] | None = None
+
+    def get(self, key: Any, make: Callable[[], _Made]) -> _Made:
+        held = self._held
+        if held is not None and held[0] == key:
+            return held[1]
+        made = make()
+        self._held = (key, made)
+        return made

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import markdown
 
+from .files import LastMade
 from .model import Friend, FriendsList
 from .settings import ConfigError
 from .urls import is_web_url, normalise, site_of
@@ -29,9 +30,16 @@ def load_friends(spec: str | Iterable[Mapping[str, Any]], base_dir: Path) -> Fri
 
     Raises ConfigError only for a list that cannot be read at all (missing
     file, TOML syntax error); single bad entries become ``problems``.
+
+    A rebuild in the same process (``pelican --autoreload``) from the same
+    entries, or the same unchanged file, is given the list it read last.
     """
     if not isinstance(spec, str):
-        return from_entries(list(spec), source="RECIPROCITY_FRIENDS", base_dir=base_dir)
+        entries = list(spec)
+        return _LAST.get(
+            ("inline", base_dir, repr(entries)),  # as written out now: the entries may change
+            lambda: from_entries(entries, source="RECIPROCITY_FRIENDS", base_dir=base_dir),
+        )
     path = Path(spec).expanduser()
     if not path.is_absolute():
         path = base_dir / path
@@ -40,20 +48,33 @@ def load_friends(spec: str | Iterable[Mapping[str, Any]], base_dir: Path) -> Fri
             f"RECIPROCITY_FRIENDS: friends file {path} does not exist "
             "(create it, or point the setting at your TOML or OPML file)"
         )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"RECIPROCITY_FRIENDS: cannot read {path} ({exc})") from None
+    return _LAST.get(("file", path, data), lambda: _read_file(path, data))
+
+
+#: The list last read in this process, with what it was read from.
+_LAST = LastMade()
+
+
+def _read_file(path: Path, data: bytes) -> FriendsList:
     if path.suffix.lower() in {".opml", ".xml"}:
-        outlines, skipped = read_opml(path.read_bytes())
+        outlines, skipped = read_opml(data)
         result = from_entries(outlines, source=str(path), base_dir=path.parent)
         skipped_problems = tuple(f"{path}: {reason}" for reason in skipped)
         return replace(result, problems=skipped_problems + result.problems)
     import tomllib  # only a TOML list needs it (about 4 ms of every build that imports it)
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as read_text
+        table = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
-    entries = data.get("friends", [])
+    entries = table.get("friends", [])
     if not isinstance(entries, list):
         raise ConfigError(f"{path}: 'friends' must be an array of [[friends]] tables")
     return from_entries(entries, source=str(path), base_dir=path.parent)

@@ -7,7 +7,6 @@
   memory, unless the theme placed them itself.
 - :class:`FriendsPageGenerator` writes the friends page, the thanks page,
   the OPML blogroll and the stylesheet, with the theme's layout.
-- :func:`article_facts` tells the ledger what each article gave.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import field, fields, replace
 from operator import attrgetter
@@ -30,14 +28,13 @@ from pelican.generators import ArticlesGenerator, Generator
 
 from . import __version__, i18n, render, selection
 from .cache import FeedCache
-from .files import file_identity, overwrite, stamp, write_atomic
+from .files import LastMade, file_identity, overwrite, stamp, write_atomic
 from .friends import friend_site
 from .i18n import Strings
 from .identity import friend_keys, person_key
-from .model import ArticleFacts, FeedState, Friend, Post, record
+from .model import FeedState, Friend, Post, record
 from .settings import Config
 from .templates import CompilingOnceLoader, load_once
-from .urls import on_site
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +57,7 @@ class Views:
     sites: dict[str, str] = field(default_factory=dict)  # friend key -> their site
     static: str = "theme"  # THEME_STATIC_DIR: the stylesheet and avatars go there
     section_cache: dict[Any, str] = field(default_factory=dict)
+    picks: dict[Any, tuple[Any, ...]] = field(default_factory=dict)  # see article_data
     _posts: dict[Any, render.PostView] = field(default_factory=dict)
     _strings: dict[str, Strings] = field(default_factory=dict)
     _words: dict[Any, dict[str, str]] = field(default_factory=dict)
@@ -79,7 +77,8 @@ class Views:
     def forget(self) -> None:
         """Drop what was kept for this build (see :meth:`plugin.Run.release`):
         the article generator's templates still hold these views."""
-        for kept in (self.friend_views, self.section_cache, self._posts, self._latest):
+        kept_for_the_build = (self.friend_views, self.section_cache, self.picks, self._posts)
+        for kept in (*kept_for_the_build, self._latest):
             kept.clear()
 
     def template(self, env: Any, name: str) -> tuple[Any, bool]:
@@ -227,7 +226,15 @@ class Views:
                     parts.append([_post_fields(p) for p in self.latest(state)])
                 else:
                     parts.append(copy)
-        return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+        return _LAST_KEY.get(parts, lambda: _digest(parts))
+
+
+def _digest(parts: list[Any]) -> str:
+    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+#: The friends list's key last made in this process, and what it was made of.
+_LAST_KEY = LastMade()
 
 
 def add_template_loader(generator: Generator, cache: Path | None = None) -> None:
@@ -268,15 +275,25 @@ def article_data(
         return render.ArticleReciprocity(enabled=False, headings=headings, words=views.words(lang))
     # Only asked for when preferred: Pelican's Tag.__str__ goes through a property.
     tags = [str(t) for t in getattr(article, "tags", []) or []] if config.prefer_shared_tags else []
-    curated, automatic, bad = selection.highlights_for(
-        metadata,
-        index=index,
-        ranking=ranking,
-        count=config.auto_count,
-        per_friend=config.auto_per_friend,
-        prefer_shared_tags=config.prefer_shared_tags,
-        article_tags=tags,
-    )
+    named = metadata.get("highlights")
+    # Most articles name no highlights and share their picks (and views) with others.
+    key = (lang, named, *tags) if named is None or isinstance(named, str) else None
+    held = views.picks.get(key) if key is not None else None
+    if held is None:
+        curated, automatic, bad = selection.highlights_for(
+            metadata,
+            index=index,
+            ranking=ranking,
+            count=config.auto_count,
+            per_friend=config.auto_per_friend,
+            prefer_shared_tags=config.prefer_shared_tags,
+            article_tags=tags,
+        )
+        shown = ([views.post(h, lang) for h in curated], [views.post(h, lang) for h in automatic])
+        held = (curated, bad, *shown)
+        if key is not None:
+            views.picks[key] = held
+    curated, bad, curated_views, automatic_views = held
     source = getattr(article, "source_path", article)
     for piece in bad:
         logger.warning(
@@ -291,8 +308,8 @@ def article_data(
                 item.post.url,
             )
     return render.ArticleReciprocity(
-        curated=[views.post(h, lang) for h in curated],
-        automatic=[views.post(h, lang) for h in automatic],
+        curated=list(curated_views),
+        automatic=list(automatic_views),
         headings=headings,
         words=views.words(lang),
         css=views.css,
@@ -653,6 +670,16 @@ def _render_kept(template: Any, context: dict[str, Any], cache: Path) -> str:
     where = repr([context.get("output_file"), context.get("SITEURL"), values.get("lang")])
     name = f"{Path(template.name).stem}-{hashlib.sha256(where.encode()).hexdigest()[:16]}.json"
     path = Path(cache) / "pages" / name
+    held = _LAST_PAGE.get("friends")
+    if held is not None and held[:2] == (path, key) and held[2] == file_identity(path):
+        return held[3]  # while the kept file is the one it was read from or written to
+    html = _kept(path, key, template, context)
+    if (identity := file_identity(path)) is not None:
+        _LAST_PAGE["friends"] = (path, key, identity, html)
+    return html
+
+
+def _kept(path: Path, key: str, template: Any, context: dict[str, Any]) -> str:
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         kept = json.loads(path.read_bytes())
         if kept["key"] == key and isinstance(kept["html"], str):
@@ -662,6 +689,12 @@ def _render_kept(template: Any, context: dict[str, Any], cache: Path) -> str:
         data = json.dumps({"key": key, "html": html}, ensure_ascii=False)
         write_atomic(path, data.encode("utf-8"), durable=False)
     return html
+
+
+#: The friends page and the OPML blogroll last made in this process: under
+#: autoreload, a rebuild from the same inputs does not read or make them again.
+_LAST_PAGE: dict[str, tuple[Path, str, Any, str]] = {}
+_LAST_OPML = LastMade()
 
 
 class FriendsPageGenerator(Generator):
@@ -719,100 +752,32 @@ class FriendsPageGenerator(Generator):
                     save_as, template, self.context, relative_urls=relative, url=url,
                     page_name=name,
                 )  # fmt: skip
-        if todo.css:
-            # Linked once from every page, so the browser caches it.
-            target = Path(self.output_path) / todo.css
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(render.STYLESHEET, target)
+        output = Path(self.output_path)
+        if todo.css:  # linked once from every page, so the browser caches it
+            _put(output / todo.css, render.STYLESHEET.read_bytes())
         for path, data in sorted(todo.files.items()):
-            target = Path(self.output_path) / path
-            if not target.is_file() or target.read_bytes() != data:  # mtimes stay put
-                write_atomic(target, data, durable=False)
+            _put(output / path, data)
         if config.opml_save_as and todo.friends:
             heading = self.context["reciprocity"]["headings"]["friends"]
             title = f"{self.settings.get('SITENAME') or 'My site'}: {heading}"
-            body = render.opml(((f, todo.sites.get(f.key, "")) for f in todo.friends), title=title)
-            out = Path(self.output_path) / config.opml_save_as
-            if not out.is_file() or out.read_bytes() != body.encode("utf-8"):  # mtimes stay put
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_text(body, encoding="utf-8")
-                logger.info('Writing "%s"', out)
+            listed = tuple((f, todo.sites.get(f.key, "")) for f in todo.friends)
+            body = _LAST_OPML.get((listed, title), lambda: render.opml(listed, title=title))
+            if _put(output / config.opml_save_as, body.encode("utf-8")):
+                logger.info('Writing "%s"', output / config.opml_save_as)
+
+
+def _put(target: Path, data: bytes) -> bool:
+    """Write a file the plugin adds to the output, unless it holds ``data``
+    already: its mtime stays put, so a deploy that goes by mtimes skips it."""
+    with contextlib.suppress(OSError):
+        if target.read_bytes() == data:
+            return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, data, durable=False)
+    return True
 
 
 def names_responses(article: Any) -> bool:
     """Does the article itself name responses: thanks, or a social announcement?"""
     metadata = getattr(article, "metadata", None) or {}
     return any(metadata.get(key) for key in ("thanks", "mastodon", "bluesky"))
-
-
-def article_facts(
-    articles: list[Any], views: Views, friends: tuple[Friend, ...]
-) -> list[ArticleFacts]:
-    """What each published article gave: its highlights and its links out."""
-    config = views.config
-    keys = {friend.key: views.person_key(friend) for friend in friends}
-    links = LinkScan(config.cache_path, config.siteurl)
-    facts = []
-    for article in articles:
-        data = getattr(article, "reciprocity", None)
-        curated = automatic = ()
-        if isinstance(data, render.ArticleReciprocity):
-            curated = tuple(
-                (keys.get(v.friend.key, ""), str(v.url)) for v in data.curated if v.friend
-            )
-            automatic = tuple(
-                (keys.get(v.friend.key, ""), str(v.url)) for v in data.automatic if v.friend
-            )
-        url = str(article.url)
-        if config.siteurl:
-            url = on_site(config.siteurl, url)
-        translated = getattr(article, "in_default_lang", True) is False
-        facts.append(
-            ArticleFacts(
-                key=str(article.slug) + (f"@{article.lang}" if translated else ""),
-                url=url,
-                date=getattr(article, "date", None),
-                curated=curated,
-                automatic=automatic,
-                links=links.of(article),
-            )
-        )
-    links.save()
-    return facts
-
-
-class LinkScan:
-    """Each article's links out, scanned again only when its text changed:
-    the scans are kept by a digest of the text in one file of the cache, so
-    a rebuild of 10,000 unchanged articles reads one file instead."""
-
-    def __init__(self, cache_path: Path, siteurl: str) -> None:
-        self.path = Path(cache_path) / "links.json"
-        self.siteurl = siteurl
-        self.seen: dict[str, list[str]] = {}
-        self.known: dict[str, list[str]] = {}
-        try:
-            data = json.loads(self.path.read_bytes())
-            if isinstance(data, dict) and data.get("siteurl") == siteurl:
-                self.known = {k: v for k, v in data.get("links", {}).items() if isinstance(v, list)}
-        except (OSError, ValueError, RecursionError, AttributeError):
-            pass  # no scans yet, or a damaged file: scan everything again
-
-    def of(self, article: Any) -> tuple[str, ...]:
-        raw = getattr(article, "_content", None)
-        text = raw if isinstance(raw, str) else str(getattr(article, "content", "") or "")
-        digest = hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
-        found = self.known.get(digest)
-        if found is None:
-            from .ledger import outbound_links  # only for an article whose text is new
-
-            found = outbound_links(getattr(article, "content", ""), self.siteurl)
-        self.seen[digest] = found
-        return tuple(found)
-
-    def save(self) -> None:
-        if self.seen == self.known:
-            return
-        data = {"siteurl": self.siteurl, "links": dict(sorted(self.seen.items()))}
-        with contextlib.suppress(OSError):
-            write_atomic(self.path, json.dumps(data, separators=(",", ":")).encode(), durable=False)

@@ -25,6 +25,7 @@ from pelican import signals
 from pelican.generators import ArticlesGenerator, Generator, PagesGenerator
 
 from . import files, ledger_file, pages, refresh, selection
+from .articles import ledger_articles
 from .friends import load_friends, response_sources
 from .identity import Directory
 from .model import Acknowledged, FriendsList, record
@@ -149,9 +150,7 @@ class Run:
 
 def _enabled(settings: dict[str, Any]) -> bool:
     plugins = settings.get("PLUGINS") or []
-    return any(
-        (p if isinstance(p, str) else getattr(p, "__name__", "")) == PLUGIN_NAME for p in plugins
-    )
+    return PLUGIN_NAME in (p if isinstance(p, str) else getattr(p, "__name__", "") for p in plugins)
 
 
 def _run_for(mapping: dict[str, Any] | None) -> Run | None:
@@ -357,16 +356,17 @@ def _settle(run: Run, generators: list[Generator], views: pages.Views, now: dict
 
 def _update_ledger(run: Run, views: pages.Views, articles: list[Any]) -> None:
     """Write reciprocity/ledger.json: both directions of every relationship."""
-    directory, got = Directory(), run.acknowledged
+    directory, got, keys = Directory(), run.acknowledged, {}
     for friend in run.friends.friends:
-        site = views.sites.get(friend.key) or friend.url
-        directory.add(views.person_key(friend), friend.name, site, friend=True, also=friend.aliases)
+        site, keys[friend.key] = views.sites.get(friend.key) or friend.url, views.person_key(friend)
+        directory.add(keys[friend.key], friend.name, site, friend=True, also=friend.aliases)
     for person in got.people:
         directory.add(person.key, person.name, person.url, feed=got.feeds.get(person.key) or "")
-    facts = pages.article_facts(articles, views, run.friends.friends)
+    made_from, facts = ledger_articles(articles, keys, run.config.cache_path, run.config.siteurl)
     path, memo = run.config.ledger_file, run.config.cache_path / "ledger-inputs.json"
     try:
-        if ledger_file.update(path, directory, got.people, got.article_of, facts, memo=memo):
+        given = (path, directory, got.people, got.article_of, facts)
+        if ledger_file.update(*given, memo=memo, made_from=made_from):
             logger.info("reciprocity: updated %s", os.path.relpath(path, run.config.site_root))
     except OSError as exc:  # the site still builds; the ledger catches up next time
         logger.warning("reciprocity: %s; the ledger was not updated", exc)

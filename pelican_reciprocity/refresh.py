@@ -293,11 +293,12 @@ def _plan(
     held = held or {}
     entries = {url: held[url] if url in held else cache.load(url) for url in urls}
     stamps = {url: file_validator(url) for url in urls if url.startswith("file:")}
+    views = {url: _held(entry) for url, entry in entries.items()}
     due = []
     for url in urls:
         item = plan(
             url,
-            _held(entries[url]),
+            views[url],
             now=now,
             ttl=settings.cache_ttl,
             offline=settings.offline,
@@ -307,7 +308,7 @@ def _plan(
         )
         if item is not None:
             due.append(item)
-    return _Plan(entries, stamps, slow_first(due, {u: _held(e) for u, e in entries.items()}))
+    return _Plan(entries, stamps, slow_first(due, views) if due else due)
 
 
 def _webmention_store(settings: FetchSettings) -> Path:

@@ -200,12 +200,13 @@ def test_the_friends_page_is_kept_between_builds_while_its_inputs_are_unchanged(
         return real(self, feeds, lang)
 
     monkeypatch.setattr(pages.Views, "friends_page", making)
-    opml = site / "output" / "friends.opml"
-    written = opml.stat().st_mtime_ns
+    opml, css = site / "output" / "friends.opml", site / "output" / "theme" / "reciprocity.css"
+    written = opml.stat().st_mtime_ns, css.stat().st_mtime_ns
     time.sleep(0.01)
     build(site, monkeypatch)
     assert made == [] and page(site, "friends/index.html") == first
-    assert opml.stat().st_mtime_ns == written  # the same blogroll is not written again
+    # the same blogroll and stylesheet are not written again
+    assert (opml.stat().st_mtime_ns, css.stat().st_mtime_ns) == written
     new = {"title": "good1 news", "link": "https://good1.example/news/", "date": NOW}
     feed_server.add("good1", rss("Good 1", [new, *posts("good1", host="good1.example")]))
     build(site, monkeypatch, RECIPROCITY_CACHE_TTL=0)  # a friend posted: made again

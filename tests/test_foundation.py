@@ -394,7 +394,7 @@ LAYERS = {
         "job", "refresh", "fetch", "httpclient", "netpolicy", "webmention", "discovery", "feeds", "sources",
         "friends", "friends_file", "cache", "files", "moderation_file", "ledger_file",
         "acknowledge", "pages", "site_settings", "terminal", "responders", "social", "avatars",
-        "templates",
+        "templates", "articles",
     },
     "decisions": {
         "selection", "schedule", "matching", "moderation", "ledger", "notify", "health",

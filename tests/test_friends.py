@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from helpers import dedent
 
@@ -111,3 +113,26 @@ def test_opml_file_as_friends_list(tmp_path):
         b'xmlUrl="https://t.example/rss"/></body></opml>'
     )
     assert [f.name for f in load_friends(str(path), tmp_path).friends] == ["T"]
+
+
+def test_a_rebuild_in_the_same_process_reads_a_changed_list_again(tmp_path, monkeypatch):
+    """Under autoreload the list read last is given again only while the file
+    holds the same bytes: an edit that keeps its size and mtime still counts."""
+    from pelican_reciprocity import friends as module
+
+    path = tmp_path / "friends.toml"
+    path.write_text('[[friends]]\nname = "Lena"\nfeed = "https://lena.example/feed"\n', "utf-8")
+    made = []
+    real = module.from_entries
+    monkeypatch.setattr(module, "from_entries", lambda *a, **k: made.append(1) or real(*a, **k))
+    first = load_friends("friends.toml", tmp_path)
+    assert load_friends("friends.toml", tmp_path) is first and len(made) == 1
+    stamp = path.stat()
+    path.write_text('[[friends]]\nname = "Mira"\nfeed = "https://lena.example/feed"\n', "utf-8")
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))  # same size, same mtime
+    assert [f.name for f in load_friends("friends.toml", tmp_path).friends] == ["Mira"]
+    inline = [{"name": "Lena", "feed": "https://lena.example/feed"}]
+    assert load_friends(inline, tmp_path) is load_friends([dict(inline[0])], tmp_path)
+    inline[0]["name"] = "Ola"
+    assert load_friends(inline, tmp_path).friends[0].name == "Ola"
+    assert len(made) == 4

@@ -339,3 +339,51 @@ def test_the_ledger_inputs_digest_is_the_same_in_every_process():
         for seed in (1, 2, 3, 4)
     }
     assert len(digests) == 1 and len(next(iter(digests))) == 64
+
+
+def test_the_ledger_follows_what_an_articles_url_is_made_from(tmp_path, monkeypatch):
+    """The ledger is checked against what each article's facts are made of,
+    not the facts: an unchanged rebuild makes none, while a new URL pattern,
+    or a new value of a field it names, still reaches the ledger."""
+    from pelican_reciprocity import articles
+
+    feed = tmp_path / "feed.xml"
+    feed.write_text(rss("Lena", posts("lena", host="lena.example")), encoding="utf-8")
+    site = make_site(
+        tmp_path,
+        friends=[{"name": "Lena", "feed": feed.as_uri()}],
+        articles=[{"title": "Post", "slug": "post", "meta": {"Category": "garden"}}],
+    )
+    ledger_path = site / "reciprocity" / "ledger.json"
+
+    def url() -> str:
+        return json.loads(ledger_path.read_text(encoding="utf-8"))["articles"]["post"]["url"]
+
+    build(site, monkeypatch)
+    assert url() == "post.html"
+    made = []
+    real = articles.LinkScan.of
+    monkeypatch.setattr(articles.LinkScan, "of", lambda *a: made.append(1) or real(*a))
+    build(site, monkeypatch)
+    assert made == []  # nothing the facts are made of changed
+    by_category = {"ARTICLE_URL": "{category}/{slug}/", "ARTICLE_SAVE_AS": "{category}/{slug}.html"}
+    build(site, monkeypatch, **by_category)
+    assert url() == "garden/post/" and made == [1]
+    post = site / "content" / "a0.md"
+    post.write_text(post.read_text(encoding="utf-8").replace("garden", "kitchen"), encoding="utf-8")
+    build(site, monkeypatch, **by_category)
+    assert url() == "kitchen/post/" and made == [1, 1]
+
+
+def test_an_article_class_with_its_own_url_is_asked_for_it():
+    """A plugin's content class may make its URL its own way: then the URL
+    itself is what the ledger is checked against."""
+    from pelican.contents import Article
+
+    from pelican_reciprocity.articles import _Patterns
+
+    class Elsewhere(Article):
+        url = property(lambda self: "elsewhere/post.html")
+
+    article = object.__new__(Elsewhere)
+    assert _Patterns().url_inputs(article) == "elsewhere/post.html"

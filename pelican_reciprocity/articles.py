@@ -40,9 +40,9 @@ def ledger_articles(
     that makes the facts (Pelican's URLs and each text's links out).
 
     The values cover every input of the facts: each article's key, date and
-    highlights, a digest of its text, and what Pelican forms its URL from
-    (its class and status, its own ``url``, its source path, and the value
-    of each field the ``*_URL`` settings name)."""
+    highlights, its text's length and CRC-32, and what Pelican forms its URL
+    from (its class and status, its own ``url``, and the value of each field
+    the ``*_URL`` settings name)."""
     links = LinkScan(cache_path, siteurl)
     patterns = _Patterns()
     given: dict[tuple[int, ...], tuple[tuple[str, str], ...]] = {}  # most articles share picks

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import itertools
 import os
 import pickle
@@ -174,6 +175,13 @@ def read_pickle(path: Path) -> Any:
     """Unpickle a file, with the collector paused."""
     with path.open("rb") as handle, collector_paused():
         return pickle.load(handle)
+
+
+def digest_of(value: Any) -> str:
+    """A digest of plain values (strings, numbers, tuples, lists, sorted
+    items) that is the same in every process: of their ``repr``, never of
+    ``hash``, which each process seeds anew for strings."""
+    return hashlib.sha256(repr(value).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class LastMade:

@@ -7,7 +7,6 @@ Sorted keys and stable text, written atomically and only when it changed.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .files import LastMade, stamp, write_atomic
+from .files import LastMade, digest_of, stamp, write_atomic
 from .identity import Directory
 from .model import ArticleFacts, Person
 from .settings import ConfigError
@@ -128,11 +127,7 @@ def inputs_digest(
     parts.append(_FIELDS)
     parts.append(list(map(_person_fields, people)))  # every field, in the order of _FIELDS
     parts.append([_facts_fields(f) if isinstance(f, ArticleFacts) else f for f in facts])
-    return _LAST_DIGEST.get(parts, lambda: _digest(parts))
-
-
-def _digest(parts: list[Any]) -> str:
-    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    return _LAST_DIGEST.get(parts, lambda: digest_of(parts))
 
 
 #: The inputs last digested in this process, and their digest: comparing

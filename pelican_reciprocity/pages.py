@@ -28,7 +28,7 @@ from pelican.generators import ArticlesGenerator, Generator
 
 from . import __version__, i18n, render, selection
 from .cache import FeedCache
-from .files import LastMade, file_identity, overwrite, stamp, write_atomic
+from .files import LastMade, digest_of, file_identity, overwrite, stamp, write_atomic
 from .friends import friend_site
 from .i18n import Strings
 from .identity import friend_keys, person_key
@@ -226,11 +226,7 @@ class Views:
                     parts.append([_post_fields(p) for p in self.latest(state)])
                 else:
                     parts.append(copy)
-        return _LAST_KEY.get(parts, lambda: _digest(parts))
-
-
-def _digest(parts: list[Any]) -> str:
-    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+        return _LAST_KEY.get(parts, lambda: digest_of(parts))
 
 
 #: The friends list's key last made in this process, and what it was made of.
@@ -665,7 +661,7 @@ def _render_kept(template: Any, context: dict[str, Any], cache: Path) -> str:
         context.get("output_file"),
         [values.get(name) for name in ("headings", "words", "css", "opml_url", "lang")],
     ]
-    key = hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    key = digest_of(parts)
     # one file per page and language: i18n_subsites builds each in turn
     where = repr([context.get("output_file"), context.get("SITEURL"), values.get("lang")])
     name = f"{Path(template.name).stem}-{hashlib.sha256(where.encode()).hexdigest()[:16]}.json"

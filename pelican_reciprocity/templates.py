@@ -30,7 +30,7 @@ import jinja2
 import jinja2.compiler
 from jinja2 import FileSystemLoader
 
-from .files import write_atomic
+from .files import digest_of, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def code_key(environment: jinja2.Environment, name: str, filename: str | None, s
         sorted(getattr(environment, "intercepted_binops", ()) or ()),
         sorted(getattr(environment, "intercepted_unops", ()) or ()),
     )
-    return hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    return digest_of(parts)
 
 
 def _installed(path: str) -> tuple[str, int, int]:

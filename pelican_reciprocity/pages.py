@@ -77,8 +77,7 @@ class Views:
     def forget(self) -> None:
         """Drop what was kept for this build (see :meth:`plugin.Run.release`):
         the article generator's templates still hold these views."""
-        kept_for_the_build = (self.friend_views, self.section_cache, self.picks, self._posts)
-        for kept in (*kept_for_the_build, self._latest):
+        for kept in (self.friend_views, self.section_cache, self.picks, self._posts, self._latest):
             kept.clear()
 
     def template(self, env: Any, name: str) -> tuple[Any, bool]:

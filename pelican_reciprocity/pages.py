@@ -775,4 +775,5 @@ def _put(target: Path, data: bytes) -> bool:
 def names_responses(article: Any) -> bool:
     """Does the article itself name responses: thanks, or a social announcement?"""
     metadata = getattr(article, "metadata", None) or {}
-    return any(metadata.get(key) for key in ("thanks", "mastodon", "bluesky"))
+    # three lookups, not a generator's: asked of every article of every build
+    return bool(metadata.get("thanks") or metadata.get("mastodon") or metadata.get("bluesky"))

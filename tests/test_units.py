@@ -941,3 +941,28 @@ def test_a_section_goes_right_after_the_first_whole_copy_of_the_content(page, co
     made = inject(page, "<section>S</section>", content)
     end = page.find(content) + len(content)
     assert made == page[:end] + "\n<section>S</section>\n" + page[end:]
+
+
+def test_a_digest_of_equal_values_is_the_same_however_they_share_objects():
+    """The ledger's and the friends page's digests are compared with those
+    another process wrote: equal values must give equal digests even when
+    one process shares a string (or a tuple) where another holds two."""
+    import subprocess
+    import sys
+
+    from pelican_reciprocity.files import digest_of
+
+    word = "".join(["ab", "c"])
+    shared, apart = [word, word, (word,)], [word, "".join(["a", "bc"]), ("abc",)]
+    assert digest_of(shared) == digest_of(apart)
+    assert digest_of(shared) != digest_of([word, word, [word]])  # a list is not a tuple
+    assert digest_of(shared) != digest_of([word, word, ("abd",)])
+    # the same in a process whose strings are seeded anew
+    code = "from pelican_reciprocity.files import digest_of; print(digest_of(['abc', 'abc', ('abc',)]))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == digest_of(shared)
+    # what cannot be pickled (a function of its own, a list holding itself) is digested by its text
+    cyclic: list[object] = [1]
+    cyclic.append(cyclic)
+    assert digest_of(cyclic) == digest_of(cyclic) != digest_of([1, [1]])
+    assert digest_of([lambda: 1]) != digest_of([None])

@@ -348,6 +348,20 @@ def test_the_index_saves_the_parse_and_never_outranks_the_files(tmp_path, monkey
         assert FeedCache(tmp_path).load(a).title == "A" and parsed == [a]
         FeedCache(tmp_path).flush()
         assert index.read_bytes() != junk
+    # a post's row that is not its fields (an index written wrongly) costs that entry's parse
+    new_process()
+    store = FeedCache(tmp_path)
+    store.load(a), store.load(b), store.flush()  # an index of both again
+    header, stored = pickle.loads(index.read_bytes())
+    name = FeedCache(tmp_path).path_for(a).name
+    stamp, entry, rows = stored[name]
+    assert rows == [dict(vars(post))]  # each row is a post's fields, by name
+    for row in (tuple(rows[0].values()), {"title": "One"}, None):
+        index.write_bytes(pickle.dumps((header, {**stored, name: (stamp, entry, [row])})))
+        new_process()
+        parsed.clear()
+        assert FeedCache(tmp_path).load(a).posts == [post] and parsed == [a]
+        assert FeedCache(tmp_path).load(b).title == "B2" and parsed == [a]  # the rest indexed
 
 
 def test_the_two_processes_of_a_split_job_each_write_an_index_that_readers_take_together(

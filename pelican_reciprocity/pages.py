@@ -97,13 +97,15 @@ class Views:
         return f"{self.static}/reciprocity.css" if self.config.css else ""
 
     def add_feeds(self, feeds: tuple[FeedState, ...]) -> None:
-        for state in feeds:
-            friend = state.friend
-            site = friend_site(friend, state.link)
-            self.sites[friend.key] = site
-            self.friend_views[friend.key] = render.friend_view(
-                friend, site, ok=state.outcome != "failed" or bool(state.posts), error=state.error
-            )
+        """Each friend's site and view; under autoreload, the last build's
+        when every friend and what is shown of their feed are equal."""
+        shown = tuple(
+            (state.friend, state.link, state.outcome != "failed" or bool(state.posts), state.error)
+            for state in feeds
+        )
+        sites, views = _LAST_FRIENDS.get(shown, lambda: _friend_views(shown))
+        self.sites.update(sites)
+        self.friend_views.update(views)
 
     def friend_identities(self, friends: tuple[Friend, ...]) -> dict[str, str]:
         """Keys ("url:…", "name:…") that identify each friend, for merging people."""
@@ -230,6 +232,18 @@ class Views:
 
 #: The friends list's key last made in this process, and what it was made of.
 _LAST_KEY = LastMade()
+#: Each friend's site and view last made in this process (views are frozen).
+_LAST_FRIENDS = LastMade()
+
+
+def _friend_views(
+    shown: tuple[tuple[Friend, str | None, bool, str | None], ...],
+) -> tuple[dict[str, str], dict[str, render.FriendView]]:
+    sites, views = {}, {}
+    for friend, link, ok, error in shown:
+        site = sites[friend.key] = friend_site(friend, link)
+        views[friend.key] = render.friend_view(friend, site, ok=ok, error=error)
+    return sites, views
 
 
 def add_template_loader(generator: Generator, cache: Path | None = None) -> None:
@@ -519,9 +533,15 @@ def wrap_templates(
 ) -> None:
     original = generator.get_template
     views.output_path = str(generator.output_path)
+    # Only an article's own template renders a page that gets a section (see
+    # _article_page): the index, tag and archive pages are not wrapped at all.
+    names = {getattr(article, "template", None) for article in all_articles(generator)}
 
     def get_template(name: str) -> Any:
-        return _InjectingTemplate(original(name), name, views, generator.env, later)
+        template = original(name)
+        if name not in names:
+            return template
+        return _InjectingTemplate(template, name, views, generator.env, later)
 
     generator.get_template = get_template  # type: ignore[method-assign]
 

@@ -11,7 +11,6 @@ that run's feeds, but only while it is live and belongs to another, living Pelic
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
@@ -136,9 +135,8 @@ class Run:
                 self.context.pop(key, None)
         if self.views is not None:
             self.views.forget()
-        for article in self.articles:
-            with contextlib.suppress(AttributeError):
-                del article.reciprocity
+        for article in self.articles:  # a plain attribute: no context manager for each of 10,000
+            vars(article).pop("reciprocity", None)
         self.context = self.views = self.gathered = self.index = self.ranking = None
         self.before, self.articles, self.acknowledged = None, [], Acknowledged()
         files.thaw()  # the posts its loads froze: see files.collector_paused

@@ -136,3 +136,29 @@ def test_a_rebuild_in_the_same_process_reads_a_changed_list_again(tmp_path, monk
     inline[0]["name"] = "Ola"
     assert load_friends(inline, tmp_path).friends[0].name == "Ola"
     assert len(made) == 4
+
+
+def test_a_rebuild_in_the_same_process_shows_a_friends_feed_as_it_is_now(tmp_path):
+    """Each friend's view is given again only while the friend and what is
+    shown of their feed are equal: a feed that fails since shows as failing."""
+    from pelican_reciprocity.model import FeedState
+    from pelican_reciprocity.pages import Views
+    from pelican_reciprocity.settings import configure
+
+    config = configure({"PATH": str(tmp_path), "CACHE_PATH": str(tmp_path / "cache")})
+    lena = load_friends([{"name": "Lena", "feed": "https://lena.example/feed"}], tmp_path).friends
+    ok = (FeedState(friend=lena[0], link="https://lena.example/blog/"),)
+
+    def views(feeds):
+        made = Views(config)
+        made.add_feeds(feeds)
+        return made
+
+    first = views(ok)
+    assert views(ok).friend_views == first.friend_views and first.sites == {
+        lena[0].key: "https://lena.example/blog/"
+    }
+    failing = (FeedState(friend=lena[0], outcome="failed", error="HTTP 500"),)
+    view = views(failing).friend_views[lena[0].key]
+    assert (view.ok, view.error, str(view.url)) == (False, "HTTP 500", "https://lena.example/")
+    assert views(ok).friend_views[lena[0].key].ok

@@ -189,8 +189,8 @@ def digest_of(value: Any) -> str:
     cannot be pickled, or that hold themselves, are digested by their ``repr``."""
     out = io.BytesIO()
     pickler = pickle.Pickler(out, protocol=5)
-    pickler.fast = True  # no memo: a value shared or repeated is written out each time
     try:
+        pickler.fast = True  # no memo: a value shared or repeated is written out each time
         pickler.dump(value)
         data = out.getvalue()
     except Exception:  # any object's own pickling may fail: its text stands for it

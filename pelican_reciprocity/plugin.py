@@ -135,8 +135,9 @@ class Run:
                 self.context.pop(key, None)
         if self.views is not None:
             self.views.forget()
-        for article in self.articles:  # a plain attribute: no context manager for each of 10,000
-            vars(article).pop("reciprocity", None)
+        for article in self.articles:  # not vars(article): it would give each its own dict
+            if hasattr(article, "reciprocity"):
+                del article.reciprocity
         self.context = self.views = self.gathered = self.index = self.ranking = None
         self.before, self.articles, self.acknowledged = None, [], Acknowledged()
         files.thaw()  # the posts its loads froze: see files.collector_paused

@@ -374,6 +374,41 @@ def test_builds_in_one_process_keep_nothing_of_each_other(feed_server, tmp_path,
     assert SECTION.search(page(site, "plain.html"))
 
 
+def test_a_build_leaves_pelicans_articles_as_compact_as_it_found_them(
+    feed_server, tmp_path, monkeypatch
+):
+    """Python keeps an object's attributes without a dictionary of their own
+    until one is asked for (``vars``): Pelican keeps every article until the
+    process ends, so one asked for by the plugin would be 300 more objects
+    for the collector to walk after every save under autoreload."""
+    import gc
+
+    from pelican import signals
+
+    def own_dicts(settings: dict[str, object]) -> int:
+        made: list[object] = []
+
+        def keep(generator: object) -> None:
+            made.extend(generator.articles)  # type: ignore[attr-defined]
+
+        signals.article_generator_finalized.connect(keep, weak=False)
+        try:
+            Pelican(read_settings(str(site / "pelicanconf.py"), override=settings)).run()
+        finally:
+            signals.article_generator_finalized.disconnect(keep)
+        assert made
+        # an article whose attributes are a dictionary refers to it; one that keeps them inline does not
+        return sum(
+            any(type(r) is dict and "_content" in r for r in gc.get_referents(a)) for a in made
+        )
+
+    site = make_site(tmp_path, friends=good_friends(feed_server, 2), articles=ARTICLES)
+    monkeypatch.chdir(site)
+    plain = own_dicts({"PLUGINS": []})
+    assert own_dicts({}) == plain
+    assert SECTION.search(page(site, "plain.html"))  # the plugin did run
+
+
 def test_a_translation_sharing_its_highlights_shows_them_in_its_own_language(
     feed_server, tmp_path, monkeypatch
 ):

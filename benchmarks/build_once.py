@@ -7,6 +7,7 @@ Used by run.py as a subprocess so that each build starts cold, as
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -36,6 +37,23 @@ def _spinner() -> contextlib.AbstractContextManager[object]:
     return console.status("Generating...")
 
 
+class _Collector:
+    """The garbage collector's time, summed over its collections: the
+    plugin's objects add to what each one walks, and what it freezes (see
+    files.collector_paused) is walked by none, Pelican's included."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self)
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+
+
 def main() -> None:
     site = sys.argv[1]
     os.chdir(site)
@@ -48,6 +66,7 @@ def main() -> None:
     logging.getLogger("pelican_reciprocity").setLevel(logging.INFO)
     settings = read_settings("pelicanconf.py")
     again = "--again" in sys.argv
+    collector = _Collector()
     with contextlib.nullcontext() if again else _spinner():
         Pelican(settings).run()
     elapsed = time.perf_counter() - started
@@ -55,6 +74,7 @@ def main() -> None:
     cpu = time.process_time() + children.ru_utime + children.ru_stime  # the fetch job's too
     if again:  # what `pelican --autoreload` does on a save: the same process
         os.getppid()  # marks the second build's start and end, where valgrind splits its count
+        collector.seconds = 0.0
         started, cpu_before = time.perf_counter(), time.process_time()
         Pelican(read_settings("pelicanconf.py")).run()
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
@@ -74,6 +94,7 @@ def main() -> None:
             {
                 "elapsed": elapsed,
                 "cpu": cpu,
+                "gc": collector.seconds,
                 "rss_mib": rss_kib / 1024,
                 "largest_child_mib": child_kib / 1024,
                 "summary": handler.lines,

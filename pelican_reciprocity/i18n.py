@@ -69,15 +69,17 @@ class Strings:
 
     def join(self, items: Iterable[Markup]) -> Markup:
         """Join escaped items the way the language lists things."""
+        texts = [str(Markup(item)) for item in items]
+        if not texts:
+            return Markup("")
+        if self.lang == "en":  # every thanks line of an English site, on every build
+            return Markup(_english_list(texts))
         from babel.lists import format_list
 
-        items = [Markup(item) for item in items]
-        if not items:
-            return Markup("")
         try:
-            joined = format_list([str(i) for i in items], locale=self.lang)
+            joined = format_list(texts, locale=self.lang)
         except Exception:  # an unknown locale: fall back to English
-            joined = format_list([str(i) for i in items], locale="en")
+            joined = _english_list(texts)
         return Markup(joined)
 
     def date(self, when: datetime | None, strftime_format: str | None) -> str:
@@ -95,6 +97,15 @@ class Strings:
         return Markup(escape(self("Thanks to {names} for responding."))).replace(
             Markup("{names}"), names
         )
+
+
+def _english_list(texts: list[str]) -> str:
+    """Babel's English list ("A and B", "A, B, and C"), without importing
+    Babel, which with its English data took 54 to 70 ms of every build of
+    an English site that thanks anyone (warm ones too) on a 2-core VM."""
+    if len(texts) <= 2:
+        return " and ".join(texts)
+    return ", ".join(texts[:-1]) + ", and " + texts[-1]
 
 
 #: Babel's English long form ("November 23, 2026"), without importing Babel.

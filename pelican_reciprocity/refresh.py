@@ -592,13 +592,13 @@ def _run(
     work: Work,
 ) -> int:
     """One event loop, one client, one deadline for every request of the job."""
+    if not (feeds or sources or token):  # before the imports: a warm build asks for nothing
+        return 0
+
     import asyncio  # only the fetch job needs an event loop
     from concurrent.futures import ThreadPoolExecutor
 
     from .fetch import FetchRequest, Session, gather, late
-
-    if not (feeds or sources or token):
-        return 0
 
     untrusted = {f.feed for f in work.responders} | set(work.avatars)
     small = set(work.avatars)

@@ -755,6 +755,16 @@ print(json.dumps(sorted(set(caught))))
 """
 
 
+def banned_imports_of_a_build(site: Path) -> list[str]:
+    """What the plugin imports of BANNED while building ``site`` in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, "-c", WARM_IMPORTS], cwd=site, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_a_warm_english_build_imports_no_http_client_feed_parser_or_babel(tmp_path, monkeypatch):
     """What a warm build costs starts with what it imports: the plugin
     itself pulls in none of these when every feed is fresh."""
@@ -762,12 +772,7 @@ def test_a_warm_english_build_imports_no_http_client_feed_parser_or_babel(tmp_pa
     feed.write_text(rss("A", posts("a")), encoding="utf-8")
     site = make_site(tmp_path, friends=[{"name": "A", "feed": feed.as_uri()}])
     build(site, monkeypatch)  # cold: fills the cache
-    done = subprocess.run(
-        [sys.executable, "-c", WARM_IMPORTS], cwd=site, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+    assert banned_imports_of_a_build(site) == []
 
 
 def test_the_job_hands_back_posts_with_their_keys_already_computed(tmp_path):

@@ -137,6 +137,22 @@ def test_mastodon_and_bluesky_threads_are_thanked_counted_and_kept_offline(
     _same_bytes_offline(site, feed_server, monkeypatch)
 
 
+def test_a_warm_build_that_thanks_social_repliers_imports_no_http_client_or_babel(
+    social_site, feed_server, monkeypatch
+):
+    """Within the TTL nothing is asked of the APIs, so nothing that asks is
+    loaded: no event loop, no HTTP client, and (an English site) no Babel
+    for the thanks line's list of names."""
+    from test_foundation import banned_imports_of_a_build
+
+    site = social_site
+    build(site, monkeypatch)  # cold: asks both APIs
+    asked = feed_server.requests
+    assert banned_imports_of_a_build(site) == []
+    assert feed_server.requests == asked
+    assert "1 person liked this" in thanks_section(page(site, "tooted.html"))
+
+
 def test_an_api_that_fails_is_one_warning_and_the_last_copy_is_used(
     social_site, feed_server, monkeypatch, caplog
 ):

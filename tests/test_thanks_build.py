@@ -114,6 +114,31 @@ def test_approving_and_blocking_in_the_file_is_kept(tmp_path, monkeypatch):
     assert 'status = "blocked"' in after
 
 
+def test_a_new_response_held_later_is_added_to_the_owners_edited_file(tmp_path, monkeypatch):
+    """The file is read with the standard parser, and only when a response
+    is held that it does not list yet is it read again to add to: the
+    owner's comments, decisions and order stay as they wrote them."""
+    site = make_site(tmp_path, friends=None, articles=[ARTICLE])
+    write_thread(site)
+    build(site, monkeypatch)
+    moderation = site / "reciprocity" / "moderation.toml"
+    edited = "# my notes\n" + moderation.read_text(encoding="utf-8").replace(
+        'status = "held"', 'status = "approved"', 1
+    )
+    moderation.write_text(edited, encoding="utf-8")
+    build(site, monkeypatch)  # nothing new held: the file is left as it is
+    assert moderation.read_text(encoding="utf-8") == edited
+    spam = [("More Followers", "https://more-followers.example/",
+             "Best site to buy instagram followers: https://more-followers.example/buy")]  # fmt: skip
+    write_thread(site, thread=[*THREAD, *spam])
+    build(site, monkeypatch)
+    after = moderation.read_text(encoding="utf-8")
+    assert after.startswith(edited)  # added to, never rewritten
+    entries = tomllib.loads(after)["response"]
+    assert [e["status"] for e in entries] == ["approved", "held", "held"]
+    assert entries[-1]["author"] == "More Followers"
+
+
 def test_friends_get_a_badge_and_plain_links(feed_server, tmp_path, monkeypatch):
     from helpers import posts, rss
 

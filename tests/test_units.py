@@ -547,6 +547,23 @@ def test_english_long_dates_match_babel_without_importing_it():
             assert _long_date(when, "en") == format_date(when, format="long", locale="en")
 
 
+@given(st.lists(st.text(max_size=12), min_size=0, max_size=6))
+@example(["Ada"])
+@example(["Ada", "Grace"])
+@example(["Ada", "Grace", "Hedy"])
+@example(["<b>a, b</b>", "{0}", "&amp;"])
+def test_english_lists_match_babel_without_importing_it(items):
+    """The thanks line of an English site lists its people as Babel does."""
+    from babel.lists import format_list
+    from markupsafe import Markup
+
+    from pelican_reciprocity.i18n import Strings
+
+    joined = Strings("en").join(Markup(i) for i in items)
+    assert isinstance(joined, Markup)
+    assert str(joined) == (format_list(items, locale="en") if items else "")
+
+
 def test_summaries_read_cleanly_where_markup_was():
     from pelican_reciprocity.sanitize import summarise, truncate_text
 

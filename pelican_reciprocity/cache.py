@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import pickle
+import time
 from dataclasses import field, fields, replace
 from datetime import datetime
 from operator import attrgetter
@@ -212,6 +213,12 @@ _READ: dict[Path, tuple[tuple[int, int], CacheEntry]] = {}
 _INDEXED: dict[Path, tuple[Any, dict[Path, tuple[tuple[int, int], CacheEntry]]]] = {}
 #: Folders whose index is behind their files: an entry was parsed or written.
 _BEHIND: set[Path] = set()
+#: An entry that no build has asked its server about for this long, and that
+#: this process has not read, is left out of the index: a friend removed, a
+#: feed that moved. Every warm build reads the whole index, so feeds no one
+#: follows any more would cost every build after. Its file stays, and is
+#: read if it is wanted again.
+UNUSED_AFTER = 30 * 86400
 
 
 def _index_header() -> tuple[Any, ...]:
@@ -430,6 +437,7 @@ class FeedCache:
         for path, (stamp, entry) in held:
             if path.parent == folder and file_stamp(path) == stamp:  # unchanged since
                 entries[path.name] = (stamp, entry, None)
+        entries = self._in_use(entries)
         stored = {
             name: (stamp, replace(entry, posts=[]), [_row(p) for p in entry.posts])
             if rows is None
@@ -454,6 +462,20 @@ class FeedCache:
             self._index = {folder / name: (stamp, e) for name, (stamp, e, _) in entries.items()}
             stamps = (_stamp_of(written),) + (_MISSING,) * (len(PARTS) - 1)  # the rest taken in
             _INDEXED[self.root] = (stamps, self._index)
+
+    def _in_use(
+        self, entries: dict[str, tuple[tuple[int, int], CacheEntry, Any]]
+    ) -> dict[str, tuple[tuple[int, int], CacheEntry, Any]]:
+        """The entries still worth indexing (see :data:`UNUSED_AFTER`)."""
+        since = time.time() - UNUSED_AFTER
+        stamps = self._read_stamps()
+        return {
+            name: held
+            for name, held in entries.items()
+            if held[1].checked_at >= since
+            or stamps.get(held[1].url, (0.0, 0.0))[0] >= since
+            or _READ.get(self.folder / name, (None,))[0] == held[0]
+        }
 
     def save(self, entry: CacheEntry) -> None:
         path = self.path_for(entry.url)

@@ -316,8 +316,9 @@ def test_the_index_saves_the_parse_and_never_outranks_the_files(tmp_path, monkey
     a, b = "https://a.example/feed", "https://b.example/feed"
     post = Post(title="One", url="https://a.example/1", date=None, summary_text="one")
     store = FeedCache(tmp_path)
-    store.save(CacheEntry(url=a, fetched_at=1.0, title="A", posts=[post]))
-    store.save(CacheEntry(url=b, fetched_at=1.0, title="B"))
+    now = time.time()  # asked about just now, as every entry a fetch writes
+    store.save(CacheEntry(url=a, checked_at=now, fetched_at=1.0, title="A", posts=[post]))
+    store.save(CacheEntry(url=b, checked_at=now, fetched_at=1.0, title="B"))
     store.flush()
     index = tmp_path / "feeds" / "entries.pickle"
     assert index.is_file()
@@ -328,7 +329,8 @@ def test_the_index_saves_the_parse_and_never_outranks_the_files(tmp_path, monkey
     assert vars(entry.posts[0])["key"] == post.key  # the key comes with the posts
     # another build rewrote b: its file wins over the index
     path = FeedCache(tmp_path).path_for(b)
-    path.write_bytes(json.dumps(CacheEntry(url=b, fetched_at=2.0, title="B2").to_json()).encode())
+    b2 = CacheEntry(url=b, checked_at=now, fetched_at=2.0, title="B2")
+    path.write_bytes(json.dumps(b2.to_json()).encode())
     new_process()
     assert FeedCache(tmp_path).load(b).title == "B2" and parsed == [b]
     FeedCache(tmp_path).flush()  # and the index catches up
@@ -364,6 +366,46 @@ def test_the_index_saves_the_parse_and_never_outranks_the_files(tmp_path, monkey
         assert FeedCache(tmp_path).load(b).title == "B2" and parsed == [a]  # the rest indexed
 
 
+def test_the_index_leaves_out_feeds_no_build_has_asked_about_for_a_month(tmp_path, monkeypatch):
+    """A friend removed, or a feed moved, must not be read by every warm
+    build from then on; its file stays, and is read if it is wanted again."""
+    from pelican_reciprocity import cache as module
+
+    def new_process() -> None:
+        monkeypatch.setattr(module, "_READ", {})
+        monkeypatch.setattr(module, "_INDEXED", {})
+
+    def indexed() -> set[str]:
+        _, stored = pickle.loads((tmp_path / "feeds" / module.INDEX).read_bytes())
+        return {entry.url for _, entry, _ in stored.values()}
+
+    now, old = time.time(), time.time() - module.UNUSED_AFTER - 60
+    kept, gone, stamped = (f"https://{n}.example/feed" for n in ("kept", "gone", "stamped"))
+    store = FeedCache(tmp_path)
+    store.save(CacheEntry(url=kept, checked_at=now, title="Kept"))
+    store.save(CacheEntry(url=gone, checked_at=old, title="Gone"))
+    store.save(CacheEntry(url=stamped, checked_at=old, title="Stamped"))
+    store.stamp(CacheEntry(url=stamped, checked_at=now, fetched_at=now))  # a 304 since
+    store.flush()
+    assert indexed() == {kept, gone, stamped}  # this process read them all
+    new_process()
+    store = FeedCache(tmp_path)
+    assert store.load(kept).title == "Kept"
+    store.save(CacheEntry(url=kept, checked_at=now, title="Kept again"))
+    store.flush()
+    assert indexed() == {kept, stamped}
+    assert store.path_for(gone).is_file()
+    parsed = _count_parses(monkeypatch)
+    new_process()
+    assert FeedCache(tmp_path).load(gone).title == "Gone" and parsed == [gone]
+    assert FeedCache(tmp_path).load(stamped).title == "Stamped" and parsed == [gone]
+    # read again by a build: indexed again, however long ago it was asked about
+    store = FeedCache(tmp_path)
+    store.load(gone)
+    store.flush()
+    assert indexed() == {kept, gone, stamped}
+
+
 def test_the_two_processes_of_a_split_job_each_write_an_index_that_readers_take_together(
     tmp_path, monkeypatch
 ):
@@ -378,16 +420,17 @@ def test_the_two_processes_of_a_split_job_each_write_an_index_that_readers_take_
         monkeypatch.setattr(module, "_BEHIND", set())
 
     urls = [f"https://f{i}.example/feed" for i in range(4)]
+    now = time.time()  # asked about just now, as every entry a fetch writes
     old = FeedCache(tmp_path)  # an earlier build's whole index, of every feed
     for url in urls:
-        old.save(CacheEntry(url=url, fetched_at=1.0, title="old"))
+        old.save(CacheEntry(url=url, checked_at=now, fetched_at=1.0, title="old"))
     old.flush()
     new_process()
     assert FeedCache(tmp_path).load(urls[3]).title == "old"  # what a build held before forking
     mine, theirs = FeedCache(tmp_path), FeedCache(tmp_path)
-    mine.save(CacheEntry(url=urls[0], fetched_at=2.0, title="mine"))
+    mine.save(CacheEntry(url=urls[0], checked_at=now, fetched_at=2.0, title="mine"))
     mine.flush(own=module.INDEX)
-    theirs.save(CacheEntry(url=urls[1], fetched_at=2.0, title="theirs"))
+    theirs.save(CacheEntry(url=urls[1], checked_at=now, fetched_at=2.0, title="theirs"))
     theirs.flush(own=module.PART_INDEX)
     part = tmp_path / "feeds" / module.PART_INDEX
     stored = {name: module.FeedCache(tmp_path)._stored_in(name) for name in module.PARTS}
@@ -399,7 +442,7 @@ def test_the_two_processes_of_a_split_job_each_write_an_index_that_readers_take_
     reader = FeedCache(tmp_path)
     assert [reader.load(u).title for u in urls] == ["mine", "theirs", "old", "old"]
     assert parsed == []
-    reader.save(CacheEntry(url=urls[2], fetched_at=3.0, title="again"))
+    reader.save(CacheEntry(url=urls[2], checked_at=now, fetched_at=3.0, title="again"))
     reader.flush()  # a whole index: every entry, and the part taken in
     assert not part.exists()
     new_process()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -155,10 +156,12 @@ def acknowledge(
         data = getattr(by_key[key], "reciprocity", None)
         if isinstance(data, render.ArticleReciprocity) and data.enabled:
             lang = str(getattr(by_key[key], "lang", "") or config.default_lang)
-            data.thanks = thanks_view(
+            thanks = thanks_view(
                 group, friends, strings(lang), config.date_format, latest=everywhere,
                 avatars=pictures.paths if config.avatars else None,
             )  # fmt: skip
+            # a copy: articles that share their picks share the rest (pages.article_data)
+            by_key[key].reciprocity = replace(data, thanks=thanks)
     on_page = latest if config.responder_latest != "off" else None
     responders = responder_views(
         people, article_of, strings(site_lang), config.date_format, latest=on_page

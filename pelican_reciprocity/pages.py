@@ -298,11 +298,17 @@ def article_data(
             prefer_shared_tags=config.prefer_shared_tags,
             article_tags=tags,
         )
-        shown = ([views.post(h, lang) for h in curated], [views.post(h, lang) for h in automatic])
-        held = (curated, bad, *shown)
+        data = render.ArticleReciprocity(
+            curated=[views.post(h, lang) for h in curated],
+            automatic=[views.post(h, lang) for h in automatic],
+            headings=headings,
+            words=views.words(lang),
+            css=views.css,
+        )
+        held = (curated, bad, data)
         if key is not None:
             views.picks[key] = held
-    curated, bad, curated_views, automatic_views = held
+    curated, bad, data = held
     source = getattr(article, "source_path", article)
     for piece in bad:
         logger.warning(
@@ -316,13 +322,7 @@ def article_data(
                 source,
                 item.post.url,
             )
-    return render.ArticleReciprocity(
-        curated=list(curated_views),
-        automatic=list(automatic_views),
-        headings=headings,
-        words=views.words(lang),
-        css=views.css,
-    )
+    return data  # shared by the articles that share their picks: acknowledge replaces it
 
 
 class Deferred:
@@ -537,11 +537,16 @@ def wrap_templates(
     # _article_page): the index, tag and archive pages are not wrapped at all.
     names = {getattr(article, "template", None) for article in all_articles(generator)}
 
+    made: dict[str, _InjectingTemplate] = {}  # one wrapper a template, not one a page
+
     def get_template(name: str) -> Any:
         template = original(name)
         if name not in names:
             return template
-        return _InjectingTemplate(template, name, views, generator.env, later)
+        wrapper = made.get(name)
+        if wrapper is None or wrapper._template is not template:
+            wrapper = made[name] = _InjectingTemplate(template, name, views, generator.env, later)
+        return wrapper
 
     generator.get_template = get_template  # type: ignore[method-assign]
 

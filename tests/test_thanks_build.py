@@ -158,6 +158,29 @@ def test_friends_get_a_badge_and_plain_links(feed_server, tmp_path, monkeypatch)
     )
 
 
+def test_only_the_article_responded_to_is_thanked_among_articles_sharing_picks(
+    feed_server, tmp_path, monkeypatch
+):
+    """Articles with the same highlights share one value for them; thanking
+    one must not thank the others."""
+    from helpers import posts, rss
+
+    feed = feed_server.add("lena", rss("Lena", posts("lena", host="lena.example")))
+    site = make_site(
+        tmp_path,
+        friends=[{"name": "Lena Okafor", "url": "https://lena.example/", "feed": feed}],
+        articles=[ARTICLE, {"title": "Beans", "slug": "beans"}, {"title": "Peas", "slug": "peas"}],
+    )
+    write_thread(site, thread=THREAD[:3])
+    build(site, monkeypatch)
+    highlights = re.compile(r'<section class="reciprocity-highlights".*?</section>', re.S)
+    pages = {slug: page(site, f"{slug}.html") for slug in ("tomato-seed", "beans", "peas")}
+    assert all(highlights.search(html) for html in pages.values())
+    assert highlights.search(pages["beans"]).group(0) == highlights.search(pages["peas"]).group(0)
+    assert "Priya Raman" in thanks_section(pages["tomato-seed"])
+    assert "reciprocity-thanks" not in pages["beans"] + pages["peas"]
+
+
 def test_hostile_responders_cannot_inject(tmp_path, monkeypatch):
     site = make_site(
         tmp_path,

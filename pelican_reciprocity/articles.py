@@ -45,7 +45,7 @@ def ledger_articles(
     the ``*_URL`` settings name)."""
     links = LinkScan(cache_path, siteurl)
     patterns = _Patterns()
-    given: dict[tuple[int, ...], tuple[tuple[str, str], ...]] = {}  # most articles share picks
+    given: dict[int, tuple[tuple[str, str], ...]] = {}  # most articles share picks
     made_from: list[Any] = [siteurl]
     pending = []
     for article in articles:
@@ -102,14 +102,14 @@ def _zone(tzinfo: Any) -> str:
 
 
 def _given(
-    views: Any, person_keys: Mapping[str, str], known: dict[tuple[int, ...], Any]
+    views: Any, person_keys: Mapping[str, str], known: dict[int, Any]
 ) -> tuple[tuple[str, str], ...]:
-    """(person, post) of each highlight; ``known`` by the views' identities,
-    which the articles of one build share (:meth:`pages.Views.post`)."""
-    ids = tuple(map(id, views))
-    found = known.get(ids)
+    """(person, post) of each highlight; ``known`` by the list's identity:
+    articles that share their picks share the list (:func:`pages.article_data`),
+    and every article holds its own until the build ends."""
+    found = known.get(id(views))
     if found is None:
-        found = known[ids] = tuple(
+        found = known[id(views)] = tuple(
             (person_keys.get(v.friend.key, ""), str(v.url)) for v in views if v.friend
         )
     return found

@@ -557,18 +557,29 @@ _SECTION_TEMPLATES = {name: f"reciprocity/{name}.html" for name in ("thanks", "h
 def _render_section(
     views: Views, env: Any, name: str, context: dict[str, Any], data: render.ArticleReciprocity
 ) -> str:
+    # Articles that share their picks share ``data`` (see article_data): its
+    # section, once rendered with our template, is kept in it for the others.
+    kept = data.__dict__.get(_KEPT) if name == "highlights" else None
+    where = (id(env), context.get("SITEURL"))
+    if kept is not None and where in kept:
+        return kept[where]
     template, ours = views.template(env, _SECTION_TEMPLATES[name])
     key = (
         (name, data.cache_key(), context.get("SITEURL")) if ours and name == "highlights" else None
     )
-    if key is not None:
-        html = views.section_cache.get(key)
-        if html is not None:
-            return html
-    html = template.render(context).strip()
-    if key is not None:
-        views.section_cache[key] = html
+    if key is None:
+        return template.render(context).strip()
+    html = views.section_cache.get(key)
+    if html is None:
+        html = views.section_cache[key] = template.render(context).strip()
+    data.__dict__.setdefault(_KEPT, {})[where] = html
     return html
+
+
+#: Where an article's highlights value keeps its rendered section, by the
+#: environment and SITEURL it was rendered in (a copy made by ``replace``,
+#: as a thanked article's is, starts without it).
+_KEPT = "_rendered"
 
 
 @record(frozen=True)

@@ -37,7 +37,7 @@ from typing import Any
 from . import __version__
 from .files import collector_paused, read_pickle, write_atomic
 from .files import stamp as file_stamp
-from .model import ORDER, Post, newest_first, record
+from .model import Post, record
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ INDEX = "entries.pickle"
 #: the end of a cold build. Readers take both; a whole index takes it in.
 PART_INDEX = "entries-part.pickle"
 PARTS = (INDEX, PART_INDEX)
-INDEX_FORMAT = "pelican-reciprocity/entries/4"
+INDEX_FORMAT = "pelican-reciprocity/entries/3"
 #: Entries written before posts were stored as rows: still read as they are.
 FORMAT_1 = "pelican-reciprocity/feed-cache/1"
 #: A cached post's fields, in the order of each post's row. A warm build reads
@@ -237,22 +237,14 @@ _values = attrgetter(*POST_FIELDS)
 
 
 def _row(post: Post) -> dict[str, Any]:
-    """A post's row in the index: its fields, key and place in the order of
-    :func:`newest_first`, by name. Unpickled, the row becomes the post's own
-    ``__dict__`` (:func:`_from_rows`); written, it is that ``__dict__`` when
-    it holds just those, as a post with its key and place computed does (no
-    copy of 20,000 posts while the fetch job writes). The place is stored
-    because a warm build ranks every post by it: 2,000 posts' places cost
-    about 2 ms to compute, and much less to read."""
-    order = newest_first(post)  # kept in the post, as ranking it would keep it
+    """A post's row in the index: its fields and key, by name. Unpickled, the
+    row becomes the post's own ``__dict__`` (:func:`_from_rows`); written,
+    it is that ``__dict__`` when it holds just those, as a post with its key
+    computed does (no copy of 20,000 posts while the fetch job writes)."""
     state = post.__dict__
-    if len(state) == _ROW and "key" in state:  # every field is always set
+    if len(state) == len(POST_FIELDS) and "key" in state:  # every field is always set
         return state
-    return {**dict(zip(POST_FIELDS, _values(post), strict=True)), ORDER: order}
-
-
-#: The length of a post's row: its fields and its place in the order.
-_ROW = len(POST_FIELDS) + 1
+    return dict(zip(POST_FIELDS, _values(post), strict=True))
 
 
 def _from_rows(rows: list[dict[str, Any]]) -> list[Post]:
@@ -262,9 +254,9 @@ def _from_rows(rows: list[dict[str, Any]]) -> list[Post]:
     (3.2 against 0.6 ms for the 2,000 posts of 100 friends, which a warm
     build reads every time). A row that is not one post's fields is an
     index written wrongly: ValueError, and the entries' files are read."""
-    new, attach, count, posts = object.__new__, object.__setattr__, _ROW, []
+    new, attach, count, posts = object.__new__, object.__setattr__, len(POST_FIELDS), []
     for row in rows:
-        if type(row) is not dict or len(row) != count or type(row.get(ORDER)) is not tuple:
+        if type(row) is not dict or len(row) != count:
             raise ValueError("a post's row in the index is not its fields")
         post = new(Post)
         attach(post, "__dict__", row)  # a frozen post's own __setattr__ refuses

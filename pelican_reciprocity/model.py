@@ -247,7 +247,7 @@ class Post:
         if "url" in changes:
             state.pop("key", None)
         if not changes.keys().isdisjoint(_ORDERED_BY):
-            state.pop(ORDER, None)
+            state.pop(_ORDER, None)
         state.update(changes)
         return post
 
@@ -255,9 +255,8 @@ class Post:
 _POST_FIELDS = frozenset(f.name for f in fields(Post))
 
 
-#: Where a post keeps its place in :func:`newest_first` (the cache index stores
-#: it with the post), and what it is made of.
-ORDER = "order"
+#: Where a post keeps its place in :func:`newest_first`, and what it is made of.
+_ORDER = "order"
 _ORDERED_BY = frozenset({"date", "friend", "url"})
 
 
@@ -271,9 +270,9 @@ def newest_first(post: Post) -> tuple[float, str, str]:
     the ranking and then each friend's newest posts sort the 20,000 posts
     of 1,000 friends by it while Pelican waits."""
     state = post.__dict__
-    order = state.get(ORDER)
+    order = state.get(_ORDER)
     if order is None:
-        order = state[ORDER] = order_of(post)
+        order = state[_ORDER] = order_of(post)
     return order
 
 

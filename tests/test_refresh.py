@@ -10,8 +10,8 @@ import time
 
 from helpers import posts, rss
 
-from pelican_reciprocity.cache import POST_FIELDS, CacheEntry, FeedCache
-from pelican_reciprocity.model import ORDER, Friend, Post, order_of
+from pelican_reciprocity.cache import CacheEntry, FeedCache
+from pelican_reciprocity.model import Friend, Post
 from pelican_reciprocity.refresh import log_failures, refresh
 from pelican_reciprocity.schedule import FAILED_RETRY, Due, Held, plan, slow_first
 from pelican_reciprocity.settings import configure
@@ -327,7 +327,6 @@ def test_the_index_saves_the_parse_and_never_outranks_the_files(tmp_path, monkey
     entry = FeedCache(tmp_path).load(a)
     assert entry.title == "A" and entry.posts == [post] and parsed == []
     assert vars(entry.posts[0])["key"] == post.key  # the key comes with the posts
-    assert vars(entry.posts[0])[ORDER] == order_of(post)  # and so does their place in the order
     # another build rewrote b: its file wins over the index
     path = FeedCache(tmp_path).path_for(b)
     b2 = CacheEntry(url=b, checked_at=now, fetched_at=2.0, title="B2")
@@ -358,10 +357,8 @@ def test_the_index_saves_the_parse_and_never_outranks_the_files(tmp_path, monkey
     header, stored = pickle.loads(index.read_bytes())
     name = FeedCache(tmp_path).path_for(a).name
     stamp, entry, rows = stored[name]
-    # each row is a post's fields, by name, and its place in the order
-    assert rows == [{**{f: getattr(post, f) for f in POST_FIELDS}, ORDER: order_of(post)}]
-    misplaced = {**rows[0], ORDER: "first"}
-    for row in (tuple(rows[0].values()), {"title": "One"}, None, misplaced):
+    assert rows == [dict(vars(post))]  # each row is a post's fields, by name
+    for row in (tuple(rows[0].values()), {"title": "One"}, None):
         index.write_bytes(pickle.dumps((header, {**stored, name: (stamp, entry, [row])})))
         new_process()
         parsed.clear()

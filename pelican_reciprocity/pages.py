@@ -278,10 +278,11 @@ def article_data(
     """One article's highlights, curated and automatic."""
     config = views.config
     lang = str(getattr(article, "lang", "") or config.default_lang)
-    headings = views.headings(lang)
     metadata = getattr(article, "metadata", {}) or {}
     if selection.is_off(metadata.get("reciprocity", "on")):
-        return render.ArticleReciprocity(enabled=False, headings=headings, words=views.words(lang))
+        return render.ArticleReciprocity(
+            enabled=False, headings=views.headings(lang), words=views.words(lang)
+        )
     # Only asked for when preferred: Pelican's Tag.__str__ goes through a property.
     tags = [str(t) for t in getattr(article, "tags", []) or []] if config.prefer_shared_tags else []
     named = metadata.get("highlights")
@@ -301,7 +302,7 @@ def article_data(
         data = render.ArticleReciprocity(
             curated=[views.post(h, lang) for h in curated],
             automatic=[views.post(h, lang) for h in automatic],
-            headings=headings,
+            headings=views.headings(lang),
             words=views.words(lang),
             css=views.css,
         )

@@ -356,12 +356,14 @@ Config = record(
         (),
         {
             "__module__": __name__,
+            # documented before it is made: a record without a docstring is
+            # given its signature as one, and its __init__ compiled for it
+            "__doc__": "Every RECIPROCITY_* setting, checked, plus what comes from Pelican's own.",
             "__annotations__": {**{s.field: Any for s in SETTINGS}, **dict(DERIVED)},
         },
     ),
     frozen=True,
 )
-Config.__doc__ = "Every RECIPROCITY_* setting, checked, plus what comes from Pelican's own."
 
 
 def env_offline(environ: Mapping[str, str] | None = None) -> bool:

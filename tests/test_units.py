@@ -669,7 +669,7 @@ def test_a_record_behaves_as_the_dataclass_it_declares(options):
     Pythons: the same fields, defaults, comparison, hash and frozenness."""
     import dataclasses
 
-    from pelican_reciprocity.model import record
+    from pelican_reciprocity.model import COMPILE_AFTER, record
 
     def declare(decorate):
         @decorate
@@ -732,16 +732,34 @@ def test_a_record_behaves_as_the_dataclass_it_declares(options):
 
     @record(**options)
     class Later:
-        """Its __init__ is compiled when first called, here through a subclass."""
+        """Its __init__ binds its arguments in a loop until it is compiled,
+        after COMPILE_AFTER records, here made through a subclass."""
 
         name: str
+        size: int = 3
+        tags: list[str] = dataclasses.field(default_factory=list)
 
     class Child(Later):
         pass
 
+    calls = [((), {}), (("a", 1, [], 2), {}), (("a",), {"name": "b"}), ((), {"nom": "a"})]
+    calls += [(("a",), {}), (("a", 4), {"tags": ["t"]}), ((), {"size": 5, "name": "c"})]
+    made, failed = [], []
+    for args, kwargs in calls:  # bound in a loop, then compiled: the same records, the same errors
+        try:
+            made.append(list(vars(Later(*args, **kwargs)).items()))  # in field order
+        except TypeError as exc:
+            failed.append(type(exc))
     stub = Later.__init__
-    assert Child("c").name == "c" and Later.__init__ is not stub
-    assert Later("d").name == "d" and Later.__init__.__qualname__.endswith("Later.__init__")
+    for _ in range(COMPILE_AFTER):
+        assert Child("c").name == "c"
+    assert Later.__init__ is not stub and Later.__init__.__qualname__.endswith("Later.__init__")
+    for args, kwargs in calls:
+        try:
+            assert list(vars(Later(*args, **kwargs)).items()) == made.pop(0)
+        except TypeError as exc:
+            assert type(exc) is failed.pop(0)
+    assert made == failed == [] and Later("d").tags is not Later("d").tags
 
 
 @given(

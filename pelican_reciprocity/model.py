@@ -155,9 +155,10 @@ def _declare(cls: _Class, frozen: bool, eq: bool) -> _Class:
                 setattr(cls, name, made.default)
         every[name] = made
     params = _PARAMS.get((frozen, eq))
-    if params is None:
-        template = dataclass(type("Record", (), {"__doc__": "-"}), repr=False, eq=eq, frozen=frozen)
+    if params is None:  # from a dataclass that compiles no method, then told what a record is
+        template = dataclass(type("Record", (), {"__doc__": "-"}), init=False, repr=False, eq=False)
         params = _PARAMS[frozen, eq] = template.__dataclass_params__
+        params.init, params.eq, params.frozen = True, eq, frozen
     cls.__dataclass_fields__ = every  # type: ignore[attr-defined]
     cls.__dataclass_params__ = params  # type: ignore[attr-defined]
     cls.__match_args__ = tuple(name for name, made in every.items() if made.init)  # type: ignore[attr-defined]

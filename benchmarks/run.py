@@ -2,7 +2,7 @@
 with pelican-webring, on a loopback feed server with configurable latency.
 
     pip install -e '.[bench]'
-    python benchmarks/run.py            # the full table (about 20 minutes on 2 cores)
+    python benchmarks/run.py            # the full table (about 18 to 25 minutes on 2 cores)
     python benchmarks/run.py --quick    # smaller sizes, for a smoke run
     python benchmarks/run.py --scenarios instructions  # warm and autoreload instructions (valgrind)
     python benchmarks/run.py --scenarios parse   # real feeds (../shared/corpus), ours vs feedparser

@@ -176,10 +176,11 @@ def _methods(cls: _Class, frozen: bool, eq: bool) -> _Class:
     made = _declare(cls, frozen, eq)
     every = fields(made)
 
-    made.__init__ = _bind_until_used(made, every, frozen)  # type: ignore[misc]
     if undocumented:  # as dataclass documents it: the name and the signature
         made.__init__ = _init(made, every, frozen)  # type: ignore[misc]
         made.__doc__ = cls.__name__ + str(inspect.signature(made))
+    else:
+        made.__init__ = _bind_until_used(made, every, frozen)  # type: ignore[misc]
     if eq:
         compared = [f.name for f in every if f.compare]
         key = attrgetter(*compared) if compared else lambda _: ()

@@ -38,10 +38,11 @@ _COMPILES_EACH_METHOD = sys.version_info < (3, 13)
 
 
 def _init(made: type, every: tuple[Any, ...], frozen: bool) -> Any:
-    """A record's compiled ``__init__``, made only for a record made often
-    (see :func:`_bind_until_used`): compiling one is most of what a record
-    costs. A frozen record's fields go straight into its
-    ``__dict__``, where ``object.__setattr__`` costs a call each."""
+    """A record's compiled ``__init__``, made for a record made often (see
+    :func:`_bind_until_used`) or one documented by its signature: compiling
+    one is most of what a record costs. A frozen record's fields go
+    straight into its ``__dict__``, where ``object.__setattr__`` costs a
+    call each."""
     params, lines = ["self"], ["__d = self.__dict__"] if frozen else []
     scope: dict[str, Any] = {"__factory": MISSING}
     for f in every:

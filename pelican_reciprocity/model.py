@@ -40,11 +40,13 @@ _COMPILES_EACH_METHOD = sys.version_info < (3, 13)
 def _init(made: type, every: tuple[Any, ...], frozen: bool) -> Any:
     """A record's compiled ``__init__``, made for a record made often (see
     :func:`_bind_until_used`) or one documented by its signature: compiling
-    one is most of what a record costs. A frozen record's fields go
-    straight into its ``__dict__``, where ``object.__setattr__`` costs a
-    call each."""
-    params, lines = ["self"], ["__d = self.__dict__"] if frozen else []
-    scope: dict[str, Any] = {"__factory": MISSING}
+    one is most of what a record costs. A frozen record's fields are set
+    through ``object.__setattr__``, as dataclass sets them: written into
+    its ``__dict__`` instead, each post of the fetch job kept a full
+    dictionary of its own (529 bytes against 177, 20,000 posts for 1,000
+    friends), for about 1 µs less a post."""
+    params, lines = ["self"], []
+    scope: dict[str, Any] = {"__factory": MISSING, "__set": object.__setattr__}
     for f in every:
         value = f.name
         if f.default_factory is not MISSING:
@@ -56,7 +58,7 @@ def _init(made: type, every: tuple[Any, ...], frozen: bool) -> Any:
             params.append(f"{f.name}=__default_{f.name}")
         else:
             params.append(f.name)
-        lines.append(f"__d[{f.name!r}] = {value}" if frozen else f"self.{f.name} = {value}")
+        lines.append(f"__set(self, {f.name!r}, {value})" if frozen else f"self.{f.name} = {value}")
     source = f"def __init__({', '.join(params)}):\n    " + "\n    ".join(lines or ["pass"])
     exec(source, scope)  # made of the class's own field names, as dataclass's is
     init = scope["__init__"]
@@ -113,11 +115,9 @@ def _bind_until_used(made: type, every: tuple[Any, ...], frozen: bool) -> Any:
         for name, factory in factories:
             if name not in given:
                 state[name] = factory()
-        if frozen:
-            self.__dict__.update(state)
-        else:  # as the compiled method does, through any descriptor of the class
-            for name, value in state.items():
-                setattr(self, name, value)
+        put = object.__setattr__ if frozen else setattr  # as the compiled method does
+        for name, value in state.items():
+            put(self, name, value)
 
     __init__.__qualname__ = qualname
     return __init__

@@ -626,12 +626,25 @@ def _run(
         # body is read at a time, in either place.
         parser = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reciprocity-parse")
         handed = 0  # results given to the parser thread and not back yet
+        # The bodies read on this thread take turns, and the event loop
+        # takes a round after each, so the places the first ones free go to
+        # new requests while the rest are read. Read all in the round they
+        # came in, the feeds of friends on equally slow servers came in
+        # waves, and each wave's latency was waited out: in the second
+        # after Pelican had written its pages, a cold build of 1,000 feeds
+        # left about two thirds of a core idle. In turns, 40 alternating
+        # pairs of that build took 0.19 s less on average, and about 0.45 s
+        # more CPU: the fetch processes work where they waited.
+        turn = asyncio.Lock()
 
         def mark(handler: Callable[[Any, bool], bool]) -> Callable[[Any], Any]:
             async def seen(result: Any) -> None:
                 nonlocal handed
                 done.add(result.url)
-                if not handed and handler(result, True):
+                async with turn:
+                    quick = not handed and handler(result, True)
+                    await asyncio.sleep(0)  # the others wait their turn: the loop runs
+                if quick:
                     return
                 handed += 1
                 try:

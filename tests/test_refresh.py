@@ -448,3 +448,35 @@ def test_the_two_processes_of_a_split_job_each_write_an_index_that_readers_take_
     new_process()
     assert [FeedCache(tmp_path).load(u).title for u in urls] == ["mine", "theirs", "again", "old"]
     assert parsed == []
+
+
+def test_downloads_go_on_while_the_bodies_that_came_in_together_are_read(
+    feed_server, tmp_path, monkeypatch
+):
+    """Friends whose servers are equally slow answer together. Their bodies
+    are read one at a time, with a round of the event loop after each, so
+    the places the first ones free go to new requests while the rest are
+    read. Read all in one round, they came in waves: nothing was being
+    downloaded while a wave was read, and nothing read while the next one
+    was downloaded."""
+    import pelican_reciprocity.refresh as module
+
+    for i in range(24):
+        feed_server.add(f"f{i}", rss(f"F{i}", posts(f"f{i}")))
+    urls = [feed_server.url(f"/slow/0.3/f{i}") for i in range(24)]
+    # two hosts, six at a time each: twelve at once, as concurrency allows
+    urls = [u.replace("127.0.0.1", "localhost") if i % 2 else u for i, u in enumerate(urls)]
+    friends = [Friend(name=f"F{i}", feed=url) for i, url in enumerate(urls)]
+    read, in_flight = module._parse, []
+
+    def slow_read(*args, **kwargs):
+        # The first body read takes long: the other eleven come in meanwhile.
+        time.sleep(0.05 if in_flight else 0.6)  # a long body holds the loop's thread as long
+        in_flight.append(feed_server.in_flight)  # requests the server is answering now
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(module, "_parse", slow_read)
+    report = refresh(friends, config_for(tmp_path, concurrency=12))
+    assert [f.outcome for f in report.feeds] == ["updated"] * 24
+    # Read as a wave, the first twelve were read with nothing in flight.
+    assert any(in_flight[1:12]), in_flight

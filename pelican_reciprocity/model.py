@@ -37,15 +37,14 @@ def _frozen(self: Any, name: str, *value: Any) -> None:
 _COMPILES_EACH_METHOD = sys.version_info < (3, 13)
 
 
-def _init(made: type, every: tuple[Any, ...], frozen: bool) -> Any:
+def _init(made: type, every: tuple[Any, ...], frozen: bool, compact: bool = False) -> Any:
     """A record's compiled ``__init__``, made for a record made often (see
     :func:`_bind_until_used`) or one documented by its signature: compiling
-    one is most of what a record costs. A frozen record's fields are set
-    through ``object.__setattr__``, as dataclass sets them: written into
-    its ``__dict__`` instead, each post of the fetch job kept a full
-    dictionary of its own (529 bytes against 177, 20,000 posts for 1,000
-    friends), for about 1 µs less a post."""
-    params, lines = ["self"], []
+    one is most of what a record costs. A frozen record's fields go
+    straight into its ``__dict__``, where ``object.__setattr__`` costs a
+    call each; a compact one's are set through it (see :func:`record`)."""
+    into_dict = frozen and not compact
+    params, lines = ["self"], ["__d = self.__dict__"] if into_dict else []
     scope: dict[str, Any] = {"__factory": MISSING, "__set": object.__setattr__}
     for f in every:
         value = f.name
@@ -58,7 +57,12 @@ def _init(made: type, every: tuple[Any, ...], frozen: bool) -> Any:
             params.append(f"{f.name}=__default_{f.name}")
         else:
             params.append(f.name)
-        lines.append(f"__set(self, {f.name!r}, {value})" if frozen else f"self.{f.name} = {value}")
+        if into_dict:
+            lines.append(f"__d[{f.name!r}] = {value}")
+        elif frozen:
+            lines.append(f"__set(self, {f.name!r}, {value})")
+        else:
+            lines.append(f"self.{f.name} = {value}")
     source = f"def __init__({', '.join(params)}):\n    " + "\n    ".join(lines or ["pass"])
     exec(source, scope)  # made of the class's own field names, as dataclass's is
     init = scope["__init__"]
@@ -73,7 +77,9 @@ def _init(made: type, every: tuple[Any, ...], frozen: bool) -> Any:
 COMPILE_AFTER = 150
 
 
-def _bind_until_used(made: type, every: tuple[Any, ...], frozen: bool) -> Any:
+def _bind_until_used(
+    made: type, every: tuple[Any, ...], frozen: bool, compact: bool = False
+) -> Any:
     """A record's first ``__init__``: binds the arguments as the compiled
     one (:func:`_init`) does, in a loop, and puts the compiled one in its
     place once the record is made often. A warm build makes 23 kinds of
@@ -92,7 +98,7 @@ def _bind_until_used(made: type, every: tuple[Any, ...], frozen: bool) -> Any:
         nonlocal calls
         calls += 1
         if calls > COMPILE_AFTER:
-            made.__init__ = _init(made, every, frozen)  # type: ignore[misc]
+            made.__init__ = _init(made, every, frozen, compact)  # type: ignore[misc]
             made.__init__(self, *args, **kwargs)
             return
         if args:
@@ -115,7 +121,10 @@ def _bind_until_used(made: type, every: tuple[Any, ...], frozen: bool) -> Any:
         for name, factory in factories:
             if name not in given:
                 state[name] = factory()
-        put = object.__setattr__ if frozen else setattr  # as the compiled method does
+        if frozen and not compact:  # as the compiled method does
+            self.__dict__.update(state)
+            return
+        put = object.__setattr__ if frozen else setattr
         for name, value in state.items():
             put(self, name, value)
 
@@ -165,7 +174,7 @@ def _declare(cls: _Class, frozen: bool, eq: bool) -> _Class:
     return cls
 
 
-def _methods(cls: _Class, frozen: bool, eq: bool) -> _Class:
+def _methods(cls: _Class, frozen: bool, eq: bool, compact: bool = False) -> _Class:
     """``dataclass(cls, frozen=frozen, eq=eq)``, made without dataclass: the
     fields declared by :func:`_declare`, the ``__init__`` compiled alone
     once the record is made often (:func:`_bind_until_used`), and the rest
@@ -177,10 +186,10 @@ def _methods(cls: _Class, frozen: bool, eq: bool) -> _Class:
     every = fields(made)
 
     if undocumented:  # as dataclass documents it: the name and the signature
-        made.__init__ = _init(made, every, frozen)  # type: ignore[misc]
+        made.__init__ = _init(made, every, frozen, compact)  # type: ignore[misc]
         made.__doc__ = cls.__name__ + str(inspect.signature(made))
     else:
-        made.__init__ = _bind_until_used(made, every, frozen)  # type: ignore[misc]
+        made.__init__ = _bind_until_used(made, every, frozen, compact)  # type: ignore[misc]
     if eq:
         compared = [f.name for f in every if f.compare]
         key = attrgetter(*compared) if compared else lambda _: ()
@@ -199,11 +208,23 @@ def record(cls: _Class | None = None, /, **options: Any) -> Any:
     ``__repr__`` shared by all (the same text, fields with ``repr=False``
     left out). Python 3.11 compiles each generated method from source, and a
     repr for each of the 34 records a build imports was about 15 ms of every
-    build, for text that only a debugger or a failing test ever shows."""
+    build, for text that only a debugger or a failing test ever shows.
+
+    ``compact=True``, for a frozen record made by the thousands and kept
+    (a post): its fields are set through ``object.__setattr__``, as
+    dataclass sets them, so its instances share their class's keys.
+    Written straight into its ``__dict__``, each post of the fetch job kept
+    a full dictionary of its own (529 bytes against 177, 20,000 posts for
+    1,000 friends). The other records keep the faster way: set so, the
+    views and states of an autoreload rebuild made the plugin's own work
+    about half a point of the rebuild more (2.20 against 1.62 % in ten
+    alternating pairs of processes, sampled)."""
+    compact = bool(options.pop("compact", False))
 
     def make(cls: _Class) -> _Class:
         if _COMPILES_EACH_METHOD and options.keys() <= {"frozen", "eq"}:
-            made = _methods(cls, bool(options.get("frozen")), options.get("eq", True))
+            frozen, eq = bool(options.get("frozen")), options.get("eq", True)
+            made = _methods(cls, frozen, eq, compact)
         else:
             made = dataclass(cls, repr=False, **options)  # type: ignore[call-overload]
         if "__repr__" not in cls.__dict__:
@@ -257,7 +278,7 @@ class Friend:
         return self.feed.startswith("file:")
 
 
-@record(frozen=True)
+@record(frozen=True, compact=True)
 class Post:
     """One friend's post, already normalised and safe to render."""
 

@@ -6,6 +6,7 @@ same friends file, cache and ledger.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -66,9 +67,17 @@ def load_site(settings_path: str) -> Site:
     from pelican.settings import read_settings
 
     os.chdir(path.resolve().parent)
+    # Pelican's advice on the settings is about building ("Feeds generated
+    # without SITEURL..."): the build gives it, and a command that adds a
+    # friend or lists the ledger would only open with it every time.
+    advice = logging.getLogger("pelican.settings")
+    level = advice.level
+    advice.setLevel(logging.ERROR)
     try:
         settings = read_settings(str(path.resolve()))
     except Exception as exc:  # a broken pelicanconf.py is the user's to fix
         raise ConfigError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
+    finally:
+        advice.setLevel(level)
     config = configure(settings)
     return Site(config=config, settings=settings, root=config.site_root)

@@ -164,6 +164,15 @@ def test_user_mistakes_are_one_line(site, tmp_path):
     assert usage.returncode == 2
 
 
+def test_commands_leave_pelicans_advice_on_building_to_the_build(site):
+    # Pelican warns at every reading of settings without SITEURL that their
+    # feeds may not be valid: a build says so, and a command need not.
+    listed = run(site, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "Anne" in listed.stdout
+    assert "SITEURL" not in listed.stderr
+
+
 def atom(title, author, link, n=2):
     entries = "".join(
         f"<entry><title>{title} {i}</title><link href='{link}{i}/'/><id>{link}{i}/</id>"

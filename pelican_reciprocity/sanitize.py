@@ -173,8 +173,23 @@ _PREFIXES = ((256, 12), (1024, 40))
 _TAG = re.compile(r"<[^>]*>")
 #: Tags that separate words; inline ones (links, emphasis) do not: "Druaga1's".
 _BLOCK = re.compile(r"</?(?:p|br|li|ol|ul|blockquote|pre)\b[^>]*>", re.I)
-#: A sentence's own stop is dropped before the ellipsis: "Tuscany…", not "Tuscany.…".
-_STOPS = ".,;:"
+#: A sentence's own stop is dropped before the ellipsis: "Tuscany…", not
+#: "Tuscany.…"; so is an ellipsis of the text's own, for which the cut's
+#: stands: "Docker…", not "Docker ... …", nor WordPress's "more […]…".
+_STOPS = ".,;:…"
+_ELLIPSES = ("[…]", "[...]")
+
+
+def _bare(word: str) -> str:
+    """A word without the stops and ellipses it ends with ("" if it is only those)."""
+    while True:
+        bare = word.rstrip(_STOPS)
+        for ellipsis in _ELLIPSES:
+            if bare.endswith(ellipsis):
+                bare = bare[: -len(ellipsis)]
+        if bare == word:
+            return word
+        word = bare
 
 
 def safe_text(safe: str) -> str:
@@ -233,13 +248,25 @@ def _trim_tail(out: list[str], open_tags: list[str]) -> None:
 
 
 def _cut(out: list[str], open_tags: list[str], end: str) -> str:
-    """The HTML read so far, ended with ``end`` and its open tags closed."""
+    """The HTML read so far, ended with ``end`` and its open tags closed.
+    The end goes right after the last word, inside the elements that close
+    after it, and in place of the stop or ellipsis that word ends with."""
     _trim_tail(out, open_tags)
-    if out and not out[-1].startswith("<"):
-        out[-1] = out[-1].rstrip(_STOPS) or out[-1]
     closing: list[str] = []
-    while out and out[-1].startswith("</"):
-        closing.insert(0, out.pop())
+    while out:
+        last = out[-1]
+        if last.startswith("</"):
+            closing.insert(0, out.pop())
+        elif last.startswith("<"):
+            break
+        elif last.isspace():
+            out.pop()
+        elif bare := _bare(last):
+            out[-1] = bare
+            break
+        else:  # a stop or an ellipsis alone: the end stands for it
+            out.pop()
+            _trim_tail(out, open_tags)
     out.append(end)
     out.extend(closing)
     out.extend(f"</{tag}>" for tag in reversed(open_tags))
@@ -320,4 +347,9 @@ def truncate_text(text: str, words: int) -> str:
     parts = text.split()
     if len(parts) <= words:
         return " ".join(parts)
-    return " ".join(parts[:words]).rstrip(_STOPS) + "…"
+    kept = parts[:words]
+    while kept and not _bare(kept[-1]):
+        kept.pop()
+    if kept:
+        kept[-1] = _bare(kept[-1])
+    return " ".join(kept) + "…"

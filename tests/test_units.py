@@ -578,6 +578,35 @@ def test_summaries_read_cleanly_where_markup_was():
     assert truncate_text("We went to Tuscany. And then", 4) == "We went to Tuscany…"
 
 
+def test_a_cut_ends_with_one_ellipsis_in_place_of_the_texts_own():
+    """A real Ghost feed's summary read "Mein Anfang mit Docker ... …", and
+    WordPress's excerpts end "[…]" before "The post … appeared first on"."""
+    from pelican_reciprocity.sanitize import summarise, truncate_safe_html, truncate_text
+
+    wordpress = "<p>We planted garlic [&#8230;]</p><p>The post Garlic appeared first on Plot.</p>"
+    assert summarise(wordpress, 4) == ("<p>We planted garlic…</p>", "We planted garlic…")
+    ghost = "<p>Mein Anfang mit Docker ...</p>\n<p>... war im Jahr 2014.</p>"
+    assert summarise(ghost, 5)[1] == "Mein Anfang mit Docker…"
+    assert summarise(ghost, 5)[0] == "<p>Mein Anfang mit Docker…</p>"
+    assert truncate_text("one two three… four", 3) == "one two three…"
+    assert truncate_text("one two [...] four", 3) == "one two…"
+    assert truncate_safe_html("<p>One two.</p><p>Three four</p>", 2) == "<p>One two…</p>"
+
+
+_ENDINGS = ["word", "x.", "y,", "z;", "…", "...", "[…]", "[...]", "w…", "v[...]", "U.S."]
+
+
+@given(st.lists(st.sampled_from(_ENDINGS), min_size=1, max_size=12), st.integers(1, 10))
+def test_a_cut_summary_ends_with_a_word_and_one_ellipsis(words, count):
+    from pelican_reciprocity.sanitize import safe_text, summarise
+
+    safe, text = summarise(f"<p>{' '.join(words)}</p><p>{'more ' * 10}</p>", count)
+    assert safe_text(safe) == text  # the HTML is cut where the text is
+    assert text.endswith("…")
+    body = text[:-1]
+    assert not body.endswith((".", ",", ";", ":", "…", "[…]", "[...]", " "))
+
+
 def test_a_cached_post_comes_back_whole():
     """The cache fills a Post without its __init__ (for speed): every field
     of the model must come back, defaults included."""

@@ -316,9 +316,11 @@ def sane_date(date: datetime | None, now: datetime) -> datetime | None:
 
 
 def _entry_date(entry: Any) -> datetime | None:
-    """A feedparser entry's date, with the offset its author gave."""
+    """A feedparser entry's date, with the offset its author gave. Read as a
+    plain dict: feedparser's own ``get`` answers for a missing ``updated``
+    with ``published``, a fallback it warns it will remove."""
     for name in ("published", "updated", "created"):
-        date = any_date(entry.get(name)) or _struct_date(entry.get(f"{name}_parsed"))
+        date = any_date(dict.get(entry, name)) or _struct_date(dict.get(entry, f"{name}_parsed"))
         if date is not None:
             return date
     return None

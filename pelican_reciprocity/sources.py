@@ -428,7 +428,8 @@ def _feed_comment(result: _Reading, entry: Any, label: str, site: str | None) ->
             source="comment feed",
             author_name=name,
             author_url=detail.get("href"),
-            published=result.date(label, entry.get("published"), entry.get("updated")),
+            # as a plain dict: see feeds._entry_date
+            published=result.date(label, dict.get(entry, "published"), dict.get(entry, "updated")),
             source_url=link,
             html=html,
             base=site,

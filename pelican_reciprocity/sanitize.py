@@ -348,8 +348,8 @@ def truncate_text(text: str, words: int) -> str:
     if len(parts) <= words:
         return " ".join(parts)
     kept = parts[:words]
-    while kept and not _bare(kept[-1]):
-        kept.pop()
+    while kept and not (bare := _bare(kept[-1])):
+        kept.pop()  # a stop or an ellipsis alone: the end stands for it, as in _cut
     if kept:
-        kept[-1] = _bare(kept[-1])
+        kept[-1] = bare
     return " ".join(kept) + "…"
